@@ -1,0 +1,219 @@
+//! Facet semantics (SPEC §4), in one place: which product values each facet
+//! name filters on, and how names and values are normalized. The search index
+//! stores `facet_terms(product)`; a query compiles each `(name, value)` with
+//! `facet_term`. Matching is therefore case-insensitive on both sides by
+//! construction.
+
+use crate::product::Product;
+
+/// Facets with a fixed meaning; every other name is a dynamic attribute facet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FacetKey {
+    /// The canonical brand name (falls back to the published brand).
+    BrandName,
+    BrandSlug,
+    /// The brand exactly as the merchant published it.
+    RawBrandName,
+    /// `enrichment.type`.
+    ProductType,
+    Gender,
+    AgeGroups,
+    /// Specific color names (`enrichment.color`).
+    Color,
+    /// One of the 11 families (`enrichment.color_family`).
+    ColorFamily,
+    /// `true` / `false`.
+    IsActivewear,
+    /// `category_path.depth_0` … `category_path.depth_6`.
+    CategoryDepth(u8),
+    /// `enrichment.attributes[<handle>]`, named bare (`fit`) or qualified (`attribute_facets.fit`).
+    Attribute(String),
+}
+
+pub const MAX_CATEGORY_DEPTH: u8 = 6;
+const ATTRIBUTE_PREFIX: &str = "attribute_facets.";
+const CATEGORY_PREFIX: &str = "category_path.depth_";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FacetNameError {
+    #[error("facet name must not be empty")]
+    Empty,
+    #[error("category depth must be 0 to 6")]
+    CategoryDepth,
+}
+
+impl FacetKey {
+    /// Parses a facet name as clients send it. Names are case-insensitive.
+    pub fn parse(name: &str) -> Result<FacetKey, FacetNameError> {
+        let name = name.trim().to_lowercase();
+        if name.is_empty() {
+            return Err(FacetNameError::Empty);
+        }
+        Ok(match name.as_str() {
+            "brand_name" => FacetKey::BrandName,
+            "brand_slug" => FacetKey::BrandSlug,
+            "raw_brand_name" => FacetKey::RawBrandName,
+            "product_type" => FacetKey::ProductType,
+            "gender" => FacetKey::Gender,
+            "age_groups" => FacetKey::AgeGroups,
+            "color" => FacetKey::Color,
+            "color_family" => FacetKey::ColorFamily,
+            "is_activewear" => FacetKey::IsActivewear,
+            _ => {
+                if let Some(depth) = name.strip_prefix(CATEGORY_PREFIX) {
+                    let depth: u8 = depth.parse().map_err(|_| FacetNameError::CategoryDepth)?;
+                    if depth > MAX_CATEGORY_DEPTH {
+                        return Err(FacetNameError::CategoryDepth);
+                    }
+                    FacetKey::CategoryDepth(depth)
+                } else {
+                    let handle = name.strip_prefix(ATTRIBUTE_PREFIX).unwrap_or(&name);
+                    let handle = attribute_handle(handle);
+                    if handle.is_empty() {
+                        return Err(FacetNameError::Empty);
+                    }
+                    FacetKey::Attribute(handle)
+                }
+            }
+        })
+    }
+
+    /// The canonical spelling, as used in index terms and `effectiveQuery`.
+    pub fn canonical_name(&self) -> String {
+        match self {
+            FacetKey::BrandName => "brand_name".into(),
+            FacetKey::BrandSlug => "brand_slug".into(),
+            FacetKey::RawBrandName => "raw_brand_name".into(),
+            FacetKey::ProductType => "product_type".into(),
+            FacetKey::Gender => "gender".into(),
+            FacetKey::AgeGroups => "age_groups".into(),
+            FacetKey::Color => "color".into(),
+            FacetKey::ColorFamily => "color_family".into(),
+            FacetKey::IsActivewear => "is_activewear".into(),
+            FacetKey::CategoryDepth(depth) => format!("{CATEGORY_PREFIX}{depth}"),
+            FacetKey::Attribute(handle) => format!("{ATTRIBUTE_PREFIX}{handle}"),
+        }
+    }
+}
+
+/// Attribute names become handles: lowercase, words joined by `_`
+/// ("Heel Height" → `heel_height`).
+pub fn attribute_handle(name: &str) -> String {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// Values compare case-insensitively with inner whitespace collapsed.
+pub fn normalize_value(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
+/// The index term for one facet value. `\u{1f}` cannot appear in a normalized name.
+pub fn facet_term(key: &FacetKey, value: &str) -> String {
+    format!("{}\u{1f}{}", key.canonical_name(), normalize_value(value))
+}
+
+/// Every facet term a product carries.
+pub fn facet_terms(product: &Product) -> Vec<String> {
+    let enrichment = &product.enrichment;
+    let mut terms = Vec::new();
+    let mut push = |key: &FacetKey, value: &str| {
+        if !value.trim().is_empty() {
+            terms.push(facet_term(key, value));
+        }
+    };
+    let canonical = enrichment.canonical_brand.as_ref();
+    let brand_name =
+        canonical.map(|brand| brand.brand_name.as_str()).or(product.brand.as_ref().map(|b| b.name.as_str()));
+    if let Some(name) = brand_name {
+        push(&FacetKey::BrandName, name);
+    }
+    if let Some(brand) = &product.brand {
+        push(&FacetKey::RawBrandName, &brand.name);
+    }
+    let slug = canonical
+        .and_then(|brand| brand.brand_slug.as_deref())
+        .or(product.brand.as_ref().and_then(|b| b.slug.as_deref()));
+    if let Some(slug) = slug {
+        push(&FacetKey::BrandSlug, slug);
+    }
+    if let Some(product_type) = &enrichment.product_type {
+        push(&FacetKey::ProductType, product_type);
+    }
+    if let Some(gender) = &enrichment.gender {
+        push(&FacetKey::Gender, gender);
+    }
+    for age in &enrichment.age_groups {
+        push(&FacetKey::AgeGroups, age);
+    }
+    for color in &enrichment.color {
+        push(&FacetKey::Color, color);
+    }
+    for family in &enrichment.color_family {
+        push(&FacetKey::ColorFamily, family);
+    }
+    if let Some(activewear) = enrichment.is_activewear {
+        push(&FacetKey::IsActivewear, if activewear { "true" } else { "false" });
+    }
+    for (depth, name) in enrichment.category_path.iter().enumerate().take(usize::from(MAX_CATEGORY_DEPTH) + 1) {
+        push(&FacetKey::CategoryDepth(depth as u8), name);
+    }
+    for (name, values) in &enrichment.attributes {
+        let key = FacetKey::Attribute(attribute_handle(name));
+        for value in values {
+            push(&key, value);
+        }
+    }
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::{Brand, Enrichment};
+
+    #[test]
+    fn parses_fixed_and_dynamic_names() {
+        assert_eq!(FacetKey::parse("Color_Family").unwrap(), FacetKey::ColorFamily);
+        assert_eq!(FacetKey::parse("category_path.depth_3").unwrap(), FacetKey::CategoryDepth(3));
+        assert_eq!(FacetKey::parse("category_path.depth_7"), Err(FacetNameError::CategoryDepth));
+        assert_eq!(FacetKey::parse("fit").unwrap(), FacetKey::Attribute("fit".into()));
+        assert_eq!(FacetKey::parse("attribute_facets.fit").unwrap(), FacetKey::Attribute("fit".into()));
+        assert_eq!(FacetKey::parse("Heel Height").unwrap(), FacetKey::Attribute("heel_height".into()));
+        assert_eq!(FacetKey::parse("  "), Err(FacetNameError::Empty));
+        assert_eq!(FacetKey::parse("attribute_facets."), Err(FacetNameError::Empty));
+    }
+
+    #[test]
+    fn product_terms_match_query_terms_case_insensitively() {
+        let mut product =
+            Product { brand: Some(Brand { name: "Spacire".into(), ..Brand::default() }), ..Product::default() };
+        product.enrichment = Enrichment {
+            color: vec!["Navy  Blue".into()],
+            color_family: vec!["Blue".into()],
+            category_path: vec!["Home & Garden".into(), "Bedding".into()],
+            is_activewear: Some(false),
+            ..Enrichment::default()
+        };
+        product.enrichment.attributes.insert("Fill Weight".into(), vec!["7kg".into()]);
+        let terms = facet_terms(&product);
+        for (name, value) in [
+            ("color", "navy blue"),
+            ("COLOR_FAMILY", "BLUE"),
+            ("brand_name", "spacire"),
+            ("raw_brand_name", "SPACIRE"),
+            ("category_path.depth_1", "bedding"),
+            ("is_activewear", "False"),
+            ("fill_weight", "7KG"),
+            ("attribute_facets.fill_weight", "7kg"),
+        ] {
+            let term = facet_term(&FacetKey::parse(name).unwrap(), value);
+            assert!(terms.contains(&term), "{name}={value} not in {terms:?}");
+        }
+    }
+}
