@@ -1,0 +1,306 @@
+//! Search-after collectors: they keep the best `limit + 1` hits strictly after
+//! a sort position, in a total order that depends only on each document and
+//! the query (never on doc ids, segments or corpus statistics).
+//!
+//! - ranked (text queries): rank descending, then sort id ascending;
+//! - browse (no text): title sort key ascending, then sort id ascending.
+//!
+//! Every page costs the same whatever its depth: one pass over the matching
+//! documents with a bounded heap, no offset.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn, TermOrdHit};
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+use crate::query::rank;
+
+/// Keeps the `capacity` smallest items.
+struct Best<T: Ord> {
+    heap: BinaryHeap<T>,
+    capacity: usize,
+}
+
+impl<T: Ord> Best<T> {
+    fn new(capacity: usize) -> Self {
+        Best { heap: BinaryHeap::with_capacity(capacity + 1), capacity }
+    }
+
+    /// The item a newcomer has to beat, once the heap is full.
+    fn bar(&self) -> Option<&T> {
+        if self.heap.len() >= self.capacity {
+            self.heap.peek()
+        } else {
+            None
+        }
+    }
+
+    fn offer(&mut self, item: T) {
+        if self.heap.len() < self.capacity {
+            self.heap.push(item);
+        } else if self.heap.peek().is_some_and(|worst| item < *worst) {
+            self.heap.pop();
+            self.heap.push(item);
+        }
+    }
+
+    fn into_sorted_vec(self) -> Vec<T> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+/// Sort ids are stored as two u64 columns.
+struct IdColumns {
+    hi: Column<u64>,
+    lo: Column<u64>,
+}
+
+impl IdColumns {
+    fn open(segment: &SegmentReader) -> tantivy::Result<IdColumns> {
+        let fast = segment.fast_fields();
+        Ok(IdColumns { hi: fast.u64("id_hi")?, lo: fast.u64("id_lo")? })
+    }
+
+    fn id(&self, doc: DocId) -> u128 {
+        let hi = self.hi.first(doc).unwrap_or(0);
+        let lo = self.lo.first(doc).unwrap_or(0);
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+}
+
+/// Ranked order: smaller is better (higher rank, then lower id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RankedKey {
+    rank: Reverse<u32>,
+    pub id: u128,
+}
+
+impl RankedKey {
+    pub(crate) fn new(rank: u32, id: u128) -> RankedKey {
+        RankedKey { rank: Reverse(rank), id }
+    }
+
+    pub(crate) fn rank(&self) -> u32 {
+        self.rank.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct RankedHit {
+    pub key: RankedKey,
+    pub address: DocAddress,
+}
+
+pub(crate) struct RankedCollector {
+    pub after: Option<RankedKey>,
+    pub keep: usize,
+}
+
+pub(crate) struct RankedSegmentCollector {
+    after: Option<RankedKey>,
+    ids: IdColumns,
+    title_words: Column<u64>,
+    best: Best<RankedHit>,
+    segment_ord: SegmentOrdinal,
+}
+
+impl Collector for RankedCollector {
+    type Fruit = Vec<RankedHit>;
+    type Child = RankedSegmentCollector;
+
+    fn for_segment(&self, segment_ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
+        Ok(RankedSegmentCollector {
+            after: self.after,
+            ids: IdColumns::open(segment)?,
+            title_words: segment.fast_fields().u64("title_words")?,
+            best: Best::new(self.keep),
+            segment_ord,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, segment_hits: Vec<Vec<RankedHit>>) -> tantivy::Result<Vec<RankedHit>> {
+        let mut hits: Vec<RankedHit> = segment_hits.into_iter().flatten().collect();
+        hits.sort_unstable();
+        hits.truncate(self.keep);
+        Ok(hits)
+    }
+}
+
+impl SegmentCollector for RankedSegmentCollector {
+    type Fruit = Vec<RankedHit>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let rank = rank(score, self.title_words.first(doc).unwrap_or(0));
+        // Cheap rejections on the rank alone, before the id columns are read.
+        if self.after.is_some_and(|after| rank > after.rank()) {
+            return;
+        }
+        if self.best.bar().is_some_and(|bar| rank < bar.key.rank()) {
+            return;
+        }
+        let key = RankedKey::new(rank, self.ids.id(doc));
+        if self.after.is_some_and(|after| key <= after) {
+            return;
+        }
+        self.best.offer(RankedHit { key, address: DocAddress::new(self.segment_ord, doc) });
+    }
+
+    fn harvest(self) -> Vec<RankedHit> {
+        self.best.into_sorted_vec()
+    }
+}
+
+/// Browse order across segments: title sort key, then id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct BrowseHit {
+    pub title: String,
+    pub id: u128,
+    pub address: DocAddress,
+}
+
+pub(crate) struct BrowseCollector {
+    /// (title sort key as stored, id)
+    pub after: Option<(String, u128)>,
+    pub keep: usize,
+}
+
+/// Within a segment titles are compared by dictionary ordinal, which has the
+/// same order as the strings; `after` is translated to that segment's ordinals.
+#[derive(Debug, Clone, Copy)]
+struct SegmentThreshold {
+    ord: u64,
+    /// The `after` title exists in this segment at `ord` (else `ord` is the next greater one).
+    exact: bool,
+    id: u128,
+}
+
+impl SegmentThreshold {
+    fn passes(&self, ord: u64, id: u128) -> bool {
+        ord > self.ord || (ord == self.ord && (!self.exact || id > self.id))
+    }
+}
+
+pub(crate) struct BrowseSegmentCollector {
+    titles: Option<StrColumn>,
+    ids: IdColumns,
+    threshold: Option<SegmentThreshold>,
+    /// (title ordinal, id, doc)
+    best: Best<(u64, u128, DocId)>,
+    segment_ord: SegmentOrdinal,
+}
+
+impl Collector for BrowseCollector {
+    type Fruit = Vec<BrowseHit>;
+    type Child = BrowseSegmentCollector;
+
+    fn for_segment(&self, segment_ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
+        let titles = segment.fast_fields().str("title_sort")?;
+        let threshold = match (&self.after, &titles) {
+            (Some((title, id)), Some(column)) => Some(segment_threshold(column, title, *id)?),
+            _ => None,
+        };
+        Ok(BrowseSegmentCollector {
+            titles,
+            ids: IdColumns::open(segment)?,
+            threshold,
+            best: Best::new(self.keep),
+            segment_ord,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, segment_hits: Vec<Vec<BrowseHit>>) -> tantivy::Result<Vec<BrowseHit>> {
+        let mut hits: Vec<BrowseHit> = segment_hits.into_iter().flatten().collect();
+        hits.sort_unstable();
+        hits.truncate(self.keep);
+        Ok(hits)
+    }
+}
+
+fn segment_threshold(column: &StrColumn, title: &str, id: u128) -> tantivy::Result<SegmentThreshold> {
+    Ok(match column.dictionary().term_ord_or_next(title.as_bytes())? {
+        TermOrdHit::Exact(ord) => SegmentThreshold { ord, exact: true, id },
+        TermOrdHit::Next(ord) => SegmentThreshold { ord, exact: false, id },
+    })
+}
+
+impl SegmentCollector for BrowseSegmentCollector {
+    type Fruit = Vec<BrowseHit>;
+
+    fn collect(&mut self, doc: DocId, _score: Score) {
+        // Every document we write has a (never empty) title key; see `schema::title_sort_key`.
+        let Some(ord) = self.titles.as_ref().and_then(|titles| titles.ords().first(doc)) else {
+            return;
+        };
+        if self.threshold.is_some_and(|threshold| ord < threshold.ord) {
+            return;
+        }
+        if self.best.bar().is_some_and(|bar| ord > bar.0) {
+            return;
+        }
+        let id = self.ids.id(doc);
+        if self.threshold.is_some_and(|threshold| !threshold.passes(ord, id)) {
+            return;
+        }
+        self.best.offer((ord, id, doc));
+    }
+
+    fn harvest(self) -> Vec<BrowseHit> {
+        let mut title = String::new();
+        self.best
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(ord, id, doc)| {
+                title.clear();
+                if let Some(titles) = &self.titles {
+                    // An ordinal from this column is always in its dictionary.
+                    let _ = titles.ord_to_str(ord, &mut title);
+                }
+                BrowseHit { title: title.clone(), id, address: DocAddress::new(self.segment_ord, doc) }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn best_keeps_the_smallest() {
+        let mut best = Best::new(3);
+        for value in [5, 1, 9, 3, 7, 2] {
+            best.offer(value);
+        }
+        assert_eq!(best.bar(), Some(&3));
+        assert_eq!(best.into_sorted_vec(), [1, 2, 3]);
+    }
+
+    #[test]
+    fn ranked_keys_order_by_rank_desc_then_id_asc() {
+        let mut keys = vec![RankedKey::new(5, 2), RankedKey::new(9, 7), RankedKey::new(5, 1)];
+        keys.sort();
+        assert_eq!(keys, [RankedKey::new(9, 7), RankedKey::new(5, 1), RankedKey::new(5, 2)]);
+    }
+
+    #[test]
+    fn threshold_is_strictly_after() {
+        let exact = SegmentThreshold { ord: 4, exact: true, id: 10 };
+        assert!(!exact.passes(3, 99));
+        assert!(!exact.passes(4, 10));
+        assert!(exact.passes(4, 11));
+        assert!(exact.passes(5, 0));
+        let next = SegmentThreshold { ord: 4, exact: false, id: 10 };
+        assert!(next.passes(4, 0));
+        assert!(!next.passes(3, 99));
+    }
+}

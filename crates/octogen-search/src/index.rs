@@ -1,0 +1,472 @@
+//! `SearchIndex`: opening (with corruption detection), applying store changes
+//! atomically with their sequence number, bulk rebuilds, and searching.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use octogen_core::wire::{ProductRecord, ProductSummary};
+use serde::{Deserialize, Serialize};
+use tantivy::schema::Value;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
+    Term,
+};
+
+use crate::collect::{BrowseCollector, RankedCollector, RankedKey};
+use crate::query::{compile, SearchQuery, SortKey, SortPosition};
+use crate::schema::{build_schema, product_document, register_analyzers, sort_id, Fields};
+use crate::{summary_codec, IndexError};
+
+/// Bump when the schema, the analyzers, the scoring or the stored encoding
+/// change in a way that needs a rebuild; an index with another value is
+/// reported as incompatible on open.
+const FORMAT_VERSION: u32 = 1;
+/// Written into a directory we create, so `open_or_recreate` only ever wipes our own directories.
+const MARKER_FILE: &str = "octogen-search-index";
+
+/// One change from the store's change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexChange {
+    /// Insert or replace; an inactive record is removed instead (only active products are indexed).
+    Upsert(ProductRecord),
+    Remove {
+        uuid: String,
+    },
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub hits: Vec<ProductSummary>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<SortPosition>,
+}
+
+/// Writer resources. Bulk builds are CPU-bound in tantivy's indexing threads;
+/// the budget is shared by the threads and bounds the RAM used before a segment
+/// is flushed (it is an upper bound, not an allocation).
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    pub threads: usize,
+    pub memory_budget_bytes: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig { threads: 2, memory_budget_bytes: 512 * 1024 * 1024 }
+    }
+}
+
+/// How `open_or_recreate` found the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// An existing index was opened as is.
+    Opened,
+    /// There was no index; an empty one was created (`applied_seq` is 0).
+    Created,
+    /// The index was unusable and has been wiped and recreated empty: rebuild it from the store.
+    Recreated { reason: String },
+}
+
+/// What we keep in each tantivy commit's payload, so the documents and the
+/// sequence they reflect are persisted by one atomic commit.
+#[derive(Debug, Serialize, Deserialize)]
+struct CommitPayload {
+    format: u32,
+    summary_shape: String,
+    applied_seq: i64,
+}
+
+/// The per-node search index. `Send + Sync`; share it in an `Arc`. Searches
+/// run concurrently; changes are serialized on the single writer.
+pub struct SearchIndex {
+    index: Index,
+    fields: Fields,
+    reader: IndexReader,
+    /// `None` only between a `wait_for_merges` and the next use, which reopens it.
+    writer: Mutex<Option<IndexWriter>>,
+    writer_config: WriterConfig,
+    applied_seq: AtomicI64,
+    dir: Option<PathBuf>,
+}
+
+type WriterSlot<'a> = MutexGuard<'a, Option<IndexWriter>>;
+
+/// The writer in a slot that `lock_writer` has filled.
+fn writer_in<'s>(slot: &'s mut WriterSlot<'_>) -> Result<&'s mut IndexWriter, IndexError> {
+    slot.as_mut().ok_or_else(|| IndexError::Corrupt("the index writer is unavailable".into()))
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (and the directory) if missing.
+    /// Returns [`IndexError::Corrupt`] for an unreadable or incompatible
+    /// index, [`IndexError::Locked`] if another writer has it open, and
+    /// [`IndexError::NotAnIndex`] for a non-empty directory that is not ours.
+    pub fn open(dir: &Path) -> Result<SearchIndex, IndexError> {
+        Self::open_with(dir, WriterConfig::default()).map(|(index, _)| index)
+    }
+
+    pub fn open_with(dir: &Path, config: WriterConfig) -> Result<(SearchIndex, OpenOutcome), IndexError> {
+        fs::create_dir_all(dir)?;
+        if dir.join("meta.json").exists() {
+            let index = Index::open_in_dir(dir).map_err(|error| IndexError::corrupt("cannot open", error))?;
+            let search_index = Self::from_index(index, Some(dir.to_path_buf()), config)?;
+            return Ok((search_index, OpenOutcome::Opened));
+        }
+        if !is_empty_or_ours(dir)? {
+            return Err(IndexError::NotAnIndex(dir.to_path_buf()));
+        }
+        fs::write(dir.join(MARKER_FILE), b"octogen search index; safe to delete, rebuilt from the store\n")?;
+        let index = Index::builder().schema(build_schema()).settings(IndexSettings::default()).create_in_dir(dir)?;
+        let search_index = Self::create_from_index(index, Some(dir.to_path_buf()), config)?;
+        Ok((search_index, OpenOutcome::Created))
+    }
+
+    /// Like [`SearchIndex::open`], but a corrupt or incompatible index is wiped
+    /// and recreated empty; the outcome says so, and the caller must then
+    /// rebuild from the store (its `applied_seq` is 0).
+    pub fn open_or_recreate(dir: &Path) -> Result<(SearchIndex, OpenOutcome), IndexError> {
+        Self::open_or_recreate_with(dir, WriterConfig::default())
+    }
+
+    pub fn open_or_recreate_with(dir: &Path, config: WriterConfig) -> Result<(SearchIndex, OpenOutcome), IndexError> {
+        match Self::open_with(dir, config) {
+            Err(IndexError::Corrupt(reason)) => {
+                wipe(dir)?;
+                let (index, _) = Self::open_with(dir, config)?;
+                Ok((index, OpenOutcome::Recreated { reason }))
+            }
+            other => other,
+        }
+    }
+
+    /// An empty index in memory (tests, benchmarks).
+    pub fn in_ram() -> SearchIndex {
+        Self::in_ram_with(WriterConfig { threads: 1, memory_budget_bytes: 64 * 1024 * 1024 })
+            .unwrap_or_else(|error| panic!("an in-memory index cannot fail to open: {error}"))
+    }
+
+    pub fn in_ram_with(config: WriterConfig) -> Result<SearchIndex, IndexError> {
+        let index = Index::builder().schema(build_schema()).settings(IndexSettings::default()).create_in_ram()?;
+        Self::create_from_index(index, None, config)
+    }
+
+    /// A freshly created index gets an empty first commit that carries our
+    /// payload, so any index without one is recognisably not (fully) ours.
+    fn create_from_index(index: Index, dir: Option<PathBuf>, config: WriterConfig) -> Result<SearchIndex, IndexError> {
+        register_analyzers(&index);
+        let mut writer = open_writer(&index, dir.as_deref(), config)?;
+        commit_with_seq(&mut writer, 0)?;
+        drop(writer);
+        Self::from_index(index, dir, config)
+    }
+
+    fn from_index(index: Index, dir: Option<PathBuf>, config: WriterConfig) -> Result<SearchIndex, IndexError> {
+        if index.schema() != build_schema() {
+            return Err(IndexError::Corrupt("the index was written with another schema".into()));
+        }
+        let fields = Fields::resolve(&index.schema())?;
+        let applied_seq = check_payload(&index)?;
+        register_analyzers(&index);
+        let writer = open_writer(&index, dir.as_deref(), config)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|error| IndexError::corrupt("cannot open the segments", error))?;
+        Ok(SearchIndex {
+            index,
+            fields,
+            reader,
+            writer: Mutex::new(Some(writer)),
+            writer_config: config,
+            applied_seq: AtomicI64::new(applied_seq),
+            dir,
+        })
+    }
+
+    /// The highest store sequence whose changes are reflected in the searchable index; 0 for a new index.
+    pub fn applied_seq(&self) -> i64 {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Applies `changes` in order (each one replaces whatever the index had
+    /// for that uuid) and records `up_to_seq` (the high-water mark never goes
+    /// down) in the same commit. Visible to searches when this returns. On
+    /// error nothing of the batch is applied.
+    pub fn apply(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> Result<(), IndexError> {
+        let mut slot = self.lock_writer()?;
+        let writer = writer_in(&mut slot)?;
+        let result = self.write_changes(writer, changes);
+        let new_seq = up_to_seq.max(self.applied_seq());
+        match result.and_then(|()| commit_with_seq(writer, new_seq)) {
+            Ok(()) => self.publish(new_seq),
+            Err(error) => {
+                // Drop the half-written batch so a later commit cannot publish it.
+                let _ = writer.rollback();
+                Err(error)
+            }
+        }
+    }
+
+    fn write_changes(&self, writer: &IndexWriter, changes: Vec<IndexChange>) -> Result<(), IndexError> {
+        for change in changes {
+            match change {
+                IndexChange::Upsert(record) => {
+                    writer.delete_term(self.id_term(&record.uuid));
+                    if record.is_active {
+                        writer.add_document(product_document(&self.fields, &record)?)?;
+                    }
+                }
+                IndexChange::Remove { uuid } => {
+                    writer.delete_term(self.id_term(&uuid));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the whole content of the index with the records given to the
+    /// returned builder. Nothing changes for searches until
+    /// [`BulkBuild::finish`]; dropping the builder without finishing discards it.
+    /// Holds the writer: `apply` calls wait until the build ends.
+    pub fn bulk_build(&self) -> Result<BulkBuild<'_>, IndexError> {
+        let mut slot = self.lock_writer()?;
+        writer_in(&mut slot)?.delete_all_documents()?;
+        Ok(BulkBuild { index: self, slot: Some(slot), seen: HashSet::new(), added: 0 })
+    }
+
+    fn lock_writer(&self) -> Result<WriterSlot<'_>, IndexError> {
+        // A panic while holding the lock leaves nothing half-committed (the
+        // next commit or rollback settles it), so a poisoned lock is usable.
+        let mut slot = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_none() {
+            *slot = Some(open_writer(&self.index, self.dir.as_deref(), self.writer_config)?);
+        }
+        Ok(slot)
+    }
+
+    fn publish(&self, new_seq: i64) -> Result<(), IndexError> {
+        self.reader.reload()?;
+        self.applied_seq.store(new_seq, Ordering::Release);
+        Ok(())
+    }
+
+    fn id_term(&self, uuid: &str) -> Term {
+        Term::from_field_bytes(self.fields.id, &sort_id(uuid).to_be_bytes())
+    }
+
+    /// Runs one page of a search.
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchPage, IndexError> {
+        query.validate()?;
+        if query.catalogs.is_empty() {
+            return Ok(SearchPage { hits: Vec::new(), next: None });
+        }
+        let compiled = compile(&self.fields, query);
+        let searcher = self.reader.searcher();
+        let keep = query.limit + 1;
+        let (addresses, positions) = if compiled.ranked {
+            let after = match &query.after {
+                None => None,
+                Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
+                Some(_) => return Err(IndexError::CursorMismatch),
+            };
+            let hits = searcher.search(&compiled.query, &RankedCollector { after, keep })?;
+            hits.into_iter()
+                .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
+                .unzip()
+        } else {
+            let after = match &query.after {
+                None => None,
+                Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
+                Some(_) => return Err(IndexError::CursorMismatch),
+            };
+            let hits = searcher.search(&compiled.query, &BrowseCollector { after, keep })?;
+            hits.into_iter()
+                .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
+                .unzip()
+        };
+        self.page(&searcher, addresses, positions, query.limit)
+    }
+
+    /// Loads the summaries of the first `limit` hits; a `limit + 1`-th hit means there is a next page.
+    fn page(
+        &self,
+        searcher: &Searcher,
+        mut addresses: Vec<DocAddress>,
+        mut positions: Vec<SortPosition>,
+        limit: usize,
+    ) -> Result<SearchPage, IndexError> {
+        let has_more = addresses.len() > limit;
+        addresses.truncate(limit);
+        positions.truncate(limit);
+        let hits = addresses.iter().map(|address| self.summary(searcher, *address)).collect::<Result<_, _>>()?;
+        let next = if has_more { positions.pop() } else { None };
+        Ok(SearchPage { hits, next })
+    }
+
+    fn summary(&self, searcher: &Searcher, address: DocAddress) -> Result<ProductSummary, IndexError> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let bytes = doc
+            .get_first(self.fields.summary)
+            .and_then(|value| value.as_bytes())
+            .ok_or_else(|| IndexError::Corrupt("a document has no stored summary".into()))?;
+        summary_codec::decode(bytes)
+    }
+
+    /// Searchable (committed, not deleted) products.
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    /// Bytes on disk (every file in the index directory), or the in-memory
+    /// size of the searchable segments for an in-RAM index.
+    pub fn size_on_disk(&self) -> u64 {
+        match &self.dir {
+            Some(dir) => directory_size(dir),
+            None => self.reader.searcher().space_usage().map(|usage| usage.total().get_bytes()).unwrap_or(0),
+        }
+    }
+
+    /// Waits for background segment merges to finish (benchmarks measuring
+    /// the settled size, graceful shutdown); never needed for correctness.
+    pub fn wait_for_merges(&self) -> Result<(), IndexError> {
+        let mut slot = self.lock_writer()?;
+        if let Some(writer) = slot.take() {
+            // Consumes the writer; `lock_writer` opens a new one on next use.
+            writer.wait_merging_threads()?;
+        }
+        drop(slot);
+        self.reader.reload()?;
+        Ok(())
+    }
+}
+
+/// A full rebuild in progress; see [`SearchIndex::bulk_build`].
+pub struct BulkBuild<'a> {
+    index: &'a SearchIndex,
+    /// `None` once finished.
+    slot: Option<WriterSlot<'a>>,
+    /// Sort ids added so far: a duplicate uuid needs a delete first, a new one does not.
+    seen: HashSet<u128>,
+    added: u64,
+}
+
+impl BulkBuild<'_> {
+    /// Adds one product; inactive records are skipped. A uuid given twice keeps the last record.
+    pub fn add(&mut self, record: &ProductRecord) -> Result<(), IndexError> {
+        let Some(slot) = self.slot.as_mut() else {
+            return Err(IndexError::InvalidQuery("the bulk build has already finished".into()));
+        };
+        let writer = writer_in(slot)?;
+        if !record.is_active {
+            return Ok(());
+        }
+        let id = sort_id(&record.uuid);
+        if !self.seen.insert(id) {
+            writer.delete_term(self.index.id_term(&record.uuid));
+            self.added -= 1;
+        }
+        writer.add_document(product_document(&self.index.fields, record)?)?;
+        self.added += 1;
+        Ok(())
+    }
+
+    /// Commits everything at once with `applied_seq = seq` (the store sequence
+    /// the records were read at) and makes it searchable. Returns the number of products indexed.
+    pub fn finish(mut self, seq: i64) -> Result<u64, IndexError> {
+        let Some(mut slot) = self.slot.take() else {
+            return Err(IndexError::InvalidQuery("the bulk build has already finished".into()));
+        };
+        let writer = writer_in(&mut slot)?;
+        if let Err(error) = commit_with_seq(writer, seq) {
+            let _ = writer.rollback();
+            return Err(error);
+        }
+        drop(slot);
+        self.index.publish(seq)?;
+        Ok(self.added)
+    }
+}
+
+impl Drop for BulkBuild<'_> {
+    fn drop(&mut self) {
+        if let Some(writer) = self.slot.as_mut().and_then(|slot| slot.as_mut()) {
+            let _ = writer.rollback();
+        }
+    }
+}
+
+fn open_writer(index: &Index, dir: Option<&Path>, config: WriterConfig) -> Result<IndexWriter, IndexError> {
+    index.writer_with_num_threads(config.threads.max(1), config.memory_budget_bytes).map_err(|error| match error {
+        TantivyError::LockFailure(..) => IndexError::Locked(dir.map(Path::to_path_buf).unwrap_or_default()),
+        other => IndexError::Tantivy(other),
+    })
+}
+
+fn commit_with_seq(writer: &mut IndexWriter, applied_seq: i64) -> Result<(), IndexError> {
+    let payload =
+        CommitPayload { format: FORMAT_VERSION, summary_shape: summary_codec::shape_fingerprint(), applied_seq };
+    let payload = serde_json::to_string(&payload).map_err(|error| IndexError::corrupt("payload", error))?;
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&payload);
+    prepared.commit()?;
+    Ok(())
+}
+
+/// The applied sequence from the last commit, after checking that the index
+/// was written by this version of the crate.
+fn check_payload(index: &Index) -> Result<i64, IndexError> {
+    let metas = index.load_metas().map_err(|error| IndexError::corrupt("cannot read meta.json", error))?;
+    let Some(payload) = metas.payload else {
+        return Err(IndexError::Corrupt("the index has no octogen commit payload".into()));
+    };
+    let payload: CommitPayload =
+        serde_json::from_str(&payload).map_err(|error| IndexError::corrupt("unreadable commit payload", error))?;
+    if payload.format != FORMAT_VERSION {
+        return Err(IndexError::Corrupt(format!(
+            "index format {} but this build uses {FORMAT_VERSION}",
+            payload.format
+        )));
+    }
+    if payload.summary_shape != summary_codec::shape_fingerprint() {
+        return Err(IndexError::Corrupt("the stored product summaries have an older shape".into()));
+    }
+    Ok(payload.applied_seq)
+}
+
+fn is_empty_or_ours(dir: &Path) -> Result<bool, IndexError> {
+    let mut entries = fs::read_dir(dir)?;
+    Ok(entries.next().is_none() || dir.join(MARKER_FILE).exists())
+}
+
+/// Removes an index directory's content, but only if it is recognisably an index.
+fn wipe(dir: &Path) -> Result<(), IndexError> {
+    if !(dir.join(MARKER_FILE).exists() || dir.join("meta.json").exists()) {
+        return Err(IndexError::NotAnIndex(dir.to_path_buf()));
+    }
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn directory_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum()
+}

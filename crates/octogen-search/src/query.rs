@@ -1,0 +1,329 @@
+//! Our query type and its compilation to a tantivy query.
+//!
+//! # Scoring
+//!
+//! Every matched query word contributes a constant that depends only on the
+//! field and the kind of match, never on corpus statistics, so a product's
+//! score for a query is a pure function of (product, query):
+//!
+//! ```text
+//! word points  = COVERAGE_POINTS + max over matching (field, match) of FIELD × MATCH
+//!                FIELD: title 8, brand 5, type/tags/categories/colors 3, description 1
+//!                MATCH: exact 4, stemmed 3, prefix 2 (last word, ≥ 3 chars), fuzzy 1 (≥ 5 chars, edit distance 1)
+//!                (brand has no stemmed form, description only a stemmed one)
+//! query score  = Σ word points over the distinct query words (at most MAX_QUERY_WORDS)
+//! rank         = query score × 16 + (15 − min(title words, 15))
+//! ```
+//!
+//! `COVERAGE_POINTS` (1000) exceeds what the best field can add for all other
+//! words together, so a product matching more words always ranks above one
+//! matching fewer; within equal coverage the field and match quality decide;
+//! the title-length term only orders products that are otherwise equal.
+//! All values are small integers, exact in `f32`, so the score does not depend
+//! on the order in which tantivy adds them up.
+
+use std::ops::Bound;
+
+use octogen_core::facets::{facet_term, FacetKey};
+use serde::{Deserialize, Serialize};
+use tantivy::query::{
+    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::tokenizer::{RawTokenizer, TextAnalyzer};
+use tantivy::Term;
+
+use crate::schema::{english_stop_words, exact_analyzer, word_stemmer, Fields};
+use crate::IndexError;
+
+/// Added once per matched query word; larger than any sum of field points.
+pub(crate) const COVERAGE_POINTS: u32 = 1000;
+/// Longer queries are cut (shoppers do not type more; it bounds query cost).
+pub const MAX_QUERY_WORDS: usize = 16;
+/// The largest page a query may ask for.
+pub const MAX_LIMIT: usize = 100;
+/// Prefix matching needs this many characters in the last word (shorter prefixes match too much).
+const MIN_PREFIX_CHARS: usize = 3;
+/// Typo tolerance (edit distance 1) starts at this word length.
+const MIN_FUZZY_CHARS: usize = 5;
+
+/// One facet of the request: the product must carry at least one of `values`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacetFilter {
+    pub key: FacetKey,
+    pub values: Vec<String>,
+}
+
+impl FacetFilter {
+    pub fn new(key: FacetKey, values: impl IntoIterator<Item = impl Into<String>>) -> FacetFilter {
+        FacetFilter { key, values: values.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// A search as the service layer hands it to the index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    /// Catalog keys the caller may see (already intersected with its grants).
+    /// A filter inside the index query; empty means no results.
+    pub catalogs: Vec<String>,
+    /// Free text; `None`, blank, or text without any word means browse.
+    pub text: Option<String>,
+    /// AND across facets, OR within a facet's values, case-insensitive.
+    pub facets: Vec<FacetFilter>,
+    /// Inclusive bounds on the current price; a bounded query never matches unpriced products.
+    pub price_min: Option<f64>,
+    pub price_max: Option<f64>,
+    /// 1..=100.
+    pub limit: usize,
+    /// Continue strictly after this position (from the previous page's `next`).
+    pub after: Option<SortPosition>,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        SearchQuery {
+            catalogs: Vec::new(),
+            text: None,
+            facets: Vec::new(),
+            price_min: None,
+            price_max: None,
+            limit: 50,
+            after: None,
+        }
+    }
+}
+
+impl SearchQuery {
+    pub fn browse(catalogs: impl IntoIterator<Item = impl Into<String>>) -> SearchQuery {
+        SearchQuery { catalogs: catalogs.into_iter().map(Into::into).collect(), ..SearchQuery::default() }
+    }
+
+    pub fn text(catalogs: impl IntoIterator<Item = impl Into<String>>, text: &str) -> SearchQuery {
+        SearchQuery { text: Some(text.to_string()), ..SearchQuery::browse(catalogs) }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), IndexError> {
+        if self.limit == 0 || self.limit > MAX_LIMIT {
+            return Err(IndexError::InvalidQuery(format!("limit must be 1..={MAX_LIMIT}, got {}", self.limit)));
+        }
+        for bound in [self.price_min, self.price_max].into_iter().flatten() {
+            if bound.is_nan() {
+                return Err(IndexError::InvalidQuery("a price bound is not a number".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a page ended: the sort key of its last hit. Serialized compactly
+/// (`{"k":{"r":16032},"i":"<32 hex>"}` or `{"k":{"t":"cozy blanket"},"i":"…"}`);
+/// the server signs it and wraps it into an opaque cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SortPosition {
+    #[serde(rename = "k")]
+    pub(crate) key: SortKey,
+    #[serde(rename = "i", with = "hex_u128")]
+    pub(crate) id: u128,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SortKey {
+    /// Text search: rank, descending.
+    #[serde(rename = "r")]
+    Rank(u32),
+    /// Browse: the title sort key, ascending.
+    #[serde(rename = "t")]
+    Title(String),
+}
+
+mod hex_u128 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{value:032x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.len() != 32 {
+            return Err(serde::de::Error::custom("expected 32 hex digits"));
+        }
+        u128::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One word of the query, prepared for matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueryWord {
+    /// Lowercased, ASCII-folded.
+    pub exact: String,
+    /// English stem; `None` for stop words (the stemmed fields do not hold them).
+    pub stem: Option<String>,
+    pub prefix: bool,
+    pub fuzzy: bool,
+}
+
+/// Splits text into the words we match, the same way the index analyzed titles.
+/// Stop words are dropped unless the query has nothing else.
+pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
+    let tokens = distinct_tokens(&mut exact_analyzer(), text);
+    let mut stop_filter = stop_word_filter();
+    let (content, stop): (Vec<String>, Vec<String>) =
+        tokens.into_iter().partition(|word| !distinct_tokens(&mut stop_filter, word).is_empty());
+    let only_stop_words = content.is_empty();
+    let mut words = if only_stop_words { stop } else { content };
+    words.truncate(MAX_QUERY_WORDS);
+    let last = words.len().saturating_sub(1);
+    let mut stemmer = word_stemmer();
+    words
+        .into_iter()
+        .enumerate()
+        .map(|(position, exact)| {
+            let chars = exact.chars().count();
+            QueryWord {
+                stem: (!only_stop_words).then(|| stem_of(&mut stemmer, &exact)),
+                prefix: position == last && chars >= MIN_PREFIX_CHARS,
+                fuzzy: chars >= MIN_FUZZY_CHARS,
+                exact,
+            }
+        })
+        .collect()
+}
+
+/// Passes a single word through unless it is an English stop word.
+fn stop_word_filter() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default()).filter(english_stop_words()).build()
+}
+
+fn distinct_tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        if !words.contains(&token.text) {
+            words.push(token.text.clone());
+        }
+    }
+    words
+}
+
+fn stem_of(stemmer: &mut TextAnalyzer, word: &str) -> String {
+    let mut stream = stemmer.token_stream(word);
+    match stream.next() {
+        Some(token) => token.text.clone(),
+        None => word.to_string(),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum MatchKind {
+    Exact,
+    Stem,
+    Prefix,
+    Fuzzy,
+}
+
+impl MatchKind {
+    const fn points(self) -> u32 {
+        match self {
+            MatchKind::Exact => 4,
+            MatchKind::Stem => 3,
+            MatchKind::Prefix => 2,
+            MatchKind::Fuzzy => 1,
+        }
+    }
+}
+
+const TITLE_POINTS: u32 = 8;
+const BRAND_POINTS: u32 = 5;
+const KIND_POINTS: u32 = 3;
+const DESCRIPTION_POINTS: u32 = 1;
+
+/// The compiled tantivy query, and whether it ranks by text (else: browse order).
+pub(crate) struct CompiledQuery {
+    pub query: Box<dyn Query>,
+    pub ranked: bool,
+}
+
+pub(crate) fn compile(fields: &Fields, query: &SearchQuery) -> CompiledQuery {
+    let mut clauses: Vec<Box<dyn Query>> = vec![catalog_filter(fields, &query.catalogs)];
+    clauses.extend(query.facets.iter().map(|facet| facet_filter(fields, facet)));
+    clauses.extend(price_filter(fields, query.price_min, query.price_max));
+    // Filters must not add to the score: wrap them in a zero constant.
+    let mut must: Vec<(Occur, Box<dyn Query>)> =
+        clauses.into_iter().map(|filter| (Occur::Must, zero_score(filter))).collect();
+    let words = query.text.as_deref().map(query_words).unwrap_or_default();
+    let ranked = !words.is_empty();
+    if ranked {
+        must.push((Occur::Must, text_query(fields, &words)));
+    }
+    CompiledQuery { query: Box::new(BooleanQuery::new(must)), ranked }
+}
+
+fn zero_score(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, 0.0))
+}
+
+fn catalog_filter(fields: &Fields, catalogs: &[String]) -> Box<dyn Query> {
+    Box::new(TermSetQuery::new(catalogs.iter().map(|catalog| Term::from_field_text(fields.catalog, catalog))))
+}
+
+fn facet_filter(fields: &Fields, facet: &FacetFilter) -> Box<dyn Query> {
+    let terms = facet.values.iter().map(|value| Term::from_field_text(fields.facet, &facet_term(&facet.key, value)));
+    Box::new(TermSetQuery::new(terms))
+}
+
+fn price_filter(fields: &Fields, min: Option<f64>, max: Option<f64>) -> Option<Box<dyn Query>> {
+    if min.is_none() && max.is_none() {
+        return None;
+    }
+    let bound = |value: Option<f64>| match value {
+        Some(value) => Bound::Included(Term::from_field_f64(fields.price, value)),
+        None => Bound::Unbounded,
+    };
+    Some(Box::new(RangeQuery::new(bound(min), bound(max))))
+}
+
+/// Σ over words of (max over fields and match kinds).
+fn text_query(fields: &Fields, words: &[QueryWord]) -> Box<dyn Query> {
+    let per_word = words.iter().map(|word| (Occur::Should, word_query(fields, word))).collect();
+    Box::new(BooleanQuery::new(per_word))
+}
+
+fn word_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
+    let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+    let mut add = |field: Field, field_points: u32, kind: MatchKind, text: &str| {
+        let term = Term::from_field_text(field, text);
+        let matcher: Box<dyn Query> = match kind {
+            MatchKind::Exact | MatchKind::Stem => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            MatchKind::Prefix => Box::new(FuzzyTermQuery::new_prefix(term, 0, false)),
+            MatchKind::Fuzzy => Box::new(FuzzyTermQuery::new(term, 1, true)),
+        };
+        let points = COVERAGE_POINTS + field_points * kind.points();
+        alternatives.push(Box::new(ConstScoreQuery::new(matcher, points as f32)));
+    };
+    for (field, field_points) in
+        [(fields.title, TITLE_POINTS), (fields.brand, BRAND_POINTS), (fields.kind, KIND_POINTS)]
+    {
+        add(field, field_points, MatchKind::Exact, &word.exact);
+        if word.prefix {
+            add(field, field_points, MatchKind::Prefix, &word.exact);
+        }
+        if word.fuzzy {
+            add(field, field_points, MatchKind::Fuzzy, &word.exact);
+        }
+    }
+    if let Some(stem) = &word.stem {
+        add(fields.title_stem, TITLE_POINTS, MatchKind::Stem, stem);
+        add(fields.kind_stem, KIND_POINTS, MatchKind::Stem, stem);
+        add(fields.description, DESCRIPTION_POINTS, MatchKind::Stem, stem);
+    }
+    Box::new(DisjunctionMaxQuery::new(alternatives))
+}
+
+/// The rank of a hit from its query score and title length (see the module docs).
+pub(crate) fn rank(score: f32, title_words: u64) -> u32 {
+    let score = if score.is_finite() && score > 0.0 { score.round() as u32 } else { 0 };
+    let brevity = 15 - title_words.min(15) as u32;
+    score.saturating_mul(16).saturating_add(brevity)
+}
