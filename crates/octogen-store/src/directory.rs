@@ -1,0 +1,92 @@
+//! The in-memory access directory of a single-node (SQLite) store.
+//!
+//! With SQLite the server process is the only writer (the store holds an
+//! exclusive lock on the database), so it can keep keys, organizations,
+//! grants and catalog summaries in memory and answer authentication without
+//! touching the database. Every mutation updates the directory after its
+//! transaction commits and before the call returns, under the store's write
+//! lock, so the next request always sees it: this is a write-through view,
+//! not a cache with a lifetime. Multi-node (PostgreSQL) stores have no
+//! directory and read the database on every request instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use octogen_core::{KeyHash, KeyId};
+
+use crate::model::{Catalog, GrantedCatalog, KeyPrincipal, Org, OrgAccess};
+
+#[derive(Default)]
+pub(crate) struct Directory {
+    data: RwLock<DirectoryData>,
+}
+
+#[derive(Default)]
+pub(crate) struct DirectoryData {
+    pub keys: HashMap<KeyId, KeyEntry>,
+    pub orgs: HashMap<String, OrgAccess>,
+    /// org id → catalog ids.
+    pub grants: HashMap<String, BTreeSet<String>>,
+    /// catalog id → catalog.
+    pub catalogs: HashMap<String, Catalog>,
+}
+
+pub(crate) struct KeyEntry {
+    pub org_id: String,
+    pub secret_hash: KeyHash,
+    pub revoked: bool,
+}
+
+impl Directory {
+    pub fn replace(&self, data: DirectoryData) {
+        *self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = data;
+    }
+
+    pub fn update(&self, change: impl FnOnce(&mut DirectoryData)) {
+        change(&mut self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner()));
+    }
+
+    pub fn resolve(&self, id: &KeyId) -> Option<KeyPrincipal> {
+        let data = self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = data.keys.get(id)?;
+        let org = data.orgs.get(&key.org_id)?;
+        let mut catalogs: Vec<GrantedCatalog> = data
+            .grants
+            .get(&org.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|catalog_id| data.catalogs.get(catalog_id))
+            .filter(|catalog| catalog.is_active)
+            .map(granted)
+            .collect();
+        catalogs.sort_by(|a, b| a.key.cmp(&b.key));
+        Some(KeyPrincipal {
+            key_id: *id,
+            secret_hash: key.secret_hash.clone(),
+            revoked: key.revoked,
+            org: org.clone(),
+            catalogs: Arc::from(catalogs),
+        })
+    }
+}
+
+impl DirectoryData {
+    pub fn put_org(&mut self, org: &Org) {
+        self.orgs.insert(org.id.clone(), OrgAccess::from(org));
+    }
+
+    pub fn put_catalog(&mut self, catalog: &Catalog) {
+        self.catalogs.insert(catalog.id.clone(), catalog.clone());
+    }
+}
+
+pub(crate) fn granted(catalog: &Catalog) -> GrantedCatalog {
+    GrantedCatalog {
+        id: catalog.id.clone(),
+        key: catalog.key.clone(),
+        display_name: catalog.display_name.clone(),
+        source_base_url: catalog.source_base_url.clone(),
+        product_count: catalog.product_count,
+        last_indexed_at: catalog.last_indexed_at,
+    }
+}

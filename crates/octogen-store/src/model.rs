@@ -1,0 +1,157 @@
+//! Records the store reads and writes. Secrets never appear here: keys carry
+//! only their HMAC, and nothing in this module implements `Display` for them.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use octogen_core::{KeyHash, KeyId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgType {
+    CatalogPartner,
+    Merchant,
+}
+
+impl OrgType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgType::CatalogPartner => "catalog_partner",
+            OrgType::Merchant => "merchant",
+        }
+    }
+}
+
+impl fmt::Display for OrgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrgType {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "catalog_partner" => Ok(OrgType::CatalogPartner),
+            "merchant" => Ok(OrgType::Merchant),
+            other => Err(format!("unknown organization type {other:?} (expected catalog_partner or merchant)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub org_type: OrgType,
+    pub suspended: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrg {
+    pub name: String,
+    pub org_type: OrgType,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub id: String,
+    pub key: String,
+    pub display_name: String,
+    pub source_base_url: Option<String>,
+    pub is_active: bool,
+    pub product_count: u64,
+    pub last_indexed_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCatalog {
+    pub key: String,
+    pub display_name: String,
+    pub source_base_url: Option<String>,
+}
+
+/// An API key's metadata. The secret's hash stays inside the store and the
+/// authentication path; lists and audit views never see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+pub struct NewApiKey {
+    pub id: KeyId,
+    pub org_id: String,
+    pub name: String,
+    pub secret_hash: KeyHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub occurred_at: Timestamp,
+    pub org_id: Option<String>,
+    /// Who: `operator`, `user:<email>`, `api_key:<id>`, `system`.
+    pub actor: String,
+    /// What, dotted: `api_key.created`, `api_key.revoked`, `grant.added`, ...
+    pub action: String,
+    /// The object acted on (a key id, a catalog key, ...). Never a secret.
+    pub target: Option<String>,
+    /// Where from: the client address as the server saw it.
+    pub client_addr: Option<String>,
+    /// Extra non-secret facts as JSON.
+    pub detail: Option<serde_json::Value>,
+}
+
+/// A granted, active catalog as the authentication path hands it to handlers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantedCatalog {
+    pub id: String,
+    pub key: String,
+    pub display_name: String,
+    pub source_base_url: Option<String>,
+    pub product_count: u64,
+    pub last_indexed_at: Option<Timestamp>,
+}
+
+/// Everything a request authenticated by an API key needs, from one lookup:
+/// the key's hash and state, its organization, and the catalogs it may see.
+#[derive(Debug, Clone)]
+pub struct KeyPrincipal {
+    pub key_id: KeyId,
+    pub secret_hash: KeyHash,
+    pub revoked: bool,
+    pub org: OrgAccess,
+    /// Active catalogs granted to the organization, sorted by key.
+    pub catalogs: Arc<[GrantedCatalog]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccess {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    pub org_type: OrgType,
+    pub suspended: bool,
+}
+
+impl From<&Org> for OrgAccess {
+    fn from(org: &Org) -> Self {
+        OrgAccess {
+            id: org.id.clone(),
+            name: org.name.clone(),
+            slug: org.slug.clone(),
+            org_type: org.org_type,
+            suspended: org.suspended,
+        }
+    }
+}

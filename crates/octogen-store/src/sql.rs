@@ -1,0 +1,583 @@
+//! `SqlStore`: one implementation of `Store` for SQLite and PostgreSQL.
+//!
+//! All SQL is portable (numbered `$N` placeholders, which SQLite also
+//! accepts; BIGINT milliseconds; TEXT ids), run through sqlx's `Any` driver.
+//! Each backend has its own versioned migrations. What differs between the
+//! backends is confined to this file: SQLite pragmas and the single-writer
+//! access directory; PostgreSQL reading access facts on every request.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use octogen_core::{KeyHash, KeyId, Timestamp};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::directory::{Directory, DirectoryData, KeyEntry};
+use crate::error::{Entity, StoreError, StoreResult};
+use crate::model::*;
+use crate::Store;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// Present only for SQLite, where this process is the only writer.
+    directory: Option<Directory>,
+    /// Serializes mutations so the directory applies them in commit order.
+    write_lock: tokio::sync::Mutex<()>,
+    /// Held for the store's lifetime: a second server on the same SQLite file
+    /// would invalidate the directory, so it is refused at startup instead.
+    _exclusive: Option<File>,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode,
+    /// and applies migrations.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let lock_path = path.with_extension("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| StoreError::Config(format!("cannot open {}: {error}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Config(format!(
+                "the database {} is in use by another octogen process (lock {})",
+                path.display(),
+                lock_path.display()
+            ))
+        })?;
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        let store = SqlStore {
+            pool,
+            backend: Backend::Sqlite,
+            directory: Some(Directory::default()),
+            write_lock: tokio::sync::Mutex::new(()),
+            _exclusive: Some(lock),
+        };
+        store.load_directory().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL and applies migrations.
+    pub async fn connect_postgres(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let pool =
+            AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(SqlStore {
+            pool,
+            backend: Backend::Postgres,
+            directory: None,
+            write_lock: tokio::sync::Mutex::new(()),
+            _exclusive: None,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn load_directory(&self) -> StoreResult<()> {
+        let Some(directory) = &self.directory else { return Ok(()) };
+        let mut data = DirectoryData::default();
+        for org in self.list_orgs().await? {
+            data.put_org(&org);
+        }
+        for catalog in self.list_catalogs().await? {
+            data.put_catalog(&catalog);
+        }
+        for row in sqlx::query("SELECT org_id, catalog_id FROM grants").fetch_all(&self.pool).await? {
+            data.grants.entry(row.try_get("org_id")?).or_default().insert(row.try_get("catalog_id")?);
+        }
+        for row in sqlx::query("SELECT id, org_id, secret_hash, revoked_at FROM api_keys").fetch_all(&self.pool).await?
+        {
+            let id: String = row.try_get("id")?;
+            let key_id = KeyId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("API key id {id:?}")))?;
+            data.keys.insert(key_id, key_entry(&row)?);
+        }
+        directory.replace(data);
+        Ok(())
+    }
+
+    fn update_directory(&self, change: impl FnOnce(&mut DirectoryData)) {
+        if let Some(directory) = &self.directory {
+            directory.update(change);
+        }
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>> {
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = $1"))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(org_from_row).transpose()
+    }
+
+    async fn catalog_id(&self, key: &str) -> StoreResult<String> {
+        Ok(self.get_catalog(key).await?.id)
+    }
+
+    async fn resolve_from_database(&self, id: &KeyId) -> StoreResult<Option<KeyPrincipal>> {
+        // One round trip: the key, its organization and every active granted catalog.
+        let rows = sqlx::query(
+            "SELECT k.id AS key_id, k.org_id, k.secret_hash, k.revoked_at, \
+                    o.name AS org_name, o.slug AS org_slug, o.org_type, o.suspended, \
+                    c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
+                    c.product_count, c.last_indexed_at \
+             FROM api_keys k \
+             JOIN organizations o ON o.id = k.org_id \
+             LEFT JOIN grants g ON g.org_id = o.id \
+             LEFT JOIN catalogs c ON c.id = g.catalog_id AND c.is_active = 1 \
+             WHERE k.id = $1 \
+             ORDER BY c.catalog_key",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let entry = key_entry(first)?;
+        let org = OrgAccess {
+            id: entry.org_id.clone(),
+            name: first.try_get("org_name")?,
+            slug: first.try_get("org_slug")?,
+            org_type: parse_org_type(first.try_get("org_type")?)?,
+            suspended: flag(first, "suspended")?,
+        };
+        let mut catalogs = Vec::new();
+        for row in &rows {
+            let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
+            catalogs.push(GrantedCatalog {
+                id: catalog_id,
+                key: row.try_get("catalog_key")?,
+                display_name: row.try_get("display_name")?,
+                source_base_url: row.try_get("source_base_url")?,
+                product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+                last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+            });
+        }
+        Ok(Some(KeyPrincipal {
+            key_id: *id,
+            secret_hash: entry.secret_hash,
+            revoked: entry.revoked,
+            org,
+            catalogs: Arc::from(catalogs),
+        }))
+    }
+}
+
+const ORG_COLUMNS: &str = "id, name, slug, org_type, suspended, created_at";
+const CATALOG_COLUMNS: &str =
+    "id, catalog_key, display_name, source_base_url, is_active, product_count, last_indexed_at, created_at";
+const KEY_COLUMNS: &str = "id, org_id, name, created_at, last_used_at, revoked_at";
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn create_org(&self, new: NewOrg) -> StoreResult<Org> {
+        let _writer = self.write_lock.lock().await;
+        let slug = slugify(&new.name);
+        if let Some(existing) = self.org_by_slug(&slug).await? {
+            return Err(StoreError::Conflict(format!(
+                "an organization named {:?} already exists (id {})",
+                existing.name, existing.id
+            )));
+        }
+        let org = Org {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: new.name,
+            slug,
+            org_type: new.org_type,
+            suspended: false,
+            created_at: Timestamp::now(),
+        };
+        sqlx::query("INSERT INTO organizations (id, name, slug, org_type, suspended, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&org.id)
+            .bind(&org.name)
+            .bind(&org.slug)
+            .bind(org.org_type.as_str())
+            .bind(0_i64)
+            .bind(org.created_at.millis())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| conflict_on_unique(error, format!("an organization named {:?} already exists", org.name)))?;
+        self.update_directory(|data| data.put_org(&org));
+        Ok(org)
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        let rows = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(org_from_row).collect()
+    }
+
+    async fn get_org(&self, id: &str) -> StoreResult<Org> {
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(org_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::Organization(id.into())))
+    }
+
+    async fn set_org_suspended(&self, id: &str, suspended: bool) -> StoreResult<Org> {
+        let _writer = self.write_lock.lock().await;
+        let result = sqlx::query("UPDATE organizations SET suspended = $1 WHERE id = $2")
+            .bind(i64::from(suspended))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::Organization(id.into())));
+        }
+        let org = self.get_org(id).await?;
+        self.update_directory(|data| data.put_org(&org));
+        Ok(org)
+    }
+
+    async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog> {
+        let _writer = self.write_lock.lock().await;
+        if self.get_catalog(&new.key).await.is_ok() {
+            return Err(StoreError::Conflict(format!("a catalog with key {:?} already exists", new.key)));
+        }
+        let catalog = Catalog {
+            id: uuid::Uuid::new_v4().to_string(),
+            key: new.key,
+            display_name: new.display_name,
+            source_base_url: new.source_base_url,
+            is_active: true,
+            product_count: 0,
+            last_indexed_at: None,
+            created_at: Timestamp::now(),
+        };
+        sqlx::query(
+            "INSERT INTO catalogs (id, catalog_key, display_name, source_base_url, is_active, product_count, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6)",
+        )
+        .bind(&catalog.id)
+        .bind(&catalog.key)
+        .bind(&catalog.display_name)
+        .bind(&catalog.source_base_url)
+        .bind(1_i64)
+        .bind(catalog.created_at.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|error| conflict_on_unique(error, format!("a catalog with key {:?} already exists", catalog.key)))?;
+        self.update_directory(|data| data.put_catalog(&catalog));
+        Ok(catalog)
+    }
+
+    async fn list_catalogs(&self) -> StoreResult<Vec<Catalog>> {
+        let rows = sqlx::query(&format!("SELECT {CATALOG_COLUMNS} FROM catalogs ORDER BY catalog_key"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(catalog_from_row).collect()
+    }
+
+    async fn get_catalog(&self, key: &str) -> StoreResult<Catalog> {
+        let row = sqlx::query(&format!("SELECT {CATALOG_COLUMNS} FROM catalogs WHERE catalog_key = $1"))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(catalog_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::Catalog(key.into())))
+    }
+
+    async fn grant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool> {
+        let _writer = self.write_lock.lock().await;
+        self.get_org(org_id).await?;
+        let catalog_id = self.catalog_id(catalog_key).await?;
+        let result = sqlx::query(
+            "INSERT INTO grants (org_id, catalog_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (org_id, catalog_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(&catalog_id)
+        .bind(Timestamp::now().millis())
+        .execute(&self.pool)
+        .await?;
+        self.update_directory(|data| {
+            data.grants.entry(org_id.to_string()).or_default().insert(catalog_id);
+        });
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn ungrant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool> {
+        let _writer = self.write_lock.lock().await;
+        self.get_org(org_id).await?;
+        let catalog_id = self.catalog_id(catalog_key).await?;
+        let result = sqlx::query("DELETE FROM grants WHERE org_id = $1 AND catalog_id = $2")
+            .bind(org_id)
+            .bind(&catalog_id)
+            .execute(&self.pool)
+            .await?;
+        self.update_directory(|data| {
+            if let Some(granted) = data.grants.get_mut(org_id) {
+                granted.remove(&catalog_id);
+            }
+        });
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn granted_catalogs(&self, org_id: &str) -> StoreResult<Vec<Catalog>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM catalogs c JOIN grants g ON g.catalog_id = c.id WHERE g.org_id = $1 ORDER BY c.catalog_key",
+            CATALOG_COLUMNS.split(", ").map(|column| format!("c.{column}")).collect::<Vec<_>>().join(", ")
+        ))
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(catalog_from_row).collect()
+    }
+
+    async fn create_api_key(&self, new: NewApiKey) -> StoreResult<ApiKeyInfo> {
+        let _writer = self.write_lock.lock().await;
+        self.get_org(&new.org_id).await?;
+        let info = ApiKeyInfo {
+            id: new.id.to_string(),
+            org_id: new.org_id,
+            name: new.name,
+            created_at: Timestamp::now(),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        sqlx::query("INSERT INTO api_keys (id, org_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&info.id)
+            .bind(&info.org_id)
+            .bind(&info.name)
+            .bind(new.secret_hash.as_bytes().to_vec())
+            .bind(info.created_at.millis())
+            .execute(&self.pool)
+            .await?;
+        self.update_directory(|data| {
+            data.keys
+                .insert(new.id, KeyEntry { org_id: info.org_id.clone(), secret_hash: new.secret_hash, revoked: false });
+        });
+        Ok(info)
+    }
+
+    async fn list_api_keys(&self, org_id: &str) -> StoreResult<Vec<ApiKeyInfo>> {
+        self.get_org(org_id).await?;
+        let rows =
+            sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY created_at, id"))
+                .bind(org_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(key_info_from_row).collect()
+    }
+
+    async fn get_api_key(&self, id: &str) -> StoreResult<ApiKeyInfo> {
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(key_info_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::ApiKey(id.into())))
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> StoreResult<ApiKeyInfo> {
+        let _writer = self.write_lock.lock().await;
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(Timestamp::now().millis())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        let info = self.get_api_key(id).await?;
+        if let Some(key_id) = KeyId::parse(id) {
+            self.update_directory(|data| {
+                if let Some(entry) = data.keys.get_mut(&key_id) {
+                    entry.revoked = true;
+                }
+            });
+        }
+        Ok(info)
+    }
+
+    async fn record_key_usage(&self, uses: &[(KeyId, Timestamp)]) -> StoreResult<()> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (id, at) in uses {
+            // Never move last_used_at backwards when batches arrive out of order.
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+            )
+            .bind(at.millis())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn resolve_api_key(&self, id: &KeyId) -> StoreResult<Option<KeyPrincipal>> {
+        match &self.directory {
+            Some(directory) => Ok(directory.resolve(id)),
+            None => self.resolve_from_database(id).await,
+        }
+    }
+
+    async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (occurred_at, org_id, actor, action, target, client_addr, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.occurred_at.millis())
+        .bind(event.org_id)
+        .bind(event.actor)
+        .bind(event.action)
+        .bind(event.target)
+        .bind(event.client_addr)
+        .bind(event.detail.map(|detail| detail.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, org_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEvent>> {
+        const BY_ORG: &str = "SELECT occurred_at, org_id, actor, action, target, client_addr, detail \
+                              FROM audit_events WHERE org_id = $1 ORDER BY id DESC LIMIT $2";
+        const ALL: &str = "SELECT occurred_at, org_id, actor, action, target, client_addr, detail \
+                           FROM audit_events ORDER BY id DESC LIMIT $1";
+        let query = match org_id {
+            Some(org_id) => sqlx::query(BY_ORG).bind(org_id.to_string()),
+            None => sqlx::query(ALL),
+        };
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+
+    async fn put_setting(&self, name: &str, value: &str) -> StoreResult<()> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// Organization slugs: lowercase ASCII words joined by `-`.
+pub fn slugify(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A unique-constraint violation (another node won a race) is a conflict, not a backend failure.
+fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Backend(error),
+    }
+}
+
+/// Flags are stored as 0/1 integers on both backends.
+fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+fn parse_org_type(text: String) -> StoreResult<OrgType> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+fn org_from_row(row: &AnyRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        slug: row.try_get("slug")?,
+        org_type: parse_org_type(row.try_get("org_type")?)?,
+        suspended: flag(row, "suspended")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn catalog_from_row(row: &AnyRow) -> StoreResult<Catalog> {
+    Ok(Catalog {
+        id: row.try_get("id")?,
+        key: row.try_get("catalog_key")?,
+        display_name: row.try_get("display_name")?,
+        source_base_url: row.try_get("source_base_url")?,
+        is_active: flag(row, "is_active")?,
+        product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+        last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn key_info_from_row(row: &AnyRow) -> StoreResult<ApiKeyInfo> {
+    Ok(ApiKeyInfo {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp::from_millis),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_millis),
+    })
+}
+
+fn key_entry(row: &AnyRow) -> StoreResult<KeyEntry> {
+    let hash: Vec<u8> = row.try_get("secret_hash")?;
+    Ok(KeyEntry {
+        org_id: row.try_get("org_id")?,
+        secret_hash: KeyHash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt("API key hash length".into()))?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
+    let detail: Option<String> = row.try_get("detail")?;
+    Ok(AuditEvent {
+        occurred_at: Timestamp::from_millis(row.try_get("occurred_at")?),
+        org_id: row.try_get("org_id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        client_addr: row.try_get("client_addr")?,
+        detail: detail.and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}

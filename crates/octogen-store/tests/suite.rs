@@ -1,0 +1,207 @@
+//! One store test suite, run against every backend available: SQLite always,
+//! PostgreSQL when `OCTOGEN_TEST_DATABASE_URL` is set (CI sets it).
+
+use octogen_core::{ApiKey, KeyId, Pepper, Timestamp};
+use octogen_store::*;
+
+struct Backends {
+    _dir: tempfile::TempDir,
+    stores: Vec<(&'static str, Box<dyn Store>)>,
+}
+
+async fn backends() -> Backends {
+    let dir = tempfile::tempdir().unwrap();
+    let mut stores: Vec<(&'static str, Box<dyn Store>)> =
+        vec![("sqlite", Box::new(SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap()))];
+    if let Ok(url) = std::env::var("OCTOGEN_TEST_DATABASE_URL") {
+        stores.push(("postgres", Box::new(fresh_postgres(&url).await)));
+    }
+    Backends { _dir: dir, stores }
+}
+
+/// A new empty database on the server of `url`, so tests never share state.
+async fn fresh_postgres(url: &str) -> SqlStore {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(url).await.unwrap();
+    let name = format!("octogen_test_{}", uuid::Uuid::new_v4().simple());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let (base, _) = url.rsplit_once('/').unwrap();
+    SqlStore::connect_postgres(&format!("{base}/{name}")).await.unwrap()
+}
+
+fn pepper() -> Pepper {
+    Pepper::new(vec![1; 32]).unwrap()
+}
+
+async fn partner(store: &dyn Store, name: &str) -> Org {
+    store.create_org(NewOrg { name: name.into(), org_type: OrgType::CatalogPartner }).await.unwrap()
+}
+
+async fn catalog(store: &dyn Store, key: &str) -> Catalog {
+    store
+        .create_catalog(NewCatalog { key: key.into(), display_name: key.to_uppercase(), source_base_url: None })
+        .await
+        .unwrap()
+}
+
+async fn mint(store: &dyn Store, org: &Org) -> ApiKey {
+    let key = ApiKey::generate();
+    store
+        .create_api_key(NewApiKey {
+            id: key.id(),
+            org_id: org.id.clone(),
+            name: "test".into(),
+            secret_hash: key.hash(&pepper()),
+        })
+        .await
+        .unwrap();
+    key
+}
+
+#[tokio::test]
+async fn organizations() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let acme = partner(store, "Acme Search").await;
+        assert_eq!(acme.slug, "acme-search", "{backend}");
+        assert!(!acme.suspended);
+        let duplicate = store.create_org(NewOrg { name: "ACME search".into(), org_type: OrgType::Merchant }).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{backend}");
+        let suspended = store.set_org_suspended(&acme.id, true).await.unwrap();
+        assert!(suspended.suspended);
+        assert_eq!(store.get_org(&acme.id).await.unwrap(), suspended);
+        assert_eq!(store.list_orgs().await.unwrap(), vec![suspended]);
+        assert!(matches!(store.get_org("nope").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.set_org_suspended("nope", true).await, Err(StoreError::NotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn catalogs_and_grants_shape_the_principal() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Partner").await;
+        let other = partner(store, "Other").await;
+        catalog(store, "zeta").await;
+        catalog(store, "alpha").await;
+        catalog(store, "hidden").await;
+        assert!(matches!(
+            store
+                .create_catalog(NewCatalog { key: "alpha".into(), display_name: "x".into(), source_base_url: None })
+                .await,
+            Err(StoreError::Conflict(_))
+        ));
+        let key = mint(store, &org).await;
+        assert!(store.resolve_api_key(&key.id()).await.unwrap().unwrap().catalogs.is_empty(), "{backend}");
+
+        assert!(store.grant(&org.id, "zeta").await.unwrap());
+        assert!(store.grant(&org.id, "alpha").await.unwrap());
+        assert!(!store.grant(&org.id, "alpha").await.unwrap(), "granting twice changes nothing");
+        store.grant(&other.id, "hidden").await.unwrap();
+        let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
+        let keys: Vec<_> = principal.catalogs.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys, ["alpha", "zeta"], "{backend}: sorted, only this org's grants");
+        assert_eq!(principal.org.id, org.id);
+
+        assert!(store.ungrant(&org.id, "zeta").await.unwrap());
+        assert!(!store.ungrant(&org.id, "zeta").await.unwrap());
+        let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
+        assert_eq!(principal.catalogs.len(), 1, "{backend}: ungrant is visible to the very next resolve");
+        assert!(matches!(store.grant(&org.id, "missing").await, Err(StoreError::NotFound(Entity::Catalog(_)))));
+        assert!(matches!(store.grant("missing", "alpha").await, Err(StoreError::NotFound(Entity::Organization(_)))));
+        let granted: Vec<_> = store.granted_catalogs(&org.id).await.unwrap().into_iter().map(|c| c.key).collect();
+        assert_eq!(granted, ["alpha"]);
+    }
+}
+
+#[tokio::test]
+async fn api_keys_store_only_a_hash_and_revoke_immediately() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Keys").await;
+        let key = mint(store, &org).await;
+        let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
+        assert!(key.verify(&pepper(), &principal.secret_hash), "{backend}");
+        assert!(!principal.revoked);
+        assert!(store.resolve_api_key(&KeyId::random()).await.unwrap().is_none());
+
+        let listed = store.list_api_keys(&org.id).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, key.id().to_string());
+
+        let revoked = store.revoke_api_key(&key.id().to_string()).await.unwrap();
+        let first_revocation = revoked.revoked_at.expect("revoked_at set");
+        assert!(store.resolve_api_key(&key.id()).await.unwrap().unwrap().revoked, "{backend}");
+        let again = store.revoke_api_key(&key.id().to_string()).await.unwrap();
+        assert_eq!(again.revoked_at, Some(first_revocation), "a second revoke keeps the first time");
+        assert!(matches!(store.revoke_api_key("0000").await, Err(StoreError::NotFound(_))));
+    }
+}
+
+#[tokio::test]
+async fn key_usage_never_moves_backwards() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Usage").await;
+        let key = mint(store, &org).await;
+        let later = Timestamp::from_millis(2_000_000);
+        store.record_key_usage(&[(key.id(), later)]).await.unwrap();
+        store.record_key_usage(&[(key.id(), Timestamp::from_millis(1_000_000))]).await.unwrap();
+        let info = store.get_api_key(&key.id().to_string()).await.unwrap();
+        assert_eq!(info.last_used_at, Some(later), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn audit_and_settings() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Audited").await;
+        for action in ["api_key.created", "api_key.revoked"] {
+            store
+                .append_audit(AuditEvent {
+                    occurred_at: Timestamp::now(),
+                    org_id: Some(org.id.clone()),
+                    actor: "operator".into(),
+                    action: action.into(),
+                    target: Some("k1".into()),
+                    client_addr: Some("127.0.0.1".into()),
+                    detail: Some(serde_json::json!({"name": "ci"})),
+                })
+                .await
+                .unwrap();
+        }
+        let events = store.list_audit(Some(&org.id), 10).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+            ["api_key.revoked", "api_key.created"]
+        );
+        assert_eq!(events[0].detail, Some(serde_json::json!({"name": "ci"})), "{backend}");
+        assert!(store.list_audit(Some("other"), 10).await.unwrap().is_empty());
+
+        assert_eq!(store.get_setting("x").await.unwrap(), None);
+        store.put_setting("x", "1").await.unwrap();
+        store.put_setting("x", "2").await.unwrap();
+        assert_eq!(store.get_setting("x").await.unwrap().as_deref(), Some("2"));
+        store.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_second_process_on_the_same_file_and_reloads_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("octogen.db");
+    let store = SqlStore::open_sqlite(&path).await.unwrap();
+    let org = partner(&store, "Persisted").await;
+    catalog(&store, "kept").await;
+    store.grant(&org.id, "kept").await.unwrap();
+    let key = mint(&store, &org).await;
+    let second = SqlStore::open_sqlite(&path).await;
+    assert!(matches!(&second, Err(StoreError::Config(message)) if message.contains("in use")));
+    drop(store);
+
+    let reopened = SqlStore::open_sqlite(&path).await.unwrap();
+    let principal = reopened.resolve_api_key(&key.id()).await.unwrap().expect("directory reloaded from disk");
+    assert_eq!(principal.catalogs[0].key, "kept");
+}
