@@ -1,0 +1,104 @@
+//! Longest-match phrase lookup over word tokens.
+
+use std::collections::HashMap;
+
+/// Lowercase word tokens: letters and digits, with apostrophes kept inside
+/// words ("men's"); everything else (spaces, hyphens, slashes, punctuation) separates.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
+        .map(|word| word.trim_matches(['\'', '’']).replace('’', "'").to_lowercase())
+        .filter(|word| !word.is_empty())
+        .collect()
+}
+
+/// A dictionary of phrases (as written in the vocabulary) with a value each.
+pub struct PhraseTable<V: 'static> {
+    by_words: HashMap<String, usize>,
+    entries: &'static [(&'static str, V)],
+    max_words: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhraseMatch<'t, V> {
+    /// Index of the first matched token.
+    pub start: usize,
+    /// Number of matched tokens.
+    pub len: usize,
+    pub phrase: &'static str,
+    pub value: &'t V,
+}
+
+impl<V> PhraseTable<V> {
+    pub fn new(entries: &'static [(&'static str, V)]) -> Self {
+        Self::with_token_map(entries, str::to_string)
+    }
+
+    /// Keys phrases by `map(token)` for each token; callers map the tokens they
+    /// look up the same way (e.g. singular forms, so "curtains" finds "curtain").
+    pub fn with_token_map(entries: &'static [(&'static str, V)], map: impl Fn(&str) -> String) -> Self {
+        let mut by_words = HashMap::with_capacity(entries.len());
+        let mut max_words = 1;
+        for (index, (phrase, _)) in entries.iter().enumerate() {
+            let tokens: Vec<String> = tokenize(phrase).iter().map(|token| map(token)).collect();
+            max_words = max_words.max(tokens.len());
+            // The first spelling of a phrase wins, so entries can be listed most-specific first.
+            by_words.entry(tokens.join(" ")).or_insert(index);
+        }
+        PhraseTable { by_words, entries, max_words }
+    }
+
+    /// Non-overlapping matches, left to right, the longest phrase at each position.
+    pub fn find_all(&self, tokens: &[String]) -> Vec<PhraseMatch<'_, V>> {
+        let mut matches = Vec::new();
+        let mut start = 0;
+        while start < tokens.len() {
+            match self.longest_at(tokens, start) {
+                Some(found) => {
+                    start += found.len;
+                    matches.push(found);
+                }
+                None => start += 1,
+            }
+        }
+        matches
+    }
+
+    pub fn longest_at(&self, tokens: &[String], start: usize) -> Option<PhraseMatch<'_, V>> {
+        let longest = self.max_words.min(tokens.len() - start);
+        (1..=longest).rev().find_map(|len| {
+            let key = tokens[start..start + len].join(" ");
+            self.by_words.get(&key).map(|&index| {
+                let (phrase, value) = &self.entries[index];
+                PhraseMatch { start, len, phrase, value }
+            })
+        })
+    }
+
+    /// The value of a whole text when it is exactly one phrase.
+    pub fn exact(&self, text: &str) -> Option<&V> {
+        self.by_words.get(&tokenize(text).join(" ")).map(|&index| &self.entries[index].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ENTRIES: [(&str, u8); 4] = [("blue", 1), ("navy blue", 2), ("t-shirt", 3), ("shirt", 4)];
+
+    #[test]
+    fn tokens_split_on_punctuation_but_keep_possessives() {
+        assert_eq!(tokenize("Men's Navy-Blue T-Shirt/Top"), ["men's", "navy", "blue", "t", "shirt", "top"]);
+        assert_eq!(tokenize("Women’s  104×152cm"), ["women's", "104", "152cm"]);
+    }
+
+    #[test]
+    fn longest_match_wins() {
+        let table = PhraseTable::new(&ENTRIES);
+        let tokens = tokenize("Navy Blue T-Shirt and blue shirt");
+        let found: Vec<_> = table.find_all(&tokens).into_iter().map(|m| (m.phrase, m.start)).collect();
+        assert_eq!(found, [("navy blue", 0), ("t-shirt", 2), ("blue", 5), ("shirt", 6)]);
+        assert_eq!(table.exact("T Shirt"), Some(&3));
+        assert_eq!(table.exact("navy"), None);
+    }
+}

@@ -1,0 +1,633 @@
+//! Shopify product JSON: the storefront feed (`/products.json`: variants with
+//! `available`) and the Admin API export (variants with `inventory_quantity`,
+//! products with `status`). Accepted shapes: `{"products": [...]}`, a bare
+//! array of products, or `{"product": {...}}`.
+//!
+//! The array is streamed: each product is parsed into a small JSON value,
+//! converted, and dropped before the next one is read.
+
+use std::fmt;
+use std::io::BufRead;
+use std::ops::ControlFlow;
+
+use octogen_core::product::{Color, Identifiers, Image, Variant};
+use octogen_core::{Product};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::{RecordErrorKind, RecordLocation, Skip};
+use crate::pipeline::{Draft, RecordSink};
+use crate::reader::Tracker;
+use crate::sniff::{sniff, Sniffed};
+use crate::text::{check_price_number, clean, html_to_text, parse_price, split_list};
+use crate::{FeedError, FeedFormat, FeedOptions};
+
+const FORMAT: FeedFormat = FeedFormat::Shopify;
+
+pub fn parse<R: BufRead>(
+    reader: &mut crate::reader::TrackedReader<R>,
+    options: &FeedOptions,
+    sink: &mut impl RecordSink,
+) -> Result<(), FeedError> {
+    let sniffed = sniff(reader).map_err(|error| io_error(reader.tracker().line(), &error))?;
+    if sniffed != Sniffed::Json {
+        return Err(sniffed.mismatch(FORMAT));
+    }
+    let base_url = options
+        .base_url
+        .as_deref()
+        .map(|base| base.trim().trim_end_matches('/').to_string())
+        .filter(|base| !base.is_empty())
+        .ok_or(FeedError::MissingBaseUrl { format: FORMAT })?;
+    let tracker = reader.tracker();
+    let mut state = StreamState { sink, tracker, base_url, records: 0, stopped: false, saw_products: false };
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
+    let result = de::Deserializer::deserialize_any(&mut deserializer, FeedVisitor { state: &mut state });
+    match result {
+        Ok(()) => {
+            deserializer.end().map_err(json_error)?;
+            if state.saw_products {
+                Ok(())
+            } else {
+                Err(FeedError::WrongFormat {
+                    format: FORMAT,
+                    found: "found JSON without a \"products\" array".into(),
+                })
+            }
+        }
+        Err(_) if state.stopped => Ok(()),
+        Err(error) => Err(json_error(error)),
+    }
+}
+
+fn io_error(line: u64, error: &std::io::Error) -> FeedError {
+    FeedError::Io { line, message: error.to_string() }
+}
+
+fn json_error(error: serde_json::Error) -> FeedError {
+    let (line, column) = (error.line() as u64, error.column() as u64);
+    let message = error.to_string();
+    // serde_json appends " at line L column C"; the FeedError says it once.
+    let message = message.split(" at line ").next().unwrap_or_default().to_string();
+    match error.classify() {
+        serde_json::error::Category::Eof => FeedError::Truncated { format: FORMAT, line, message },
+        serde_json::error::Category::Io => FeedError::Io { line, message },
+        serde_json::error::Category::Syntax | serde_json::error::Category::Data => {
+            FeedError::Syntax { format: FORMAT, line, column, message }
+        }
+    }
+}
+
+struct StreamState<'s, S> {
+    sink: &'s mut S,
+    tracker: Tracker,
+    base_url: String,
+    records: u64,
+    /// The sink asked to stop; the error used to unwind serde is not a failure.
+    stopped: bool,
+    saw_products: bool,
+}
+
+impl<S: RecordSink> StreamState<'_, S> {
+    fn submit(&mut self, line: u64, value: Value) -> ControlFlow<()> {
+        self.records += 1;
+        let location = RecordLocation::new(self.records, Some(line));
+        let draft = convert(&value, &self.base_url);
+        let flow = self.sink.submit(location, draft);
+        if flow.is_break() {
+            self.stopped = true;
+        }
+        flow
+    }
+}
+
+const STOP: &str = "stopped by the caller";
+
+struct FeedVisitor<'a, 's, S> {
+    state: &'a mut StreamState<'s, S>,
+}
+
+impl<'de, S: RecordSink> Visitor<'de> for FeedVisitor<'_, '_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with a \"products\" array, or an array of products")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "products" => {
+                    self.state.saw_products = true;
+                    map.next_value_seed(ProductsSeed { state: &mut *self.state })?;
+                }
+                "product" => {
+                    self.state.saw_products = true;
+                    map.next_value_seed(ProductSeed { state: &mut *self.state })?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.state.saw_products = true;
+        visit_products(self.state, seq)
+    }
+}
+
+fn visit_products<'de, S: RecordSink, A: SeqAccess<'de>>(
+    state: &mut StreamState<'_, S>,
+    mut seq: A,
+) -> Result<(), A::Error> {
+    while seq.next_element_seed(ProductSeed { state: &mut *state })?.is_some() {}
+    Ok(())
+}
+
+struct ProductsSeed<'a, 's, S> {
+    state: &'a mut StreamState<'s, S>,
+}
+
+impl<'de, S: RecordSink> DeserializeSeed<'de> for ProductsSeed<'_, '_, S> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(ProductsVisitor { state: self.state })
+    }
+}
+
+struct ProductsVisitor<'a, 's, S> {
+    state: &'a mut StreamState<'s, S>,
+}
+
+impl<'de, S: RecordSink> Visitor<'de> for ProductsVisitor<'_, '_, S> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of products")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        visit_products(self.state, seq)
+    }
+}
+
+/// Deserializes one product and hands it on; records where it started.
+struct ProductSeed<'a, 's, S> {
+    state: &'a mut StreamState<'s, S>,
+}
+
+impl<'de, S: RecordSink> DeserializeSeed<'de> for ProductSeed<'_, '_, S> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        // serde_json has peeked the element's first byte, so this is its line.
+        let line = self.state.tracker.line();
+        self.state.tracker.mark_record_start();
+        let value = <Value as serde::Deserialize>::deserialize(deserializer)?;
+        match self.state.submit(line, value) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(de::Error::custom(STOP)),
+        }
+    }
+}
+
+// ---- conversion of one product ----
+
+fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+    match object.get(key)? {
+        Value::String(text) => clean(Some(text)),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+fn id_text(object: &Map<String, Value>) -> Option<String> {
+    text(object, "id")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OptionRole {
+    Color,
+    Size,
+    /// Shopify's placeholder option ("Title" / "Default Title") of single-variant products.
+    Placeholder,
+    Other,
+}
+
+fn option_role(name: &str, values: &[String]) -> OptionRole {
+    let lower = name.trim().to_lowercase();
+    if matches!(lower.as_str(), "title" | "default" | "cj default") && values.iter().all(|v| v.eq_ignore_ascii_case("default title") || v.eq_ignore_ascii_case("default")) {
+        return OptionRole::Placeholder;
+    }
+    if matches!(
+        lower.as_str(),
+        "color" | "colour" | "colors" | "colours" | "color classification" | "colour classification" | "color name"
+    ) {
+        return OptionRole::Color;
+    }
+    if lower.contains("size") {
+        return OptionRole::Size;
+    }
+    OptionRole::Other
+}
+
+struct ShopifyOption {
+    name: String,
+    role: OptionRole,
+    values: Vec<String>,
+}
+
+fn options_of(object: &Map<String, Value>) -> Vec<ShopifyOption> {
+    let Some(Value::Array(options)) = object.get("options") else { return Vec::new() };
+    let mut parsed: Vec<(u64, ShopifyOption)> = options
+        .iter()
+        .enumerate()
+        .filter_map(|(index, option)| {
+            let option = option.as_object()?;
+            let name = text(option, "name")?;
+            let values = string_list(option.get("values"));
+            let position = option.get("position").and_then(Value::as_u64).unwrap_or(index as u64 + 1);
+            let role = option_role(&name, &values);
+            Some((position, ShopifyOption { name, role, values }))
+        })
+        .collect();
+    parsed.sort_by_key(|(position, _)| *position);
+    parsed.into_iter().map(|(_, option)| option).collect()
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| match item {
+                Value::String(text) => clean(Some(text)),
+                Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(Value::String(text)) => split_list(text, ','),
+        _ => Vec::new(),
+    }
+}
+
+fn image_of(value: &Value) -> Option<(Option<u64>, Image)> {
+    let object = value.as_object()?;
+    let url = text(object, "src").or_else(|| text(object, "url"))?;
+    let dimension = |key: &str| object.get(key).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0);
+    let image = Image { url, width: dimension("width"), height: dimension("height"), ..Image::default() };
+    Some((object.get("id").and_then(Value::as_u64), image))
+}
+
+fn price_of(value: Option<&Value>, what: &str, variant_number: usize) -> Result<Option<f64>, Skip> {
+    let context = |skip: Skip| Skip::new(skip.kind, format!("variant {variant_number}: {what} {}", skip.reason));
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(number)) => {
+            let amount = number.as_f64().ok_or_else(|| Skip::new(RecordErrorKind::InvalidPrice, "unreadable price"))?;
+            check_price_number(amount).map(Some).map_err(|error| context(error.into()))
+        }
+        Some(Value::String(raw)) => {
+            parse_price(raw).map(|parsed| parsed.map(|p| p.amount)).map_err(|error| context(error.into()))
+        }
+        Some(other) => Err(Skip::new(
+            RecordErrorKind::InvalidPrice,
+            format!("variant {variant_number}: {what} {other} is not a number"),
+        )),
+    }
+}
+
+struct ParsedVariant {
+    variant: Variant,
+    option_values: Vec<Option<String>>,
+    price: Option<f64>,
+    compare_at: Option<f64>,
+}
+
+fn variant_of(
+    value: &Value,
+    number: usize,
+    options: &[ShopifyOption],
+    images: &[(Option<u64>, Image)],
+    product_url: &str,
+) -> Result<Option<ParsedVariant>, Skip> {
+    let Some(object) = value.as_object() else { return Ok(None) };
+    let option_values: Vec<Option<String>> = (1..=3).map(|index| text(object, &format!("option{index}"))).collect();
+    let value_for = |role: OptionRole| {
+        options.iter().position(|option| option.role == role).and_then(|index| option_values.get(index).cloned().flatten())
+    };
+    let price = price_of(object.get("price"), "price", number)?;
+    let compare_at = price_of(object.get("compare_at_price"), "compare_at_price", number)?.filter(|p| *p > 0.0);
+    let image_url = object
+        .get("featured_image")
+        .and_then(image_of)
+        .map(|(_, image)| image.url)
+        .or_else(|| {
+            let image_id = object.get("image_id").and_then(Value::as_u64)?;
+            images.iter().find(|(id, _)| *id == Some(image_id)).map(|(_, image)| image.url.clone())
+        });
+    let variant = Variant {
+        sku: text(object, "sku"),
+        product_url: id_text(object).map(|id| format!("{product_url}?variant={id}")),
+        color: value_for(OptionRole::Color).map(Color::labelled),
+        size: value_for(OptionRole::Size),
+        in_stock: variant_in_stock(object),
+        image_url,
+        price,
+    };
+    Ok(Some(ParsedVariant { variant, option_values, price, compare_at }))
+}
+
+/// Storefront feeds say `available`; Admin exports give inventory, which only
+/// limits sales when Shopify tracks it and the policy is "deny".
+fn variant_in_stock(variant: &Map<String, Value>) -> Option<bool> {
+    if let Some(available) = variant.get("available").and_then(Value::as_bool) {
+        return Some(available);
+    }
+    let quantity = variant.get("inventory_quantity").and_then(Value::as_i64)?;
+    let tracked = variant.get("inventory_management").is_some_and(|management| !management.is_null());
+    let oversells = variant.get("inventory_policy").and_then(Value::as_str) == Some("continue");
+    Some(quantity > 0 || !tracked || oversells)
+}
+
+fn convert(value: &Value, base_url: &str) -> Result<Draft, Skip> {
+    let object = value.as_object().ok_or_else(|| Skip::malformed(format!("expected a product object, found {}", json_kind(value))))?;
+    if let Some(status) = text(object, "status") {
+        if !status.eq_ignore_ascii_case("active") {
+            return Err(Skip::new(RecordErrorKind::Inactive, format!("status {status:?} (only active products are imported)")));
+        }
+    }
+    let handle = text(object, "handle").ok_or_else(|| Skip::new(RecordErrorKind::MissingUrl, "missing handle (the product URL is built from it)"))?;
+    let url = format!("{base_url}/products/{}", percent_encoding::utf8_percent_encode(&handle, crate::csv_feed::PATH_SEGMENT));
+
+    let mut images: Vec<(Option<u64>, Image)> = match object.get("images") {
+        Some(Value::Array(items)) => items.iter().filter_map(image_of).collect(),
+        _ => Vec::new(),
+    };
+    if images.is_empty() {
+        images.extend(object.get("image").and_then(image_of));
+    }
+    let options = options_of(object);
+    let variants: Vec<ParsedVariant> = match object.get("variants") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| variant_of(item, index + 1, &options, &images, &url))
+            .collect::<Result<Vec<_>, Skip>>()?
+            .into_iter()
+            .flatten()
+            .collect(),
+        _ => Vec::new(),
+    };
+
+    let mut product = Product {
+        url,
+        title: text(object, "title").unwrap_or_default(),
+        description: object.get("body_html").and_then(Value::as_str).map(html_to_text).filter(|t| !t.is_empty()),
+        brand: text(object, "vendor").map(|name| octogen_core::product::Brand { name, ..Default::default() }),
+        product_type: text(object, "product_type"),
+        tags: string_list(object.get("tags")),
+        identifiers: Identifiers { product_id: id_text(object), gtin: None, product_group_id: id_text(object) },
+        ..Product::default()
+    };
+    apply_options(&mut product, &options, &variants);
+    apply_prices(&mut product, &variants);
+    product.identifiers.gtin = first_gtin(object);
+    product.images = images.into_iter().map(|(_, image)| image).collect();
+    product.variants = variants.into_iter().map(|parsed| parsed.variant).collect();
+    Ok(Draft { product, ..Draft::default() })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A barcode that looks like a GTIN (8, 12, 13 or 14 digits) on the first variant that has one.
+fn first_gtin(object: &Map<String, Value>) -> Option<String> {
+    let Some(Value::Array(variants)) = object.get("variants") else { return None };
+    variants.iter().filter_map(Value::as_object).filter_map(|variant| text(variant, "barcode")).find(|barcode| {
+        matches!(barcode.len(), 8 | 12 | 13 | 14) && barcode.chars().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// Color and size options become `colors` / `sizes`; the rest `attributes`.
+fn apply_options(product: &mut Product, options: &[ShopifyOption], variants: &[ParsedVariant]) {
+    for (index, option) in options.iter().enumerate() {
+        // Option lists in exports can be stale; values actually used by variants count too.
+        let mut values = option.values.clone();
+        for parsed in variants {
+            if let Some(Some(value)) = parsed.option_values.get(index) {
+                if !values.contains(value) {
+                    values.push(value.clone());
+                }
+            }
+        }
+        match option.role {
+            OptionRole::Color => product.colors.extend(values.into_iter().map(Color::labelled)),
+            OptionRole::Size => product.sizes.extend(values),
+            OptionRole::Placeholder => {}
+            OptionRole::Other => {
+                product.attributes.entry(option.name.clone()).or_default().extend(values);
+            }
+        }
+    }
+}
+
+/// Current price: the cheapest purchasable variant (or the first variant when
+/// none is); original price: that variant's compare-at price.
+fn apply_prices(product: &mut Product, variants: &[ParsedVariant]) {
+    let priced = || variants.iter().filter(|parsed| parsed.price.is_some());
+    let cheapest_available = priced()
+        .filter(|parsed| parsed.variant.in_stock != Some(false))
+        .min_by(|a, b| a.price.partial_cmp(&b.price).unwrap_or(std::cmp::Ordering::Equal));
+    let chosen = cheapest_available.or_else(|| priced().next());
+    if let Some(chosen) = chosen {
+        product.current_price = chosen.price;
+        product.original_price = chosen.compare_at;
+    }
+    let stock: Vec<bool> = variants.iter().filter_map(|parsed| parsed.variant.in_stock).collect();
+    product.in_stock = (!stock.is_empty()).then(|| stock.iter().any(|&in_stock| in_stock));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_feed_to_vec, FeedRecord, FeedSummary};
+
+    fn options() -> FeedOptions {
+        FeedOptions { base_url: Some("https://spacire.com/".into()), default_currency: Some("GBP".into()), ..FeedOptions::default() }
+    }
+
+    fn parse(input: &str) -> Result<(Vec<FeedRecord>, FeedSummary), FeedError> {
+        parse_feed_to_vec(FeedFormat::Shopify, input.as_bytes(), &options())
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"))
+    }
+
+    #[test]
+    fn storefront_feed() {
+        let (records, summary) = parse(&fixture("shopify-storefront.json")).unwrap();
+        assert_eq!(summary, FeedSummary { records: 3, accepted: 2, skipped: 1, stopped_early: false });
+        let tee = records[0].as_ref().unwrap();
+        assert_eq!(tee.url, "https://spacire.com/products/organic-cotton-tee");
+        assert_eq!(tee.title, "Organic Cotton Tee");
+        assert_eq!(tee.brand.as_ref().unwrap().name, "Northwind");
+        assert_eq!(tee.description.as_deref(), Some("Soft organic cotton tee.\nRelaxed fit & breathable."));
+        assert_eq!(tee.current_price, Some(25.0), "cheapest available variant");
+        assert_eq!(tee.original_price, Some(30.0));
+        assert_eq!(tee.currency.as_deref(), Some("GBP"));
+        assert_eq!(tee.in_stock, Some(true));
+        assert_eq!(tee.sizes, ["s", "m", "l"]);
+        let colors: Vec<&str> = tee.colors.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(colors, ["Navy", "Off White"]);
+        assert_eq!(tee.enrichment.color_family, ["Blue", "White"]);
+        assert_eq!(tee.tags, ["organic", "summer"]);
+        assert_eq!(tee.images.len(), 2);
+        assert_eq!(tee.images[0].width, Some(1200));
+        assert_eq!(tee.variants.len(), 3);
+        let sold_out = &tee.variants[2];
+        assert_eq!(sold_out.in_stock, Some(false));
+        assert_eq!(sold_out.size.as_deref(), Some("L"));
+        assert_eq!(sold_out.color.as_ref().unwrap().label, "Off White");
+        assert_eq!(sold_out.product_url.as_deref(), Some("https://spacire.com/products/organic-cotton-tee?variant=103"));
+        assert_eq!(tee.variants[0].image_url.as_deref(), Some("https://cdn.example/tee-navy.jpg"));
+        assert_eq!(tee.attributes["Material"], ["Organic cotton"]);
+        assert_eq!(tee.enrichment.product_type.as_deref(), Some("t-shirt"));
+
+        let sold_out_mug = records[1].as_ref().unwrap();
+        assert_eq!(sold_out_mug.in_stock, Some(false));
+        assert_eq!(sold_out_mug.current_price, Some(12.0), "first variant when none is available");
+        assert!(sold_out_mug.attributes.is_empty(), "Default Title is a placeholder");
+
+        let error = records[2].as_ref().unwrap_err();
+        assert_eq!(error.to_string(), "record 3 (line 45): variant 1: price negative price \"-3.00\"");
+        assert_eq!(error.kind, RecordErrorKind::InvalidPrice);
+    }
+
+    #[test]
+    fn admin_export_with_status_and_inventory() {
+        let (records, summary) = parse(&fixture("shopify-admin.json")).unwrap();
+        assert_eq!((summary.accepted, summary.skipped), (1, 1));
+        let blanket = records[0].as_ref().unwrap();
+        assert_eq!(blanket.in_stock, Some(true));
+        assert_eq!(blanket.variants[0].in_stock, Some(false), "inventory 0 and policy deny");
+        assert_eq!(blanket.variants[1].in_stock, Some(true));
+        assert_eq!(blanket.current_price, Some(90.74), "the only available variant");
+        assert_eq!(blanket.original_price, Some(117.96));
+        assert_eq!(blanket.attributes["Dimensions"], ["104×152cm", "122×183cm15lbs"]);
+        assert_eq!(blanket.tags, ["calming blanket", "weighted blanket"]);
+        assert_eq!(blanket.identifiers.gtin.as_deref(), Some("5012345678900"));
+        let error = records[1].as_ref().unwrap_err();
+        assert_eq!(error.kind, RecordErrorKind::Inactive);
+        assert!(error.to_string().ends_with("status \"draft\" (only active products are imported)"), "{error}");
+    }
+
+    #[test]
+    fn shopify_needs_a_base_url() {
+        let error = parse_feed_to_vec(FeedFormat::Shopify, &b"{\"products\":[]}"[..], &FeedOptions::default()).unwrap_err();
+        assert_eq!(error, FeedError::MissingBaseUrl { format: FeedFormat::Shopify });
+    }
+
+    #[test]
+    fn truncated_json_is_named_with_its_line() {
+        let input = "{\"products\": [\n{\"title\": \"A\", \"handle\": \"a\"},\n{\"title\": \"B\", \"han";
+        let error = parse(input).unwrap_err();
+        assert!(matches!(error, FeedError::Truncated { line: 3, .. }), "{error:?}");
+        assert_eq!(error.to_string(), "shopify feed ends early at line 3: EOF while parsing a string (truncated download?)");
+    }
+
+    #[test]
+    fn records_before_a_syntax_error_are_delivered() {
+        let input = "{\"products\": [{\"title\": \"A\", \"handle\": \"a\"}, {\"title\": \"B\" \"handle\": \"b\"}]}";
+        let mut delivered = 0;
+        let error = crate::parse_feed(FeedFormat::Shopify, input.as_bytes(), &options(), |_| {
+            delivered += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap_err();
+        assert_eq!(delivered, 1);
+        assert!(matches!(error, FeedError::Syntax { line: 1, .. }), "{error:?}");
+    }
+
+    #[test]
+    fn wrong_shapes_are_named() {
+        assert_eq!(
+            parse("ProductID,ProductName\n1,x").unwrap_err().to_string(),
+            "the input is not a shopify feed: found text starting with \"ProductID,ProductName\""
+        );
+        assert!(matches!(parse("<!doctype html><html></html>").unwrap_err(), FeedError::Html { .. }));
+        assert_eq!(
+            parse("{\"items\": []}").unwrap_err().to_string(),
+            "the input is not a shopify feed: found JSON without a \"products\" array"
+        );
+        assert!(matches!(parse("{\"products\": 5}").unwrap_err(), FeedError::Syntax { .. }));
+        let (records, _) = parse("[1, {\"title\": \"x\", \"handle\": \"x\"}]").unwrap();
+        assert_eq!(records[0].as_ref().unwrap_err().to_string(), "record 1 (line 1): expected a product object, found a number");
+        assert!(records[1].is_ok());
+        let (records, _) = parse("{\"product\": {\"title\": \"Solo\", \"handle\": \"solo\"}}").unwrap();
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn missing_title_and_handle_are_named() {
+        let (records, _) = parse("[{\"handle\": \"a\"}, {\"title\": \"B\"}]").unwrap();
+        assert_eq!(records[0].as_ref().unwrap_err().to_string(), "record 1 (line 1): missing title");
+        assert_eq!(
+            records[1].as_ref().unwrap_err().to_string(),
+            "record 2 (line 1): missing handle (the product URL is built from it)"
+        );
+    }
+
+    #[test]
+    fn duplicate_handles_skip_the_later_product() {
+        let (records, _) = parse("[{\"title\": \"A\", \"handle\": \"a\"},\n{\"title\": \"A again\", \"handle\": \"a\"}]").unwrap();
+        assert_eq!(
+            records[1].as_ref().unwrap_err().to_string(),
+            "record 2 (line 2): duplicate product URL https://spacire.com/products/a (first seen at record 1)"
+        );
+    }
+
+    #[test]
+    fn the_caller_can_stop_early() {
+        let input = "[{\"title\": \"A\", \"handle\": \"a\"}, {\"title\": \"B\", \"handle\": \"b\"}, {\"title\": \"C\", \"handle\": \"c\"}]";
+        let mut seen = 0;
+        let summary = crate::parse_feed(FeedFormat::Shopify, input.as_bytes(), &options(), |_| {
+            seen += 1;
+            if seen == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+        assert_eq!(summary, FeedSummary { records: 2, accepted: 2, skipped: 0, stopped_early: true });
+    }
+
+    #[test]
+    fn huge_titles_skip_and_huge_descriptions_truncate() {
+        let long_title = "T".repeat(1_001);
+        let long_body = "<p>word </p>".repeat(5_000);
+        let input = serde_json::json!({"products": [
+            {"title": long_title, "handle": "a"},
+            {"title": "Fine", "handle": "b", "body_html": long_body},
+        ]})
+        .to_string();
+        let (records, _) = parse(&input).unwrap();
+        assert_eq!(
+            records[0].as_ref().unwrap_err().to_string(),
+            "record 1 (line 1): title is 1001 characters long (limit 1000)"
+        );
+        let description = records[1].as_ref().unwrap().description.as_deref().unwrap();
+        assert!(description.chars().count() <= 20_000);
+        assert!(description.ends_with('…'));
+    }
+}

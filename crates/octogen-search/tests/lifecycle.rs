@@ -1,0 +1,165 @@
+//! Opening, persistence of `applied_seq`, corruption handling, and the
+//! semantics of changes and bulk builds.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use octogen_search::{IndexChange, IndexError, OpenOutcome, SearchIndex, SearchQuery};
+
+fn count(index: &SearchIndex) -> usize {
+    all_pages(index, SearchQuery { limit: 100, ..SearchQuery::browse([CATALOG]) }).len()
+}
+
+#[test]
+fn applied_seq_is_persisted_with_the_documents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (index, outcome) = SearchIndex::open_or_recreate(dir.path()).expect("open");
+        assert_eq!(outcome, OpenOutcome::Created);
+        assert_eq!(index.applied_seq(), 0);
+        index.apply(vec![IndexChange::Upsert(titled(1, "Blanket"))], 41).expect("apply");
+        assert_eq!(index.applied_seq(), 41);
+        // The high-water mark never goes down.
+        index.apply(vec![IndexChange::Upsert(titled(2, "Lamp"))], 7).expect("apply");
+        assert_eq!(index.applied_seq(), 41);
+    }
+    let (index, outcome) = SearchIndex::open_or_recreate(dir.path()).expect("reopen");
+    assert_eq!(outcome, OpenOutcome::Opened);
+    assert_eq!(index.applied_seq(), 41);
+    assert_eq!(index.num_docs(), 2);
+    assert!(index.size_on_disk() > 0);
+    assert_eq!(search_titles(&index, "blanket"), ["Blanket"]);
+}
+
+#[test]
+fn a_garbage_meta_json_is_corrupt_and_gets_recreated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let index = SearchIndex::open(dir.path()).expect("open");
+        index.apply(vec![IndexChange::Upsert(titled(1, "Blanket"))], 3).expect("apply");
+    }
+    fs::write(dir.path().join("meta.json"), b"{ this is not json").expect("write");
+    assert!(matches!(SearchIndex::open(dir.path()), Err(IndexError::Corrupt(_))));
+    let (index, outcome) = SearchIndex::open_or_recreate(dir.path()).expect("recreate");
+    assert!(matches!(outcome, OpenOutcome::Recreated { .. }), "{outcome:?}");
+    assert_eq!(index.applied_seq(), 0);
+    assert_eq!(index.num_docs(), 0);
+    index.apply(vec![IndexChange::Upsert(titled(1, "Blanket"))], 1).expect("usable after recreate");
+}
+
+#[test]
+fn a_missing_segment_file_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let index = SearchIndex::open(dir.path()).expect("open");
+        index.apply(vec![IndexChange::Upsert(titled(1, "Blanket"))], 3).expect("apply");
+    }
+    let segment_file = fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "term"))
+        .expect("a term dictionary file");
+    fs::remove_file(segment_file).expect("remove");
+    assert!(matches!(SearchIndex::open(dir.path()), Err(IndexError::Corrupt(_))));
+    let (index, outcome) = SearchIndex::open_or_recreate(dir.path()).expect("recreate");
+    assert!(matches!(outcome, OpenOutcome::Recreated { .. }));
+    assert_eq!(index.num_docs(), 0);
+}
+
+#[test]
+fn an_index_from_another_format_is_incompatible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(SearchIndex::open(dir.path()).expect("open"));
+    let meta_path = dir.path().join("meta.json");
+    let meta = fs::read_to_string(&meta_path).expect("read");
+    fs::write(&meta_path, meta.replace("\\\"format\\\":1", "\\\"format\\\":999")).expect("write");
+    match SearchIndex::open(dir.path()) {
+        Err(IndexError::Corrupt(reason)) => assert!(reason.contains("format"), "{reason}"),
+        other => panic!("expected an incompatible index, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_foreign_directory_is_never_used_or_wiped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("precious.txt"), b"keep me").expect("write");
+    assert!(matches!(SearchIndex::open(dir.path()), Err(IndexError::NotAnIndex(_))));
+    assert!(matches!(SearchIndex::open_or_recreate(dir.path()), Err(IndexError::NotAnIndex(_))));
+    assert!(dir.path().join("precious.txt").exists());
+}
+
+#[test]
+fn a_second_writer_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _first = SearchIndex::open(dir.path()).expect("open");
+    assert!(matches!(SearchIndex::open(dir.path()), Err(IndexError::Locked(_))));
+    assert!(matches!(SearchIndex::open_or_recreate(dir.path()), Err(IndexError::Locked(_))));
+}
+
+#[test]
+fn upserts_replace_and_inactive_or_removed_products_disappear() {
+    let index = index_of(vec![titled(1, "Blanket"), titled(2, "Lamp"), titled(3, "Chair")]);
+    upsert(&index, vec![titled(1, "Weighted Blanket")]);
+    assert_eq!(search_titles(&index, "blanket"), ["Weighted Blanket"]);
+    let mut inactive = titled(2, "Lamp");
+    inactive.is_active = false;
+    index.apply(vec![IndexChange::Upsert(inactive), IndexChange::Remove { uuid: uuid(3) }], 10).expect("apply");
+    assert_eq!(count(&index), 1);
+    // Removing what is not there is fine.
+    index.apply(vec![IndexChange::Remove { uuid: uuid(42) }], 11).expect("apply");
+    assert_eq!(index.num_docs(), 1);
+}
+
+#[test]
+fn changes_apply_in_order_within_a_batch() {
+    let index = SearchIndex::in_ram();
+    index
+        .apply(
+            vec![
+                IndexChange::Upsert(titled(1, "One")),
+                IndexChange::Remove { uuid: uuid(1) },
+                IndexChange::Remove { uuid: uuid(2) },
+                IndexChange::Upsert(titled(2, "Two")),
+                IndexChange::Upsert(titled(3, "Three")),
+                IndexChange::Upsert(titled(3, "Three again")),
+            ],
+            1,
+        )
+        .expect("apply");
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG])), ["Three again", "Two"]);
+}
+
+#[test]
+fn a_bulk_build_replaces_everything_at_once() {
+    let index = index_of(vec![titled(1, "Old One"), titled(2, "Old Two")]);
+    let mut build = index.bulk_build().expect("bulk");
+    build.add(&titled(3, "New Three")).expect("add");
+    build.add(&titled(4, "New Four")).expect("add");
+    build.add(&titled(4, "New Four Again")).expect("add");
+    let mut inactive = titled(5, "Inactive");
+    inactive.is_active = false;
+    build.add(&inactive).expect("add");
+    // Nothing is visible before `finish`.
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG])), ["Old One", "Old Two"]);
+    assert_eq!(build.finish(500).expect("finish"), 2);
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG])), ["New Four Again", "New Three"]);
+    assert_eq!(index.applied_seq(), 500);
+}
+
+#[test]
+fn an_abandoned_bulk_build_changes_nothing() {
+    let index = index_of(vec![titled(1, "Old One")]);
+    let seq = index.applied_seq();
+    {
+        let mut build = index.bulk_build().expect("bulk");
+        build.add(&titled(3, "New Three")).expect("add");
+    }
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG])), ["Old One"]);
+    // The writer is usable afterwards, and the abandoned records never surface.
+    upsert(&index, vec![titled(2, "Old Two")]);
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG])), ["Old One", "Old Two"]);
+    assert_eq!(index.applied_seq(), seq + 1);
+}
