@@ -155,3 +155,13 @@ impl From<&Org> for OrgAccess {
         }
     }
 }
+
+/// The slug an organization named `name` gets: lowercase ASCII words joined by
+/// `-`. Two names with the same slug are the same organization.
+pub fn org_slug(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join("-")
+}

@@ -208,7 +208,7 @@ impl Store for SqlStore {
 
     async fn create_org(&self, new: NewOrg) -> StoreResult<Org> {
         let _writer = self.write_lock.lock().await;
-        let slug = slugify(&new.name);
+        let slug = org_slug(&new.name);
         if let Some(existing) = self.org_by_slug(&slug).await? {
             return Err(StoreError::Conflict(format!(
                 "an organization named {:?} already exists (id {})",
@@ -497,15 +497,6 @@ impl Store for SqlStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
-}
-
-/// Organization slugs: lowercase ASCII words joined by `-`.
-pub fn slugify(name: &str) -> String {
-    name.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|part| !part.is_empty())
-        .map(|part| part.to_ascii_lowercase())
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 /// A unique-constraint violation (another node won a race) is a conflict, not a backend failure.

@@ -1,0 +1,284 @@
+//! The operator API (`/admin/v1`), used by the `octogen admin` and
+//! `octogen keys` commands. Every route requires the operator token, named in
+//! each handler's signature.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use octogen_core::Timestamp;
+use octogen_store::{ApiKeyInfo, Catalog, Org, OrgType};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::Operator;
+use crate::error::ApiResult;
+use crate::extract::JsonBody;
+use crate::net::ClientAddr;
+use crate::service::{Actor, IssuedKey};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orgs", get(list_orgs).post(create_org))
+        .route("/orgs/{org_id}", get(get_org))
+        .route("/orgs/{org_id}/suspend", post(suspend_org))
+        .route("/orgs/{org_id}/unsuspend", post(unsuspend_org))
+        .route("/orgs/{org_id}/grants/{catalog}", put(grant).delete(ungrant))
+        .route("/orgs/{org_id}/keys", get(list_keys).post(create_key))
+        .route("/catalogs", get(list_catalogs).post(create_catalog))
+        .route("/keys/{key_id}/revoke", post(revoke_key))
+        .route("/keys/{key_id}/rotate", post(rotate_key))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrgView {
+    id: String,
+    name: String,
+    slug: String,
+    #[serde(rename = "type")]
+    org_type: OrgType,
+    suspended: bool,
+    created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    granted_catalogs: Option<Vec<String>>,
+}
+
+impl OrgView {
+    fn new(org: Org, granted_catalogs: Option<Vec<String>>) -> Self {
+        OrgView {
+            id: org.id,
+            name: org.name,
+            slug: org.slug,
+            org_type: org.org_type,
+            suspended: org.suspended,
+            created_at: org.created_at,
+            granted_catalogs,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CatalogView {
+    key: String,
+    display_name: String,
+    source_base_url: Option<String>,
+    is_active: bool,
+    product_count: u64,
+    last_indexed_at: Option<Timestamp>,
+    created_at: Timestamp,
+}
+
+impl From<Catalog> for CatalogView {
+    fn from(catalog: Catalog) -> Self {
+        CatalogView {
+            key: catalog.key,
+            display_name: catalog.display_name,
+            source_base_url: catalog.source_base_url,
+            is_active: catalog.is_active,
+            product_count: catalog.product_count,
+            last_indexed_at: catalog.last_indexed_at,
+            created_at: catalog.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    id: String,
+    org_id: String,
+    name: String,
+    status: &'static str,
+    created_at: Timestamp,
+    last_used_at: Option<Timestamp>,
+    revoked_at: Option<Timestamp>,
+}
+
+impl From<ApiKeyInfo> for KeyView {
+    fn from(info: ApiKeyInfo) -> Self {
+        KeyView {
+            status: if info.revoked_at.is_some() { "revoked" } else { "active" },
+            id: info.id,
+            org_id: info.org_id,
+            name: info.name,
+            created_at: info.created_at,
+            last_used_at: info.last_used_at,
+            revoked_at: info.revoked_at,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    name: String,
+    #[serde(rename = "type")]
+    org_type: OrgType,
+}
+
+async fn create_org(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    JsonBody(body): JsonBody<CreateOrg>,
+) -> ApiResult<Response> {
+    let org = state.services.create_org(&Actor::operator(client.label()), &body.name, body.org_type).await?;
+    Ok((StatusCode::CREATED, Json(OrgView::new(org, Some(Vec::new())))).into_response())
+}
+
+async fn list_orgs(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Vec<OrgView>>> {
+    let orgs = state.store.list_orgs().await?;
+    Ok(Json(orgs.into_iter().map(|org| OrgView::new(org, None)).collect()))
+}
+
+async fn get_org(_: Operator, State(state): State<AppState>, Path(org_id): Path<String>) -> ApiResult<Json<OrgView>> {
+    let org = state.store.get_org(&org_id).await?;
+    let granted = state.store.granted_catalogs(&org_id).await?.into_iter().map(|catalog| catalog.key).collect();
+    Ok(Json(OrgView::new(org, Some(granted))))
+}
+
+async fn suspend_org(
+    operator: Operator,
+    state: State<AppState>,
+    client: ClientAddr,
+    path: Path<String>,
+) -> ApiResult<Json<OrgView>> {
+    set_suspended(operator, state, client, path, true).await
+}
+
+async fn unsuspend_org(
+    operator: Operator,
+    state: State<AppState>,
+    client: ClientAddr,
+    path: Path<String>,
+) -> ApiResult<Json<OrgView>> {
+    set_suspended(operator, state, client, path, false).await
+}
+
+async fn set_suspended(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(org_id): Path<String>,
+    suspended: bool,
+) -> ApiResult<Json<OrgView>> {
+    let org = state.services.set_org_suspended(&Actor::operator(client.label()), &org_id, suspended).await?;
+    Ok(Json(OrgView::new(org, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateCatalog {
+    key: String,
+    name: String,
+    #[serde(default)]
+    source_url: Option<String>,
+}
+
+async fn create_catalog(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    JsonBody(body): JsonBody<CreateCatalog>,
+) -> ApiResult<Response> {
+    let actor = Actor::operator(client.label());
+    let catalog = state.services.create_catalog(&actor, &body.key, &body.name, body.source_url.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(CatalogView::from(catalog))).into_response())
+}
+
+async fn list_catalogs(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Vec<CatalogView>>> {
+    Ok(Json(state.store.list_catalogs().await?.into_iter().map(CatalogView::from).collect()))
+}
+
+async fn grant(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path((org_id, catalog)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let changed = state.services.grant(&Actor::operator(client.label()), &org_id, &catalog).await?;
+    Ok(Json(json!({"org": org_id, "catalog": catalog, "granted": true, "changed": changed})))
+}
+
+async fn ungrant(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path((org_id, catalog)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let changed = state.services.ungrant(&Actor::operator(client.label()), &org_id, &catalog).await?;
+    Ok(Json(json!({"org": org_id, "catalog": catalog, "granted": false, "changed": changed})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+}
+
+async fn create_key(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<CreateKey>,
+) -> ApiResult<Response> {
+    let issued = state.services.create_key(&Actor::operator(client.label()), &org_id, &body.name).await?;
+    Ok(secret_response(StatusCode::CREATED, issued_json(&issued, None)))
+}
+
+async fn list_keys(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+) -> ApiResult<Json<Vec<KeyView>>> {
+    Ok(Json(state.store.list_api_keys(&org_id).await?.into_iter().map(KeyView::from).collect()))
+}
+
+async fn revoke_key(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<KeyView>> {
+    Ok(Json(state.services.revoke_key(&Actor::operator(client.label()), &key_id).await?.into()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RotateKey {
+    #[serde(default)]
+    revoke_old: bool,
+}
+
+async fn rotate_key(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(key_id): Path<String>,
+    JsonBody(body): JsonBody<RotateKey>,
+) -> ApiResult<Response> {
+    let rotation = state.services.rotate_key(&Actor::operator(client.label()), &key_id, body.revoke_old).await?;
+    Ok(secret_response(StatusCode::CREATED, issued_json(&rotation.replacement, Some(rotation.previous.into()))))
+}
+
+fn issued_json(issued: &IssuedKey, previous: Option<KeyView>) -> serde_json::Value {
+    let mut body = serde_json::to_value(KeyView::from(issued.info.clone())).unwrap_or_default();
+    body["key"] = json!(issued.key.expose_secret());
+    if let Some(previous) = previous {
+        body["previous"] = serde_json::to_value(previous).unwrap_or_default();
+    }
+    body
+}
+
+/// A response that carries a secret must never be stored by a cache.
+fn secret_response(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,148 @@
+//! Assembling and running the server: used by `octogen serve`, `octogen demo`
+//! and the integration tests alike, so tests exercise exactly what ships.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use octogen_core::ErrorCode;
+use octogen_store::{SqlStore, Store};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::error::code_response;
+use crate::secrets::ServerSecrets;
+use crate::service::Services;
+use crate::state::AppState;
+use crate::usage::UsageRecorder;
+
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    usage_writer: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens the store, loads secrets, binds the listener. Nothing is served until `run`.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let secrets = Arc::new(ServerSecrets::load(&config)?);
+        let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
+        secrets.check_pepper_matches(store.as_ref()).await?;
+        let (usage, usage_writer) = UsageRecorder::start(store.clone());
+        let state = AppState {
+            services: Services::new(store.clone(), secrets.clone()),
+            config: Arc::new(config),
+            store,
+            secrets,
+            usage,
+        };
+        let listener = TcpListener::bind(state.config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", state.config.listen))?;
+        Ok(Application { listener, router: router(state.clone()), state, usage_writer })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish
+    /// and flushes pending key-usage writes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, router, state, usage_writer } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        drop(state);
+        let _ = usage_writer.await;
+        Ok(())
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    Ok(match &config.database_url {
+        Some(url) => SqlStore::connect_postgres(url).await.context("cannot open the PostgreSQL store")?,
+        None => SqlStore::open_sqlite(&config.sqlite_path()).await.context("cannot open the SQLite store")?,
+    })
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", crate::api::router())
+        .nest("/admin/v1", crate::admin::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn not_found() -> Response {
+    code_response(ErrorCode::RouteNotFound)
+}
+
+async fn method_not_allowed() -> Response {
+    code_response(ErrorCode::MethodNotAllowed)
+}
+
+/// A fresh request id for every request (a client-sent `X-Request-Id` is not
+/// reused: ids must be unique per execution), on the response and in the
+/// request's span, plus one access log line.
+async fn request_context(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = RequestId::new();
+    request.extensions_mut().insert(request_id.clone());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let span = tracing::info_span!("request", request_id = %request_id.0);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = route.as_deref().unwrap_or("<unmatched>"),
+            status = response.status().as_u16(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    });
+    response
+}
+
+/// The id of the current request, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    fn new() -> Self {
+        RequestId(uuid::Uuid::new_v4().to_string())
+    }
+}
+
+impl IntoResponse for RequestId {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}

@@ -1,0 +1,201 @@
+//! Server configuration: one struct, layered as defaults < file < `OCTOGEN_*`
+//! environment < command-line flags. Unknown keys are refused with their name,
+//! so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite database, the search index and generated secrets live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` for a multi-node deployment; SQLite under `data_dir` when unset.
+    pub database_url: Option<String>,
+    /// HMAC key for credential hashes (hex or base64url, ≥ 32 bytes). Generated
+    /// into `data_dir/key-pepper` on first start when unset.
+    pub key_pepper: Option<SecretString>,
+    /// Operator token for the admin API. Generated into `data_dir/admin-token`
+    /// on first start when unset.
+    pub admin_token: Option<SecretString>,
+    /// `info`, `debug`, `trace`, or a full `tracing` filter such as `octogen=debug,info`.
+    pub log_level: String,
+    /// `json` (default for `serve`) or `pretty`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("octogen-data"),
+            database_url: None,
+            key_pepper: None,
+            admin_token: None,
+            log_level: "info".into(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+/// Environment variables that belong to the command-line client, not the server.
+const CLIENT_ENV: &[&str] = &["OCTOGEN_SERVER", "OCTOGEN_CONFIG"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the configuration from its layers. `overrides` are flag values
+/// (key → TOML-compatible value), applied last.
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    overrides: BTreeMap<String, toml::Value>,
+) -> Result<Config, ConfigError> {
+    let mut table = toml::Table::new();
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let from_file: toml::Table = toml::from_str(&text)
+            .map_err(|error| ConfigError::File { path: path.into(), message: error.message().to_string() })?;
+        check_keys(from_file.keys(), |key| format!("config file {}: unknown setting `{key}`", path.display()))?;
+        table.extend(from_file);
+    }
+    for (name, value) in env {
+        let Some(key) = name.strip_prefix("OCTOGEN_") else { continue };
+        if CLIENT_ENV.contains(&name.as_str()) {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        check_keys([&key], |_| format!("environment variable {name} is not an octogen setting"))?;
+        table.insert(key, env_value(&value));
+    }
+    table.extend(overrides);
+    let config: Config = toml::Value::Table(table).try_into().map_err(|error: toml::de::Error| {
+        ConfigError::Invalid(format!("invalid configuration: {}", error.message()))
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+impl Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Invalid(
+                    "database_url must be a postgres:// URL (SQLite is the default and needs no URL)".into(),
+                ));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(ConfigError::Invalid(format!("log_level {:?} is not a valid log filter", self.log_level)));
+        }
+        Ok(())
+    }
+
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("octogen.db")
+    }
+}
+
+/// Every setting name, for naming the offender when a file or environment
+/// variable uses an unknown one. A test keeps this in step with `Config`.
+const SETTINGS: &[&str] =
+    &["listen", "data_dir", "database_url", "key_pepper", "admin_token", "log_level", "log_format"];
+
+fn check_keys<'a>(
+    keys: impl IntoIterator<Item = &'a String>,
+    message: impl Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    for key in keys {
+        if !SETTINGS.contains(&key.as_str()) {
+            return Err(ConfigError::Invalid(format!("{} (known settings: {})", message(key), SETTINGS.join(", "))));
+        }
+    }
+    Ok(())
+}
+
+/// Environment values are TOML scalars when they parse as one (`8080`, `true`), else strings.
+fn env_value(raw: &str) -> toml::Value {
+    let parsed: Result<toml::Table, _> = toml::from_str(&format!("v = {raw}"));
+    match parsed.ok().and_then(|mut table| table.remove("v")) {
+        Some(value @ (toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_))) => value,
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn settings_list_matches_the_struct() {
+        for name in SETTINGS {
+            let mut table = toml::Table::new();
+            table.insert(name.to_string(), toml::Value::Integer(1));
+            let error = toml::Value::Table(table).try_into::<Config>().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!error.contains("unknown field"), "{name}: {error}");
+        }
+        let mut table = toml::Table::new();
+        table.insert("not_a_setting".into(), toml::Value::Integer(1));
+        let error = toml::Value::Table(table).try_into::<Config>().unwrap_err().to_string();
+        // serde lists every field it knows in the message: each must be in SETTINGS.
+        let expected = error.split("expected one of").nth(1).expect("serde names the known fields");
+        let fields: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        assert_eq!(fields.len(), SETTINGS.len(), "{error}");
+        assert!(fields.iter().all(|field| SETTINGS.contains(field)), "{error}");
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = std::env::temp_dir().join(format!("octogen-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("octogen.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n").unwrap();
+        let mut flags = BTreeMap::new();
+        flags.insert("log_level".to_string(), toml::Value::String("warn".into()));
+        let config =
+            load(Some(&file), env(&[("OCTOGEN_LISTEN", "127.0.0.1:9100"), ("OCTOGEN_SERVER", "x")]), flags).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9100".parse().unwrap(), "env beats file");
+        assert_eq!(config.log_level, "warn", "flags beat env and file");
+        assert_eq!(config.data_dir, PathBuf::from("octogen-data"), "defaults fill the rest");
+    }
+
+    #[test]
+    fn unknown_and_invalid_settings_are_named() {
+        let error = load(None, env(&[("OCTOGEN_LISTN", "x")]), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("OCTOGEN_LISTN"), "{error}");
+        let error = load(None, env(&[("OCTOGEN_LISTEN", "nowhere")]), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("invalid configuration"), "{error}");
+        let error = load(None, env(&[("OCTOGEN_DATABASE_URL", "mysql://x")]), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("database_url"), "{error}");
+        let dir = std::env::temp_dir().join(format!("octogen-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let error = load(Some(&file), Vec::new(), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("listen_port") && error.contains("bad.toml"), "{error}");
+    }
+}

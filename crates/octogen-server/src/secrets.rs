@@ -1,0 +1,117 @@
+//! Server secrets that come from configuration, never from the database: the
+//! key pepper and the operator token. When not configured they are generated
+//! once into files under the data directory (mode 0600), which is the
+//! embedded single-node default; multi-node deployments configure both.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use octogen_core::api_key::random_token;
+use octogen_core::Pepper;
+use octogen_store::Store;
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use crate::config::Config;
+
+const PEPPER_FILE: &str = "key-pepper";
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+const PEPPER_FINGERPRINT_SETTING: &str = "key_pepper_fingerprint";
+/// Domain separator for operator-token hashes.
+const ADMIN_TOKEN_DOMAIN: &str = "octogen-admin-token";
+pub const ADMIN_TOKEN_PREFIX: &str = "octo_admin_";
+
+pub struct ServerSecrets {
+    pub pepper: Pepper,
+    admin_token_hash: [u8; 32],
+    /// Set when this start generated the operator token, so the caller can show it once.
+    pub generated_admin_token: Option<(PathBuf, SecretString)>,
+}
+
+impl ServerSecrets {
+    pub fn load(config: &Config) -> anyhow::Result<Self> {
+        ensure_private_dir(&config.data_dir)?;
+        let pepper_text = match &config.key_pepper {
+            Some(text) => text.clone(),
+            None => read_or_create(&config.data_dir.join(PEPPER_FILE), Pepper::generate_text)?.0,
+        };
+        let pepper = Pepper::from_config_text(pepper_text.expose_secret()).context("key_pepper")?;
+        let (admin_token, generated_admin_token) = match &config.admin_token {
+            Some(token) => (token.clone(), None),
+            None => {
+                let path = config.data_dir.join(ADMIN_TOKEN_FILE);
+                let (token, created) = read_or_create(&path, || {
+                    SecretString::from(format!("{ADMIN_TOKEN_PREFIX}{}", random_token(32).expose_secret()))
+                })?;
+                let generated = created.then(|| (path, token.clone()));
+                (token, generated)
+            }
+        };
+        if admin_token.expose_secret().len() < 24 {
+            anyhow::bail!("admin_token must be at least 24 characters");
+        }
+        let admin_token_hash = pepper.hash_token(ADMIN_TOKEN_DOMAIN, admin_token.expose_secret().as_bytes());
+        Ok(ServerSecrets { pepper, admin_token_hash, generated_admin_token })
+    }
+
+    /// Constant-time check of a presented operator token.
+    pub fn is_admin_token(&self, presented: &[u8]) -> bool {
+        let hash = self.pepper.hash_token(ADMIN_TOKEN_DOMAIN, presented);
+        hash.ct_eq(&self.admin_token_hash).into()
+    }
+
+    /// Refuses to serve a database initialized with another pepper: every key
+    /// would fail to verify, which looks like an outage rather than a misconfiguration.
+    pub async fn check_pepper_matches(&self, store: &dyn Store) -> anyhow::Result<()> {
+        let fingerprint = self.pepper.fingerprint();
+        match store.get_setting(PEPPER_FINGERPRINT_SETTING).await? {
+            None => store.put_setting(PEPPER_FINGERPRINT_SETTING, &fingerprint).await?,
+            Some(stored) if stored == fingerprint => {}
+            Some(stored) => anyhow::bail!(
+                "the configured key_pepper (fingerprint {fingerprint}) differs from the one this database was \
+                 initialized with (fingerprint {stored}); every node must use the same key_pepper"
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Reads a secret file, or creates it with `generate()` (mode 0600). Returns whether it was created.
+fn read_or_create(path: &Path, generate: impl FnOnce() -> SecretString) -> anyhow::Result<(SecretString, bool)> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok((SecretString::from(text.trim().to_string()), false)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let value = generate();
+            let mut file = private_file(path).with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(value.expose_secret().as_bytes())?;
+            file.sync_all()?;
+            Ok((value, true))
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}

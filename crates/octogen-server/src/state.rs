@@ -1,0 +1,18 @@
+use std::sync::Arc;
+
+use octogen_store::Store;
+
+use crate::config::Config;
+use crate::secrets::ServerSecrets;
+use crate::service::Services;
+use crate::usage::UsageRecorder;
+
+/// Shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub secrets: Arc<ServerSecrets>,
+    pub services: Services,
+    pub usage: UsageRecorder,
+}

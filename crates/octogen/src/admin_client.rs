@@ -1,0 +1,108 @@
+//! A small client for the operator API (`/admin/v1`) of a running server.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use crate::cli_error::{CliError, CliResult, ExitClass};
+
+pub struct AdminClient {
+    http: reqwest::Client,
+    server: String,
+    token: SecretString,
+}
+
+impl AdminClient {
+    /// The operator token comes from `OCTOGEN_ADMIN_TOKEN`, else from the file a
+    /// local server generated in its data directory.
+    pub fn new(server: &str, token: Option<SecretString>, data_dir: &Path) -> CliResult<Self> {
+        let token = match token {
+            Some(token) => token,
+            None => read_token_file(&data_dir.join("admin-token"))?,
+        };
+        Ok(AdminClient { http: reqwest::Client::new(), server: server.trim_end_matches('/').to_string(), token })
+    }
+
+    pub async fn get(&self, path: &str) -> CliResult<Value> {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> CliResult<Value> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str) -> CliResult<Value> {
+        self.send(Method::PUT, path, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> CliResult<Value> {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> CliResult<Value> {
+        let url = format!("{}/admin/v1{path}", self.server);
+        let mut request = self.http.request(method, &url).bearer_auth(self.token.expose_secret());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| {
+            CliError::new(
+                ExitClass::Unreachable,
+                format!(
+                    "cannot reach the octogen server at {} ({}); is it running? Set OCTOGEN_SERVER to its URL",
+                    self.server,
+                    root_cause(&error)
+                ),
+            )
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(CliError::from_status(status.as_u16(), describe_error(status.as_u16(), &body)))
+    }
+}
+
+/// One line from an error body: the string detail, or the first validation issue.
+pub fn describe_error(status: u16, body: &Value) -> String {
+    match body.get("detail") {
+        Some(Value::String(detail)) if status == 401 => {
+            format!("{detail} (set OCTOGEN_ADMIN_TOKEN to the operator token the server printed on first start)")
+        }
+        Some(Value::String(detail)) => detail.clone(),
+        Some(Value::Array(issues)) if !issues.is_empty() => {
+            let issue = &issues[0];
+            let field =
+                issue["loc"].as_array().and_then(|loc| loc.last()).map(|part| part.to_string().replace('"', ""));
+            format!(
+                "invalid {}: {}",
+                field.unwrap_or_else(|| "request".into()),
+                issue["msg"].as_str().unwrap_or("invalid value")
+            )
+        }
+        _ => format!("the server answered HTTP {status}"),
+    }
+}
+
+fn read_token_file(path: &PathBuf) -> CliResult<SecretString> {
+    std::fs::read_to_string(path).map(|text| SecretString::from(text.trim().to_string())).map_err(|_| {
+        CliError::new(
+            ExitClass::Auth,
+            format!(
+                "no operator token: set OCTOGEN_ADMIN_TOKEN (or run next to the server's data directory, {})",
+                path.display()
+            ),
+        )
+    })
+}
+
+pub fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}

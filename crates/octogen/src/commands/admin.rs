@@ -1,0 +1,176 @@
+//! `octogen admin …`: organizations, catalogs and grants.
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::cli_error::CliResult;
+use crate::output;
+use crate::Connection;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Catalogs.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Grant a catalog to an organization (effective on its next request).
+    Grant {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        catalog: String,
+    },
+    /// Remove a catalog grant (effective on the organization's next request).
+    Ungrant {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        catalog: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "type", value_enum)]
+        org_type: OrgTypeArg,
+    },
+    /// List organizations.
+    List,
+    /// Suspend an organization: its keys get 403 from the next request on.
+    Suspend { id: String },
+    /// Lift a suspension.
+    Unsuspend { id: String },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OrgTypeArg {
+    #[value(name = "catalog_partner")]
+    CatalogPartner,
+    #[value(name = "merchant")]
+    Merchant,
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Create a catalog.
+    Create {
+        /// Short slug, e.g. `northwind`.
+        #[arg(long)]
+        key: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// The merchant's site, e.g. https://northwind.example
+        #[arg(long)]
+        source_url: Option<String>,
+    },
+    /// List catalogs.
+    List,
+}
+
+pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
+    let client = connection.admin_client()?;
+    let json_output = connection.json;
+    match command {
+        AdminCommand::Org(OrgCommand::Create { name, org_type }) => {
+            let org_type = match org_type {
+                OrgTypeArg::CatalogPartner => "catalog_partner",
+                OrgTypeArg::Merchant => "merchant",
+            };
+            let org = client.post("/orgs", json!({"name": name, "type": org_type})).await?;
+            report(json_output, &org, || {
+                println!(
+                    "Created organization {} ({}) with id {}",
+                    output::text(&org, "name"),
+                    org_type,
+                    output::text(&org, "id")
+                )
+            });
+        }
+        AdminCommand::Org(OrgCommand::List) => {
+            let orgs = client.get("/orgs").await?;
+            report(json_output, &orgs, || print_orgs(&orgs));
+        }
+        AdminCommand::Org(OrgCommand::Suspend { id }) => {
+            let org = client.post(&format!("/orgs/{id}/suspend"), json!({})).await?;
+            report(json_output, &org, || {
+                println!("Suspended organization {id}: its keys are refused from the next request on")
+            });
+        }
+        AdminCommand::Org(OrgCommand::Unsuspend { id }) => {
+            let org = client.post(&format!("/orgs/{id}/unsuspend"), json!({})).await?;
+            report(json_output, &org, || println!("Organization {id} is active again"));
+        }
+        AdminCommand::Catalog(CatalogCommand::Create { key, name, source_url }) => {
+            let catalog = client.post("/catalogs", json!({"key": key, "name": name, "sourceUrl": source_url})).await?;
+            report(json_output, &catalog, || println!("Created catalog {key} ({name})"));
+        }
+        AdminCommand::Catalog(CatalogCommand::List) => {
+            let catalogs = client.get("/catalogs").await?;
+            report(json_output, &catalogs, || print_catalogs(&catalogs));
+        }
+        AdminCommand::Grant { org, catalog } => {
+            let result = client.put(&format!("/orgs/{org}/grants/{catalog}")).await?;
+            report(json_output, &result, || println!("Granted catalog {catalog} to organization {org}"));
+        }
+        AdminCommand::Ungrant { org, catalog } => {
+            let result = client.delete(&format!("/orgs/{org}/grants/{catalog}")).await?;
+            report(json_output, &result, || println!("Removed catalog {catalog} from organization {org}"));
+        }
+    }
+    Ok(())
+}
+
+/// JSON for scripts, or the human rendering.
+pub fn report(json_output: bool, value: &Value, human: impl FnOnce()) {
+    if json_output {
+        output::json(value);
+    } else {
+        human();
+    }
+}
+
+fn print_orgs(orgs: &Value) {
+    let rows: Vec<Vec<String>> = orgs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|org| {
+            let status = if org["suspended"].as_bool() == Some(true) { "suspended" } else { "active" };
+            vec![output::text(org, "id"), output::text(org, "name"), output::text(org, "type"), status.into()]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("No organizations yet. Create one with: octogen admin org create --name NAME --type catalog_partner");
+    } else {
+        output::table(&["ID", "NAME", "TYPE", "STATUS"], &rows);
+    }
+}
+
+fn print_catalogs(catalogs: &Value) {
+    let rows: Vec<Vec<String>> = catalogs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|catalog| {
+            vec![
+                output::text(catalog, "key"),
+                output::text(catalog, "displayName"),
+                output::text(catalog, "productCount"),
+                output::text(catalog, "lastIndexedAt"),
+                output::text(catalog, "sourceBaseUrl"),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("No catalogs yet. Create one with: octogen admin catalog create --key KEY --name NAME");
+    } else {
+        output::table(&["KEY", "NAME", "PRODUCTS", "LAST INDEXED", "SOURCE"], &rows);
+    }
+}

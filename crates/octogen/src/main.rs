@@ -1,0 +1,96 @@
+//! `octogen`: the server and its command-line tools in one binary.
+
+mod admin_client;
+mod cli_error;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use crate::cli_error::CliResult;
+
+#[derive(Parser)]
+#[command(
+    name = "octogen",
+    version,
+    about = "Self-hosted Octogen Platform Catalog API: server, operator and client commands"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(commands::serve::ServeArgs),
+    /// Run the server on embedded defaults with a sample catalog, and print a working API key.
+    Demo(commands::serve::DemoArgs),
+    /// Operator commands against a running server: organizations, catalogs, grants.
+    Admin {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: commands::admin::AdminCommand,
+    },
+    /// Manage organizations' API keys on a running server.
+    Keys {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: commands::keys::KeysCommand,
+    },
+}
+
+/// How operator commands reach the server.
+#[derive(Args, Clone)]
+pub struct Connection {
+    /// The server's base URL.
+    #[arg(long, env = "OCTOGEN_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// Operator token (prefer the environment variable; flags are visible to other local users).
+    #[arg(long = "admin-token", env = "OCTOGEN_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub admin_token: Option<SecretString>,
+    /// Data directory of a local server, to find the operator token it generated.
+    #[arg(long, env = "OCTOGEN_DATA_DIR", default_value = "octogen-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Connection {
+    pub fn admin_client(&self) -> CliResult<admin_client::AdminClient> {
+        admin_client::AdminClient::new(&self.server, self.admin_token.clone(), &self.data_dir)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::serve(args).await,
+            Command::Demo(args) => commands::serve::demo(args).await,
+            Command::Admin { connection, command } => commands::admin::run(&connection, command).await,
+            Command::Keys { connection, command } => commands::keys::run(&connection, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            error.exit_code()
+        }
+    }
+}
