@@ -28,7 +28,10 @@ fn table() -> &'static PhraseTable<&'static str> {
 /// or the category leaf itself.
 pub fn product_type(merchant_type: Option<&str>, category_leaves: &[&str], title: &str) -> Option<TypeMatch> {
     if let Some(label) = merchant_type.and_then(clean_type_label) {
-        let department = last_vocabulary_match(&label).and_then(|found| found.department);
+        // A label outside the vocabulary ("Hypnosis Sleep Meter") still has a department in its title.
+        let department = last_vocabulary_match(&label)
+            .or_else(|| last_vocabulary_match(main_clause(title)))
+            .and_then(|found| found.department);
         return Some(TypeMatch { name: singularize_phrase(&label), department });
     }
     category_leaves

@@ -303,6 +303,18 @@ pub const PRODUCT_TYPES: &[(&str, &str)] = &[
     ("charger", ELECTRONICS),
     ("power bank", ELECTRONICS),
     ("phone case", ELECTRONICS),
+    // Generic heads: only decide a department when nothing more specific matched.
+    ("device", ELECTRONICS),
+    ("instrument", ELECTRONICS),
+    ("machine", ELECTRONICS),
+    ("generator", ELECTRONICS),
+    ("meter", ELECTRONICS),
+    ("music box", ELECTRONICS),
+    ("light", HOME),
+    ("shade", HOME),
+    ("blinds", HOME),
+    ("mask", WELLNESS),
+    ("spray", WELLNESS),
     // Health & wellness
     ("eye mask", WELLNESS),
     ("sleep mask", WELLNESS),
