@@ -170,7 +170,7 @@ mod tests {
         assert_eq!(type_of(Some("Weighted Blanket"), ""), ("weighted blanket".into(), Some("Bedding")));
         assert_eq!(type_of(Some("Sleep Aid Patches"), ""), ("sleep aid patch".into(), Some("Health & Wellness")));
         assert_eq!(type_of(Some("Pillows"), ""), ("pillow".into(), Some("Bedding")));
-        assert_eq!(type_of(Some("0Sleeping Aid Instrument"), ""), ("sleeping aid instrument".into(), None));
+        assert_eq!(type_of(Some("0Sleeping Aid Instrument"), ""), ("sleeping aid instrument".into(), Some("Electronics")));
         assert_eq!(type_of(Some("Coral Blanket –"), ""), ("coral blanket".into(), Some("Bedding")));
         assert_eq!(type_of(Some("Blackout Curtains"), ""), ("blackout curtain".into(), Some("Home Decor")));
         // A label without letters is no type: the title decides.
