@@ -54,10 +54,6 @@ impl Tracker {
         self.0.newlines.get() + 1
     }
 
-    pub fn offset(&self) -> u64 {
-        self.0.consumed.get()
-    }
-
     /// Starts the byte budget of a new record at the current position.
     pub fn mark_record_start(&self) {
         self.0.record_start.set(self.0.consumed.get());
@@ -248,7 +244,7 @@ mod tests {
         let tracker = reader.tracker();
         assert_eq!(read_all(&mut reader).unwrap(), "a\nbé\nc");
         assert_eq!(tracker.line(), 3);
-        assert_eq!(tracker.offset(), 7);
+        assert_eq!(tracker.0.consumed.get(), 7);
     }
 
     #[test]
