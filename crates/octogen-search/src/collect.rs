@@ -11,8 +11,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn, TermOrdHit};
+
+use tantivy::columnar::{Column, ColumnIndex, ColumnValues, StrColumn, TermOrdHit};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::query::rank;
@@ -51,22 +53,29 @@ impl<T: Ord> Best<T> {
     }
 }
 
+/// Direct per-doc access to a column every document has a value in (all of
+/// ours), skipping the optional/multi-value indirection of `Column::first`.
+fn dense(column: Column<u64>) -> Arc<dyn ColumnValues<u64>> {
+    match column.index {
+        ColumnIndex::Full => column.values,
+        _ => column.first_or_default_col(0),
+    }
+}
+
 /// Sort ids are stored as two u64 columns.
 struct IdColumns {
-    hi: Column<u64>,
-    lo: Column<u64>,
+    hi: Arc<dyn ColumnValues<u64>>,
+    lo: Arc<dyn ColumnValues<u64>>,
 }
 
 impl IdColumns {
     fn open(segment: &SegmentReader) -> tantivy::Result<IdColumns> {
         let fast = segment.fast_fields();
-        Ok(IdColumns { hi: fast.u64("id_hi")?, lo: fast.u64("id_lo")? })
+        Ok(IdColumns { hi: dense(fast.u64("id_hi")?), lo: dense(fast.u64("id_lo")?) })
     }
 
     fn id(&self, doc: DocId) -> u128 {
-        let hi = self.hi.first(doc).unwrap_or(0);
-        let lo = self.lo.first(doc).unwrap_or(0);
-        (u128::from(hi) << 64) | u128::from(lo)
+        (u128::from(self.hi.get_val(doc)) << 64) | u128::from(self.lo.get_val(doc))
     }
 }
 
@@ -101,7 +110,7 @@ pub(crate) struct RankedCollector {
 pub(crate) struct RankedSegmentCollector {
     after: Option<RankedKey>,
     ids: IdColumns,
-    title_words: Column<u64>,
+    title_words: Arc<dyn ColumnValues<u64>>,
     best: Best<RankedHit>,
     segment_ord: SegmentOrdinal,
 }
@@ -114,7 +123,7 @@ impl Collector for RankedCollector {
         Ok(RankedSegmentCollector {
             after: self.after,
             ids: IdColumns::open(segment)?,
-            title_words: segment.fast_fields().u64("title_words")?,
+            title_words: dense(segment.fast_fields().u64("title_words")?),
             best: Best::new(self.keep),
             segment_ord,
         })
@@ -136,7 +145,7 @@ impl SegmentCollector for RankedSegmentCollector {
     type Fruit = Vec<RankedHit>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let rank = rank(score, self.title_words.first(doc).unwrap_or(0));
+        let rank = rank(score, self.title_words.get_val(doc));
         // Cheap rejections on the rank alone, before the id columns are read.
         if self.after.is_some_and(|after| rank > after.rank()) {
             return;

@@ -15,8 +15,10 @@ use tantivy::{
     Term,
 };
 
-use crate::collect::{BrowseCollector, RankedCollector, RankedKey};
-use crate::query::{compile, SearchQuery, SortKey, SortPosition};
+use crate::collect::{BrowseCollector, RankedCollector, RankedHit, RankedKey};
+use crate::query::{
+    compile, name_coverage_of_rank, CompiledQuery, RankedPlan, SearchQuery, SortKey, SortPosition, NAME_MATCH_MIN_RANK,
+};
 use crate::schema::{build_schema, product_document, register_analyzers, sort_id, Fields};
 use crate::{summary_codec, IndexError};
 
@@ -28,6 +30,9 @@ const FORMAT_VERSION: u32 = 1;
 const MARKER_FILE: &str = "octogen-search-index";
 
 /// One change from the store's change feed.
+// Removals are rare next to upserts, and batches are built once and consumed
+// once, so boxing every record would only add an allocation per change.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexChange {
     /// Insert or replace; an inactive record is removed instead (only active products are indexed).
@@ -268,26 +273,29 @@ impl SearchIndex {
         let compiled = compile(&self.fields, query);
         let searcher = self.reader.searcher();
         let keep = query.limit + 1;
-        let (addresses, positions) = if compiled.ranked {
-            let after = match &query.after {
-                None => None,
-                Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
-                Some(_) => return Err(IndexError::CursorMismatch),
-            };
-            let hits = searcher.search(&compiled.query, &RankedCollector { after, keep })?;
-            hits.into_iter()
-                .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
-                .unzip()
-        } else {
-            let after = match &query.after {
-                None => None,
-                Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
-                Some(_) => return Err(IndexError::CursorMismatch),
-            };
-            let hits = searcher.search(&compiled.query, &BrowseCollector { after, keep })?;
-            hits.into_iter()
-                .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
-                .unzip()
+        let (addresses, positions) = match &compiled {
+            CompiledQuery::Ranked(plan) => {
+                let after = match &query.after {
+                    None => None,
+                    Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
+                    Some(_) => return Err(IndexError::CursorMismatch),
+                };
+                let hits = ranked_hits(&searcher, plan, after, keep)?;
+                hits.into_iter()
+                    .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
+                    .unzip()
+            }
+            CompiledQuery::Browse(filter) => {
+                let after = match &query.after {
+                    None => None,
+                    Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
+                    Some(_) => return Err(IndexError::CursorMismatch),
+                };
+                let hits = searcher.search(filter, &BrowseCollector { after, keep })?;
+                hits.into_iter()
+                    .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
+                    .unzip()
+            }
         };
         self.page(&searcher, addresses, positions, query.limit)
     }
@@ -398,6 +406,44 @@ impl Drop for BulkBuild<'_> {
             let _ = writer.rollback();
         }
     }
+}
+
+/// The best `keep` hits after the cursor, running the tiers of the plan
+/// (highest ranks first) only as far as needed to fill the page:
+/// 1. all words in name fields — these outrank everything else, so `keep`
+///    of them after the cursor are the answer;
+/// 2. any word in name fields (includes tier 1 with the same ranks);
+/// 3. description-only matches, which rank below every product of tier 2,
+///    so they simply follow tier 2's hits.
+///
+/// A tier whose ranks all lie before the cursor is skipped.
+fn ranked_hits(
+    searcher: &Searcher,
+    plan: &RankedPlan,
+    after: Option<RankedKey>,
+    keep: usize,
+) -> Result<Vec<RankedHit>, IndexError> {
+    let cursor_coverage = after.map(|after| name_coverage_of_rank(after.rank()));
+    let collector = RankedCollector { after, keep };
+    if let Some(all_names) = &plan.all_names {
+        if cursor_coverage.is_none_or(|coverage| coverage >= plan.words) {
+            let hits = searcher.search(all_names, &collector)?;
+            if hits.len() >= keep {
+                return Ok(hits);
+            }
+        }
+    }
+    let cursor_in_name_tier = after.is_none_or(|after| after.rank() >= NAME_MATCH_MIN_RANK);
+    let (mut hits, description_after) =
+        if cursor_in_name_tier { (searcher.search(&plan.any_name, &collector)?, None) } else { (Vec::new(), after) };
+    if hits.len() >= keep {
+        return Ok(hits);
+    }
+    if let Some(description_only) = &plan.description_only {
+        let rest = RankedCollector { after: description_after, keep: keep - hits.len() };
+        hits.extend(searcher.search(description_only, &rest)?);
+    }
+    Ok(hits)
 }
 
 fn open_writer(index: &Index, dir: Option<&Path>, config: WriterConfig) -> Result<IndexWriter, IndexError> {

@@ -55,6 +55,8 @@
 
 mod collect;
 mod error;
+mod expansion;
+mod filtered;
 mod index;
 pub mod query;
 mod schema;

@@ -1,39 +1,51 @@
-//! Our query type and its compilation to a tantivy query.
+//! Our query type and its compilation to tantivy queries.
 //!
 //! # Scoring
 //!
 //! Every matched query word contributes a constant that depends only on the
 //! field and the kind of match, never on corpus statistics, so a product's
-//! score for a query is a pure function of (product, query):
+//! score for a query is a pure function of (product, query). The *name
+//! fields* are title, brand, and "kind" (product type, type synonyms, tags,
+//! styles, categories, colors, materials, patterns):
 //!
 //! ```text
 //! word points  = COVERAGE_POINTS + max over matching (field, match) of FIELD × MATCH
-//!                FIELD: title 8, brand 5, type/tags/categories/colors 3, description 1
+//!                FIELD: title 8, brand 5, kind 3
 //!                MATCH: exact 4, stemmed 3, prefix 2 (last word, ≥ 3 chars), fuzzy 1 (≥ 5 chars, edit distance 1)
-//!                (brand has no stemmed form, description only a stemmed one)
-//! query score  = Σ word points over the distinct query words (at most MAX_QUERY_WORDS)
-//! rank         = query score × 16 + (15 − min(title words, 15))
+//!                (brand has no stemmed form)
+//! score        = Σ word points over the query words found in name fields,
+//!                or, for a product with no query word in any name field,
+//!                the number of query words its description contains (stemmed)
+//! rank         = score × 16 + (15 − min(title words, 15))
 //! ```
 //!
-//! `COVERAGE_POINTS` (1000) exceeds what the best field can add for all other
-//! words together, so a product matching more words always ranks above one
-//! matching fewer; within equal coverage the field and match quality decide;
-//! the title-length term only orders products that are otherwise equal.
-//! All values are small integers, exact in `f32`, so the score does not depend
-//! on the order in which tantivy adds them up.
+//! Consequences, in order of precedence:
+//! 1. products matching more query words in name fields rank higher
+//!    (`COVERAGE_POINTS` = 1000 exceeds everything the fields can add);
+//! 2. then better fields and better matches (title > brand > kind; exact >
+//!    stemmed > prefix > fuzzy);
+//! 3. then shorter titles; then the uuid (see the collector);
+//! 4. products found only through their description come after all of the
+//!    above, by how many query words they contain.
+//!
+//! The description is a recall fallback rather than a ranking signal: it is
+//! long and noisy ("pairs well with our sofa"), and keeping it out of the
+//! main ranking means a page is usually answered from the short name-field
+//! posting lists alone, which keeps latency flat at a million products.
+//! All values are small integers, exact in `f32`, so the score does not
+//! depend on the order in which tantivy adds them up.
 
 use std::ops::Bound;
 
 use octogen_core::facets::{facet_term, FacetKey};
 use serde::{Deserialize, Serialize};
-use tantivy::query::{
-    BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
-    TermSetQuery,
-};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{RawTokenizer, TextAnalyzer};
 use tantivy::Term;
 
+use crate::expansion::{Expansion, ExpansionQuery};
+use crate::filtered::{any_term, CatalogFilter, FilteredQuery};
 use crate::schema::{english_stop_words, exact_analyzer, word_stemmer, Fields};
 use crate::IndexError;
 
@@ -237,40 +249,88 @@ impl MatchKind {
 const TITLE_POINTS: u32 = 8;
 const BRAND_POINTS: u32 = 5;
 const KIND_POINTS: u32 = 3;
-const DESCRIPTION_POINTS: u32 = 1;
 
-/// The compiled tantivy query, and whether it ranks by text (else: browse order).
-pub(crate) struct CompiledQuery {
-    pub query: Box<dyn Query>,
-    pub ranked: bool,
+/// A search compiled to tantivy queries.
+pub(crate) enum CompiledQuery {
+    /// No text: the filters alone, in title order.
+    Browse(Box<dyn Query>),
+    Ranked(RankedPlan),
 }
+
+/// The tiers of a text query, from the highest ranks down. Each later tier is
+/// only run when the earlier ones cannot fill the page (see `SearchIndex::search`).
+pub(crate) struct RankedPlan {
+    /// Number of distinct query words.
+    pub words: usize,
+    /// Products with every word in name fields (multi-word queries only). A
+    /// subset of `any_name` with the same ranks, all above the rest of it;
+    /// a cheap intersection that answers most first pages on its own.
+    pub all_names: Option<Box<dyn Query>>,
+    /// Products with any word in name fields.
+    pub any_name: Box<dyn Query>,
+    /// Products with a word in the description and none in name fields
+    /// (ranked below every `any_name` product). `None` if no word has a stem
+    /// (only stop words), as descriptions are indexed stemmed without them.
+    pub description_only: Option<Box<dyn Query>>,
+}
+
+/// Ranks at or above this belong to products found through name fields.
+pub(crate) const NAME_MATCH_MIN_RANK: u32 = COVERAGE_POINTS * 16;
 
 pub(crate) fn compile(fields: &Fields, query: &SearchQuery) -> CompiledQuery {
-    let mut clauses: Vec<Box<dyn Query>> = vec![catalog_filter(fields, &query.catalogs)];
+    let filter = filters(fields, query);
+    let words = query.text.as_deref().map(query_words).unwrap_or_default();
+    if words.is_empty() {
+        return CompiledQuery::Browse(Box::new(FilteredQuery::new(None, filter)));
+    }
+    let name_words = |occur: Occur| -> Box<dyn Query> {
+        Box::new(BooleanQuery::new(words.iter().map(|word| (occur, name_query(fields, word))).collect()))
+    };
+    let filtered =
+        |scored: Box<dyn Query>| -> Box<dyn Query> { Box::new(FilteredQuery::new(Some(scored), filter.box_clone())) };
+    let description_words: Vec<(Occur, Box<dyn Query>)> = words
+        .iter()
+        .filter_map(|word| word.stem.as_deref())
+        .map(|stem| {
+            let term = Term::from_field_text(fields.description, stem);
+            let one_point = ConstScoreQuery::new(Box::new(TermQuery::new(term, IndexRecordOption::Basic)), 1.0);
+            (Occur::Should, Box::new(one_point) as Box<dyn Query>)
+        })
+        .collect();
+    let description_only = (!description_words.is_empty()).then(|| {
+        filtered(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(BooleanQuery::new(description_words)) as Box<dyn Query>),
+            (Occur::MustNot, name_words(Occur::Should)),
+        ])))
+    });
+    CompiledQuery::Ranked(RankedPlan {
+        words: words.len(),
+        all_names: (words.len() > 1).then(|| filtered(name_words(Occur::Must))),
+        any_name: filtered(name_words(Occur::Should)),
+        description_only,
+    })
+}
+
+/// The number of query words a product matched in name fields, from its rank (see the module docs).
+pub(crate) fn name_coverage_of_rank(rank: u32) -> usize {
+    (rank / 16 / COVERAGE_POINTS) as usize
+}
+
+/// Catalogs, facets and price, all required; they never contribute to the score.
+fn filters(fields: &Fields, query: &SearchQuery) -> Box<dyn Query> {
+    let mut clauses: Vec<Box<dyn Query>> = vec![Box::new(CatalogFilter::new(fields.catalog, &query.catalogs))];
     clauses.extend(query.facets.iter().map(|facet| facet_filter(fields, facet)));
     clauses.extend(price_filter(fields, query.price_min, query.price_max));
-    // Filters must not add to the score: wrap them in a zero constant.
-    let mut must: Vec<(Occur, Box<dyn Query>)> =
-        clauses.into_iter().map(|filter| (Occur::Must, zero_score(filter))).collect();
-    let words = query.text.as_deref().map(query_words).unwrap_or_default();
-    let ranked = !words.is_empty();
-    if ranked {
-        must.push((Occur::Must, text_query(fields, &words)));
+    if clauses.len() == 1 {
+        return clauses.remove(0);
     }
-    CompiledQuery { query: Box::new(BooleanQuery::new(must)), ranked }
-}
-
-fn zero_score(query: Box<dyn Query>) -> Box<dyn Query> {
-    Box::new(ConstScoreQuery::new(query, 0.0))
-}
-
-fn catalog_filter(fields: &Fields, catalogs: &[String]) -> Box<dyn Query> {
-    Box::new(TermSetQuery::new(catalogs.iter().map(|catalog| Term::from_field_text(fields.catalog, catalog))))
+    Box::new(BooleanQuery::new(clauses.into_iter().map(|clause| (Occur::Must, clause)).collect()))
 }
 
 fn facet_filter(fields: &Fields, facet: &FacetFilter) -> Box<dyn Query> {
-    let terms = facet.values.iter().map(|value| Term::from_field_text(fields.facet, &facet_term(&facet.key, value)));
-    Box::new(TermSetQuery::new(terms))
+    any_term(
+        facet.values.iter().map(|value| Term::from_field_text(fields.facet, &facet_term(&facet.key, value))).collect(),
+    )
 }
 
 fn price_filter(fields: &Fields, min: Option<f64>, max: Option<f64>) -> Option<Box<dyn Query>> {
@@ -284,23 +344,21 @@ fn price_filter(fields: &Fields, min: Option<f64>, max: Option<f64>) -> Option<B
     Some(Box::new(RangeQuery::new(bound(min), bound(max))))
 }
 
-/// Σ over words of (max over fields and match kinds).
-fn text_query(fields: &Fields, words: &[QueryWord]) -> Box<dyn Query> {
-    let per_word = words.iter().map(|word| (Occur::Should, word_query(fields, word))).collect();
-    Box::new(BooleanQuery::new(per_word))
-}
-
-fn word_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
+/// The best name-field match of one word: max over fields and match kinds.
+fn name_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
     let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
     let mut add = |field: Field, field_points: u32, kind: MatchKind, text: &str| {
-        let term = Term::from_field_text(field, text);
-        let matcher: Box<dyn Query> = match kind {
-            MatchKind::Exact | MatchKind::Stem => Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            MatchKind::Prefix => Box::new(FuzzyTermQuery::new_prefix(term, 0, false)),
-            MatchKind::Fuzzy => Box::new(FuzzyTermQuery::new(term, 1, true)),
+        let points = (COVERAGE_POINTS + field_points * kind.points()) as f32;
+        let alternative: Box<dyn Query> = match kind {
+            MatchKind::Exact | MatchKind::Stem => Box::new(ConstScoreQuery::new(
+                Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)),
+                points,
+            )),
+            // Expansions leave out the word itself: its exact alternative scores higher anyway.
+            MatchKind::Prefix => Box::new(ExpansionQuery::new(field, text, Expansion::Prefix, points)),
+            MatchKind::Fuzzy => Box::new(ExpansionQuery::new(field, text, Expansion::Fuzzy, points)),
         };
-        let points = COVERAGE_POINTS + field_points * kind.points();
-        alternatives.push(Box::new(ConstScoreQuery::new(matcher, points as f32)));
+        alternatives.push(alternative);
     };
     for (field, field_points) in
         [(fields.title, TITLE_POINTS), (fields.brand, BRAND_POINTS), (fields.kind, KIND_POINTS)]
@@ -316,14 +374,14 @@ fn word_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
     if let Some(stem) = &word.stem {
         add(fields.title_stem, TITLE_POINTS, MatchKind::Stem, stem);
         add(fields.kind_stem, KIND_POINTS, MatchKind::Stem, stem);
-        add(fields.description, DESCRIPTION_POINTS, MatchKind::Stem, stem);
     }
     Box::new(DisjunctionMaxQuery::new(alternatives))
 }
 
 /// The rank of a hit from its query score and title length (see the module docs).
 pub(crate) fn rank(score: f32, title_words: u64) -> u32 {
-    let score = if score.is_finite() && score > 0.0 { score.round() as u32 } else { 0 };
+    // Scores are exact small integers; `+ 0.5` and truncation round without a libm call.
+    let score = if score.is_finite() && score > 0.0 { (score + 0.5) as u32 } else { 0 };
     let brevity = 15 - title_words.min(15) as u32;
     score.saturating_mul(16).saturating_add(brevity)
 }

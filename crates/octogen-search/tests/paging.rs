@@ -36,6 +36,8 @@ fn index_in_many_commits(records: Vec<ProductRecord>) -> SearchIndex {
 fn queries() -> Vec<SearchQuery> {
     vec![
         SearchQuery { limit: 3, ..SearchQuery::text([CATALOG], "blanket") },
+        // Multi-word: the first pages come from the all-words phase, later ones from the any-word phase.
+        SearchQuery { limit: 3, ..SearchQuery::text([CATALOG], "wool blanket") },
         SearchQuery { limit: 3, ..SearchQuery::browse([CATALOG]) },
     ]
 }

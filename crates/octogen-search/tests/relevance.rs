@@ -26,15 +26,27 @@ fn title_beats_brand_beats_type_and_tags_beats_description() {
 fn items_matching_all_words_come_before_partial_matches() {
     let index = index_of(vec![
         titled(1, "Blanket"),
-        product(2, "Blanket Throw", |p| p.description = Some("Heavy and weighted for deep sleep".into())),
-        titled(3, "Weighted Blanket"),
-        titled(4, "Weighted Vest"),
+        titled(2, "Weighted Vest Large"),
+        titled(3, "Throw"),
+        product(4, "Cozy Weighted", |p| p.tags = vec!["blanket".into()]),
+        titled(5, "Weighted Blanket For Adults"),
     ]);
     let titles = search_titles(&index, "weighted blanket");
-    assert_eq!(titles[0], "Weighted Blanket");
-    // Both words, one of them only in the description, still beats a perfect title match of one word.
-    assert_eq!(titles[1], "Blanket Throw");
-    assert_eq!(titles.len(), 4);
+    // Both words (in any name field) first, best fields first; then one word, shorter titles first.
+    assert_eq!(titles, ["Weighted Blanket For Adults", "Cozy Weighted", "Blanket", "Weighted Vest Large"]);
+}
+
+#[test]
+fn description_only_matches_come_last_by_number_of_words() {
+    let index = index_of(vec![
+        product(1, "Throw A", |p| p.description = Some("heavy weighted blanket".into())),
+        product(2, "Throw B", |p| p.description = Some("a blanket".into())),
+        product(3, "Weighted Thing", |p| p.description = Some("nothing else".into())),
+        titled(4, "Lamp"),
+    ]);
+    assert_eq!(search_titles(&index, "weighted blanket"), ["Weighted Thing", "Throw A", "Throw B"]);
+    // The description is matched in stemmed form.
+    assert_eq!(search_titles(&index, "blankets"), ["Throw A", "Throw B"]);
 }
 
 #[test]
