@@ -27,7 +27,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => path = Some(other.to_string()),
         }
     }
-    let path = path.ok_or("usage: inspect_feed --format F [--base-url U] [--mapping M] [--currency C] [--json] FILE")?;
+    let path =
+        path.ok_or("usage: inspect_feed --format F [--base-url U] [--mapping M] [--currency C] [--json] FILE")?;
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     let summary = parse_feed(format, BufReader::new(File::open(&path)?), &options, |record| {
         match record {

@@ -38,8 +38,18 @@ use crate::text::{clean, parse_price, split_list, split_path};
 use crate::{FeedError, FeedFormat, FeedOptions};
 
 /// Characters escaped when a value is put into a URL path segment by a template.
-pub const PATH_SEGMENT: &AsciiSet =
-    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'<').add(b'>').add(b'`').add(b'?').add(b'{').add(b'}').add(b'/').add(b'%');
+pub const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
@@ -53,7 +63,10 @@ pub enum MappingError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FieldSource {
     /// A column; list fields split it on `separator`.
-    Column { name: String, separator: Option<char> },
+    Column {
+        name: String,
+        separator: Option<char>,
+    },
     /// Text with `{Column}` placeholders.
     Template(String),
     Constant(String),
@@ -152,12 +165,15 @@ impl CsvMapping {
     }
 
     pub fn from_toml(text: &str) -> Result<CsvMapping, MappingError> {
-        let raw: RawMapping = toml::from_str(text).map_err(|error| MappingError::Invalid(one_line(&error.to_string())))?;
+        let raw: RawMapping =
+            toml::from_str(text).map_err(|error| MappingError::Invalid(one_line(&error.to_string())))?;
         let delimiter = match raw.file.delimiter.as_deref() {
             None => b',',
             Some("\\t") | Some("\t") | Some("tab") => b'\t',
             Some(text) if text.len() == 1 => text.as_bytes()[0],
-            Some(other) => return Err(MappingError::Invalid(format!("delimiter {other:?} must be one ASCII character"))),
+            Some(other) => {
+                return Err(MappingError::Invalid(format!("delimiter {other:?} must be one ASCII character")))
+            }
         };
         let mut fields = BTreeMap::new();
         let mut images = None;
@@ -212,9 +228,13 @@ fn field_source(name: &str, raw: RawSource) -> Result<FieldSource, MappingError>
 
 fn image_template(raw: RawSource) -> Result<ImageTemplate, MappingError> {
     match raw {
-        RawSource::Spec(RawSpec { count: Some(count_column), template: Some(template), column: None, value: None, .. }) => {
-            Ok(ImageTemplate { count_column, template })
-        }
+        RawSource::Spec(RawSpec {
+            count: Some(count_column),
+            template: Some(template),
+            column: None,
+            value: None,
+            ..
+        }) => Ok(ImageTemplate { count_column, template }),
         _ => Err(MappingError::Invalid("images: give { count = \"Column\", template = \"https://…{n}…\" }".into())),
     }
 }
@@ -491,8 +511,18 @@ pub(crate) fn availability(value: &str) -> Option<bool> {
     let normalized = value.trim().to_lowercase().replace(['_', '-'], " ");
     let normalized = normalized.trim_start_matches("https://schema.org/").trim_start_matches("http://schema.org/");
     match normalized {
-        "in stock" | "instock" | "available" | "true" | "yes" | "1" | "preorder" | "pre order" | "backorder"
-        | "limited availability" | "limitedavailability" | "in store only" => Some(true),
+        "in stock"
+        | "instock"
+        | "available"
+        | "true"
+        | "yes"
+        | "1"
+        | "preorder"
+        | "pre order"
+        | "backorder"
+        | "limited availability"
+        | "limitedavailability"
+        | "in store only" => Some(true),
         "out of stock" | "outofstock" | "sold out" | "soldout" | "unavailable" | "false" | "no" | "0"
         | "discontinued" => Some(false),
         _ => None,
@@ -560,7 +590,9 @@ mod tests {
     #[test]
     fn windows_1252_bytes_are_decoded() {
         let mut input = HEADER.as_bytes().to_vec();
-        input.extend_from_slice(b"1,Kurta Set,Brand,Women,999,1,\"kurta with churidar and\xa0dupatta \x93nice\x94\",Beige\n");
+        input.extend_from_slice(
+            b"1,Kurta Set,Brand,Women,999,1,\"kurta with churidar and\xa0dupatta \x93nice\x94\",Beige\n",
+        );
         let (records, _) = parse(&input).unwrap();
         let description = records[0].as_ref().unwrap().description.clone().unwrap();
         assert_eq!(description, "kurta with churidar and dupatta “nice”");

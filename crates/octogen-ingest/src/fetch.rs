@@ -136,7 +136,11 @@ async fn copy_body(
 }
 
 /// Downloads one URL into `out`.
-pub async fn download(url: &str, options: &FetchOptions, out: &mut (impl AsyncWrite + Unpin)) -> Result<Fetched, FetchError> {
+pub async fn download(
+    url: &str,
+    options: &FetchOptions,
+    out: &mut (impl AsyncWrite + Unpin),
+) -> Result<Fetched, FetchError> {
     check_url(url)?;
     let client = client(options)?;
     let response = get(&client, url, options.max_bytes).await?;
@@ -169,7 +173,8 @@ pub async fn download_shopify_store(
     options: &FetchOptions,
     out: &mut (impl AsyncWrite + Unpin),
 ) -> Result<Fetched, FetchError> {
-    let endpoint = shopify_products_endpoint(store_url).ok_or_else(|| FetchError::InvalidUrl { url: store_url.to_string() })?;
+    let endpoint =
+        shopify_products_endpoint(store_url).ok_or_else(|| FetchError::InvalidUrl { url: store_url.to_string() })?;
     let client = client(options)?;
     let write = |error: std::io::Error| FetchError::Write(error.to_string());
     let mut fetched = Fetched { products: Some(0), ..Fetched::default() };
@@ -233,7 +238,10 @@ mod tests {
 
     #[test]
     fn shopify_endpoints() {
-        assert_eq!(shopify_products_endpoint("https://shop.example").as_deref(), Some("https://shop.example/products.json"));
+        assert_eq!(
+            shopify_products_endpoint("https://shop.example").as_deref(),
+            Some("https://shop.example/products.json")
+        );
         assert_eq!(
             shopify_products_endpoint("https://shop.example/products.json?page=3").as_deref(),
             Some("https://shop.example/products.json")

@@ -90,11 +90,15 @@ fn parse_bundle<R: BufRead>(
                 let url = page_url(url, html);
                 records.page(&Page { html, url, line: line_number })
             }
-            Ok(_) => records.skip(line_number, None, Skip::malformed("bundle line is not a JSON object {\"url\", \"html\"}")),
+            Ok(_) => {
+                records.skip(line_number, None, Skip::malformed("bundle line is not a JSON object {\"url\", \"html\"}"))
+            }
             Err(error) if error.is_eof() => {
                 return Err(FeedError::Truncated { format: FORMAT, line: line_number, message: error.to_string() })
             }
-            Err(error) => records.skip(line_number, None, Skip::malformed(format!("bundle line is not valid JSON: {error}"))),
+            Err(error) => {
+                records.skip(line_number, None, Skip::malformed(format!("bundle line is not valid JSON: {error}")))
+            }
         };
         if flow.is_break() {
             return Ok(());
@@ -172,9 +176,11 @@ fn script_blocks(html: &str) -> Vec<ScriptBlock<'_>> {
     while let Some(found) = find_ascii_case_insensitive(&html[position..], "<script") {
         let tag_start = position + found;
         let Some((attributes, tag_end)) = tag_at(html, tag_start + "<script".len()) else { break };
-        let content_end = find_ascii_case_insensitive(&html[tag_end..], "</script").map_or(html.len(), |end| tag_end + end);
+        let content_end =
+            find_ascii_case_insensitive(&html[tag_end..], "</script").map_or(html.len(), |end| tag_end + end);
         let is_json_ld = attributes.iter().any(|(name, value)| {
-            name == "type" && value.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/ld+json")
+            name == "type"
+                && value.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/ld+json")
         });
         if is_json_ld {
             blocks.push(ScriptBlock { offset: tag_start, content: &html[tag_end..content_end] });
@@ -198,7 +204,10 @@ fn tag_at(html: &str, start: usize) -> Option<(Vec<(String, String)>, usize)> {
             b'>' => return Some((attributes, index + 1)),
             _ => {
                 let name_start = index;
-                while index < bytes.len() && !matches!(bytes[index], b'=' | b'>' | b'/') && !bytes[index].is_ascii_whitespace() {
+                while index < bytes.len()
+                    && !matches!(bytes[index], b'=' | b'>' | b'/')
+                    && !bytes[index].is_ascii_whitespace()
+                {
                     index += 1;
                 }
                 let name = html[name_start..index].to_ascii_lowercase();
@@ -246,7 +255,9 @@ fn canonical_url(html: &str) -> Option<String> {
             let Some((attributes, end)) = tag_at(html, start) else { break };
             position = end;
             let get = |key: &str| attributes.iter().find(|(name, _)| name == key).map(|(_, value)| value.as_str());
-            if tag == "<link" && get("rel").is_some_and(|rel| rel.split_whitespace().any(|r| r.eq_ignore_ascii_case("canonical"))) {
+            if tag == "<link"
+                && get("rel").is_some_and(|rel| rel.split_whitespace().any(|r| r.eq_ignore_ascii_case("canonical")))
+            {
                 if let Some(href) = get("href").filter(|href| !href.trim().is_empty()) {
                     return Some(href.trim().to_string());
                 }
@@ -311,10 +322,7 @@ fn types_of(object: &Map<String, Value>) -> Vec<String> {
         Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     };
-    names
-        .into_iter()
-        .map(|name| name.rsplit(['/', ':']).next().unwrap_or(name).to_string())
-        .collect()
+    names.into_iter().map(|name| name.rsplit(['/', ':']).next().unwrap_or(name).to_string()).collect()
 }
 
 fn is_product_type(name: &str) -> bool {
@@ -326,7 +334,8 @@ fn has_type(object: &Map<String, Value>, wanted: &str) -> bool {
 }
 
 fn products_on_page(nodes: &[Map<String, Value>], page_url: Option<&str>) -> Vec<Result<Draft, Skip>> {
-    let breadcrumbs = nodes.iter().find(|node| has_type(node, "BreadcrumbList")).map(|list| breadcrumb_links(list, page_url));
+    let breadcrumbs =
+        nodes.iter().find(|node| has_type(node, "BreadcrumbList")).map(|list| breadcrumb_links(list, page_url));
     let groups: Vec<&Map<String, Value>> = nodes.iter().filter(|node| has_type(node, "ProductGroup")).collect();
     let group_ids: Vec<String> = groups
         .iter()
@@ -388,7 +397,8 @@ fn group_variants<'a>(
             _ => {}
         }
     }
-    let linked = nodes.iter().filter(|node| !has_type(node, "ProductGroup") && variant_of_known_group(node, &group_ids));
+    let linked =
+        nodes.iter().filter(|node| !has_type(node, "ProductGroup") && variant_of_known_group(node, &group_ids));
     for node in linked {
         if !members.iter().any(|member| std::ptr::eq(*member, node)) {
             members.push(node);
@@ -442,7 +452,8 @@ fn images(value: Option<&Value>, page_url: Option<&str>) -> Vec<Image> {
         .into_iter()
         .filter_map(|item| match item {
             Value::Object(object) => {
-                let url = url_value(object.get("contentUrl"), page_url).or_else(|| url_value(object.get("url"), page_url))?;
+                let url =
+                    url_value(object.get("contentUrl"), page_url).or_else(|| url_value(object.get("url"), page_url))?;
                 let dimension = |key: &str| number(object.get(key)).filter(|n| *n >= 1.0 && *n < 1e6).map(|n| n as u32);
                 Some(Image { url, width: dimension("width"), height: dimension("height"), ..Image::default() })
             }
@@ -465,27 +476,31 @@ struct Offers {
     in_stock: Option<bool>,
 }
 
+/// One priced offer found anywhere in an `offers` tree.
+struct OfferCandidate {
+    price: f64,
+    currency: Option<String>,
+    in_stock: Option<bool>,
+    list_price: Option<f64>,
+}
+
 /// Offer, AggregateOffer (lowPrice, nested offers) or an array of them: the
 /// cheapest purchasable price wins.
 fn offers(value: Option<&Value>) -> Result<Offers, Skip> {
-    let mut result = Offers::default();
-    let mut candidates: Vec<(f64, Option<String>, Option<bool>, Option<f64>)> = Vec::new();
+    let mut candidates: Vec<OfferCandidate> = Vec::new();
     collect_offers(value, &mut candidates, 0)?;
-    let available = candidates.iter().filter(|(_, _, in_stock, _)| *in_stock != Some(false));
+    let available = candidates.iter().filter(|candidate| candidate.in_stock != Some(false));
     let chosen = available
-        .min_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+        .min_by(|a, b| a.price.partial_cmp(&b.price).unwrap_or(std::cmp::Ordering::Equal))
         .or_else(|| candidates.first());
-    if let Some((price, currency, _, original)) = chosen {
-        result.price = Some(*price);
-        result.currency = currency.clone();
-        result.original = *original;
-    }
-    let stock: Vec<bool> = candidates.iter().filter_map(|(_, _, in_stock, _)| *in_stock).collect();
-    result.in_stock = (!stock.is_empty()).then(|| stock.contains(&true));
-    Ok(result)
+    let stock: Vec<bool> = candidates.iter().filter_map(|candidate| candidate.in_stock).collect();
+    Ok(Offers {
+        price: chosen.map(|candidate| candidate.price),
+        original: chosen.and_then(|candidate| candidate.list_price),
+        currency: chosen.and_then(|candidate| candidate.currency.clone()),
+        in_stock: (!stock.is_empty()).then(|| stock.contains(&true)),
+    })
 }
-
-type OfferCandidate = (f64, Option<String>, Option<bool>, Option<f64>);
 
 fn collect_offers(value: Option<&Value>, out: &mut Vec<OfferCandidate>, depth: u8) -> Result<(), Skip> {
     if depth > 3 {
@@ -493,18 +508,21 @@ fn collect_offers(value: Option<&Value>, out: &mut Vec<OfferCandidate>, depth: u
     }
     for offer in list(value) {
         let Value::Object(offer) = offer else { continue };
-        let currency = string(offer.get("priceCurrency"));
-        let in_stock = string(offer.get("availability")).and_then(|text| availability(&text));
         let specification = list(offer.get("priceSpecification"));
         let list_price = specification.iter().filter_map(|spec| spec.as_object()).find_map(|spec| {
             let kind = string(spec.get("priceType")).unwrap_or_default();
             kind.ends_with("ListPrice").then(|| number(spec.get("price"))).flatten()
         });
-        let price = offer_price(offer.get("price"))?
-            .or(offer_price(offer.get("lowPrice"))?)
-            .or_else(|| specification.iter().filter_map(|spec| spec.as_object()).find_map(|spec| number(spec.get("price"))));
+        let price = offer_price(offer.get("price"))?.or(offer_price(offer.get("lowPrice"))?).or_else(|| {
+            specification.iter().filter_map(|spec| spec.as_object()).find_map(|spec| number(spec.get("price")))
+        });
         match price {
-            Some(price) => out.push((price, currency, in_stock, list_price)),
+            Some(price) => out.push(OfferCandidate {
+                price,
+                currency: string(offer.get("priceCurrency")),
+                in_stock: string(offer.get("availability")).and_then(|text| availability(&text)),
+                list_price,
+            }),
             None => collect_offers(offer.get("offers"), out, depth + 1)?,
         }
     }
@@ -544,7 +562,11 @@ fn parse_variant(node: &Map<String, Value>, page_url: Option<&str>) -> ParsedVar
     ParsedVariant { variant, offers }
 }
 
-fn product_draft(node: &Map<String, Value>, page_url: Option<&str>, variants: Vec<ParsedVariant>) -> Result<Draft, Skip> {
+fn product_draft(
+    node: &Map<String, Value>,
+    page_url: Option<&str>,
+    variants: Vec<ParsedVariant>,
+) -> Result<Draft, Skip> {
     let own_offers = offers(node.get("offers"))?;
     let url = url_value(node.get("url"), page_url)
         .or_else(|| page_url.map(str::to_string))
@@ -554,7 +576,9 @@ fn product_draft(node: &Map<String, Value>, page_url: Option<&str>, variants: Ve
         url,
         title: string(node.get("name")).unwrap_or_default(),
         description: string(node.get("description")).map(|text| html_to_text(&text)),
-        brand: string(node.get("brand")).or_else(|| string(node.get("manufacturer"))).map(|name| Brand { name, ..Brand::default() }),
+        brand: string(node.get("brand"))
+            .or_else(|| string(node.get("manufacturer")))
+            .map(|name| Brand { name, ..Brand::default() }),
         images: images(node.get("image"), page_url),
         rating: rating(node.get("aggregateRating")),
         reviews: list(node.get("review")).into_iter().filter_map(review).collect(),
@@ -563,7 +587,8 @@ fn product_draft(node: &Map<String, Value>, page_url: Option<&str>, variants: Ve
     };
     product.identifiers.product_id = string(node.get("productID")).or_else(|| string(node.get("sku")));
     product.identifiers.gtin = gtin(node);
-    product.identifiers.product_group_id = string(node.get("productGroupID")).or_else(|| string(node.get("inProductGroupWithID")));
+    product.identifiers.product_group_id =
+        string(node.get("productGroupID")).or_else(|| string(node.get("inProductGroupWithID")));
     product.details.materials = string(node.get("material")).into_iter().collect();
     product.details.patterns = string(node.get("pattern")).into_iter().collect();
     product.colors = string(node.get("color")).map(Color::labelled).into_iter().collect();
@@ -584,7 +609,8 @@ fn product_draft(node: &Map<String, Value>, page_url: Option<&str>, variants: Ve
             .and_then(|audience| string(audience.get("suggestedGender")))
             .or_else(|| string(node.get("suggestedGender")))
             .or_else(|| string(node.get("gender"))),
-        age_group: audience.and_then(|audience| string(audience.get("suggestedAge")).or_else(|| string(audience.get("audienceType")))),
+        age_group: audience
+            .and_then(|audience| string(audience.get("suggestedAge")).or_else(|| string(audience.get("audienceType")))),
         google_category: None,
         merchant_category: category.map(|category| split_path(&category.replace('/', ">"))).unwrap_or_default(),
     };
@@ -594,7 +620,8 @@ fn product_draft(node: &Map<String, Value>, page_url: Option<&str>, variants: Ve
 /// A group's price, stock, colors and sizes come from its variants when it has no offer of its own.
 fn apply_variants(product: &mut Product, own: Offers, variants: Vec<ParsedVariant>) {
     let available = variants.iter().filter(|v| v.offers.price.is_some() && v.offers.in_stock != Some(false));
-    let cheapest = available.min_by(|a, b| a.offers.price.partial_cmp(&b.offers.price).unwrap_or(std::cmp::Ordering::Equal));
+    let cheapest =
+        available.min_by(|a, b| a.offers.price.partial_cmp(&b.offers.price).unwrap_or(std::cmp::Ordering::Equal));
     let chosen = match (own.price, cheapest) {
         (Some(_), _) | (None, None) => own,
         (None, Some(variant)) => Offers {
@@ -638,7 +665,8 @@ fn rating(value: Option<&Value>) -> Option<Rating> {
 
 fn review(value: &Value) -> Option<Review> {
     let object = value.as_object()?;
-    let rating = object.get("reviewRating").and_then(Value::as_object).and_then(|rating| number(rating.get("ratingValue")));
+    let rating =
+        object.get("reviewRating").and_then(Value::as_object).and_then(|rating| number(rating.get("ratingValue")));
     let body = string(object.get("reviewBody")).or_else(|| string(object.get("description")));
     let review = Review {
         author: string(object.get("author")),
@@ -652,7 +680,11 @@ fn review(value: &Value) -> Option<Review> {
 fn video_of(value: &Value, page_url: Option<&str>) -> Option<Video> {
     let object = value.as_object()?;
     let url = url_value(object.get("contentUrl"), page_url).or_else(|| url_value(object.get("embedUrl"), page_url))?;
-    Some(Video { url, thumbnail_url: url_value(object.get("thumbnailUrl"), page_url), name: string(object.get("name")) })
+    Some(Video {
+        url,
+        thumbnail_url: url_value(object.get("thumbnailUrl"), page_url),
+        name: string(object.get("name")),
+    })
 }
 
 fn breadcrumb_links(list_node: &Map<String, Value>, page_url: Option<&str>) -> Vec<Link> {
@@ -663,7 +695,9 @@ fn breadcrumb_links(list_node: &Map<String, Value>, page_url: Option<&str>) -> V
             let item = element.get("item");
             let name = string(element.get("name")).or_else(|| item.and_then(|item| string(item.get("name"))))?;
             let url = match item {
-                Some(Value::Object(object)) => url_value(object.get("@id"), page_url).or_else(|| url_value(object.get("url"), page_url)),
+                Some(Value::Object(object)) => {
+                    url_value(object.get("@id"), page_url).or_else(|| url_value(object.get("url"), page_url))
+                }
                 other => url_value(other, page_url),
             };
             let position = number(element.get("position")).unwrap_or(f64::MAX);
@@ -717,7 +751,8 @@ mod tests {
 
     #[test]
     fn product_group_with_variants() {
-        let (records, _) = parse(&fixture("jsonld-group.html"), Some("https://shop.example/products/merino-crew")).unwrap();
+        let (records, _) =
+            parse(&fixture("jsonld-group.html"), Some("https://shop.example/products/merino-crew")).unwrap();
         assert_eq!(records.len(), 1);
         let sweater = records[0].as_ref().unwrap();
         assert_eq!(sweater.title, "Merino Crew Sweater");
@@ -737,12 +772,19 @@ mod tests {
     fn bundle_of_pages() {
         let page = fixture("jsonld-product.html");
         let mut bundle = String::new();
-        bundle.push_str(&serde_json::json!({"url": "https://shop.example/products/trail-boot", "html": page}).to_string());
+        bundle.push_str(
+            &serde_json::json!({"url": "https://shop.example/products/trail-boot", "html": page}).to_string(),
+        );
         bundle.push('\n');
-        bundle.push_str(&serde_json::json!({"url": "https://shop.example/about", "html": "<html><body>About</body></html>"}).to_string());
+        bundle.push_str(
+            &serde_json::json!({"url": "https://shop.example/about", "html": "<html><body>About</body></html>"})
+                .to_string(),
+        );
         bundle.push_str("\nnot json\n");
         let group = fixture("jsonld-group.html");
-        bundle.push_str(&serde_json::json!({"url": "https://shop.example/products/merino-crew", "html": group}).to_string());
+        bundle.push_str(
+            &serde_json::json!({"url": "https://shop.example/products/merino-crew", "html": group}).to_string(),
+        );
         bundle.push('\n');
         let (records, summary) = parse(&bundle, None).unwrap();
         assert_eq!((summary.records, summary.accepted, summary.skipped), (4, 2, 2));
@@ -750,7 +792,11 @@ mod tests {
             records[1].as_ref().unwrap_err().to_string(),
             "record 2 (line 2, page https://shop.example/about): page has no JSON-LD (<script type=\"application/ld+json\">)"
         );
-        assert!(records[2].as_ref().unwrap_err().to_string().starts_with("record 3 (line 3): bundle line is not valid JSON"));
+        assert!(records[2]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .starts_with("record 3 (line 3): bundle line is not valid JSON"));
         assert_eq!(records[3].as_ref().unwrap().title, "Merino Crew Sweater");
     }
 

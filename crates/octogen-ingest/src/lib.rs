@@ -22,6 +22,7 @@ mod csv_feed;
 pub mod enrich;
 mod error;
 pub mod fetch;
+mod json_stream;
 mod jsonld;
 mod merchant;
 mod pipeline;
@@ -82,7 +83,10 @@ impl FromStr for FeedFormat {
     type Err = UnknownFormat;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        FeedFormat::ALL.into_iter().find(|format| format.as_str() == name).ok_or_else(|| UnknownFormat(name.to_string()))
+        FeedFormat::ALL
+            .into_iter()
+            .find(|format| format.as_str() == name)
+            .ok_or_else(|| UnknownFormat(name.to_string()))
     }
 }
 

@@ -259,8 +259,11 @@ pub fn parse_tsv<R: BufRead>(reader: &mut TrackedReader<R>, sink: &mut impl Reco
             found: format!("the header has no tabs: {:?}", headers.first().map(String::as_str).unwrap_or_default()),
         });
     }
-    let missing: Vec<String> =
-        ["title", "link"].iter().filter(|name| !headers.iter().any(|h| h == *name)).map(|name| name.to_string()).collect();
+    let missing: Vec<String> = ["title", "link"]
+        .iter()
+        .filter(|name| !headers.iter().any(|h| h == *name))
+        .map(|name| name.to_string())
+        .collect();
     if !missing.is_empty() {
         return Err(FeedError::MissingColumns { format: FORMAT, columns: missing });
     }
@@ -300,8 +303,9 @@ struct Offer {
 fn offer_of(item: &Item) -> Result<Offer, Skip> {
     let parse = |field: &str| -> Result<Option<(f64, Option<String>)>, Skip> {
         let Some(raw) = item.get(field) else { return Ok(None) };
-        let parsed = parse_price(raw)
-            .map_err(|error| Skip::new(RecordErrorKind::InvalidPrice, format!("item {}: {field}: {error}", item.label())))?;
+        let parsed = parse_price(raw).map_err(|error| {
+            Skip::new(RecordErrorKind::InvalidPrice, format!("item {}: {field}: {error}", item.label()))
+        })?;
         Ok(parsed.map(|price| (price.amount, price.currency)))
     };
     let price = parse("price")?;
@@ -464,7 +468,10 @@ mod tests {
         let relative = records[3].as_ref().unwrap_err();
         assert_eq!(relative.kind, RecordErrorKind::RelativeUrl);
         let duplicate = records[4].as_ref().unwrap_err();
-        assert_eq!(duplicate.reason, "duplicate product URL https://shop.example/products/mug (first seen at record 2)");
+        assert_eq!(
+            duplicate.reason,
+            "duplicate product URL https://shop.example/products/mug (first seen at record 2)"
+        );
     }
 
     #[test]
@@ -537,7 +544,10 @@ mod tests {
             parse(FeedFormat::MerchantTsv, b"id\tprice\n1\t2 USD\n").unwrap_err().to_string(),
             "merchant-tsv header lacks required column(s): title, link"
         );
-        assert!(matches!(parse(FeedFormat::MerchantXml, b"{\"products\":[]}").unwrap_err(), FeedError::WrongFormat { .. }));
+        assert!(matches!(
+            parse(FeedFormat::MerchantXml, b"{\"products\":[]}").unwrap_err(),
+            FeedError::WrongFormat { .. }
+        ));
     }
 
     #[test]

@@ -50,8 +50,9 @@ impl<'a, F: FnMut(FeedRecord) -> ControlFlow<()>> Pipeline<'a, F> {
         let limits = &self.options.limits;
         check_title(&mut product, limits)?;
         product.url = resolve_product_url(&product.url, self.options.base_url.as_deref(), limits)?;
-        let normalized = normalize_product_url(&product.url)
-            .map_err(|error| Skip::new(RecordErrorKind::InvalidUrl, format!("product URL {:?}: {error}", product.url)))?;
+        let normalized = normalize_product_url(&product.url).map_err(|error| {
+            Skip::new(RecordErrorKind::InvalidUrl, format!("product URL {:?}: {error}", product.url))
+        })?;
         check_brand(&mut product, limits)?;
         check_prices(&product)?;
         clean_description(&mut product, limits);
@@ -138,7 +139,10 @@ pub fn resolve_product_url(raw: &str, base_url: Option<&str>, limits: &Limits) -
         )),
         Err(url::ParseError::RelativeUrlWithoutBase) => match base_url {
             Some(base) => absolutize(base, raw).ok_or_else(|| {
-                Skip::new(RecordErrorKind::InvalidUrl, format!("relative product URL {raw:?} does not resolve against {base}"))
+                Skip::new(
+                    RecordErrorKind::InvalidUrl,
+                    format!("relative product URL {raw:?} does not resolve against {base}"),
+                )
             }),
             None => Err(Skip::new(
                 RecordErrorKind::RelativeUrl,
@@ -176,8 +180,7 @@ fn check_prices(product: &Product) -> Result<(), Skip> {
 
 fn clean_description(product: &mut Product, limits: &Limits) {
     let Some(description) = product.description.take() else { return };
-    let lines: Vec<String> =
-        description.lines().map(collapse_whitespace).filter(|line| !line.is_empty()).collect();
+    let lines: Vec<String> = description.lines().map(collapse_whitespace).filter(|line| !line.is_empty()).collect();
     if lines.is_empty() {
         return;
     }
@@ -194,9 +197,22 @@ fn clean_currency(product: &mut Product, default_currency: Option<&str>) {
     product.currency = currency.filter(|code| code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()));
 }
 
+/// Absolute http(s) links are kept as written (the common case, and parsing
+/// every image URL is costly); others are resolved against the product page.
+fn resolve_link(page: Option<&url::Url>, link: &str) -> Option<String> {
+    let link = link.trim();
+    let lower_scheme = link.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let absolute = lower_scheme.starts_with("https://") || lower_scheme.starts_with("http://");
+    if absolute && !link.contains(char::is_whitespace) {
+        return Some(link.to_string());
+    }
+    let joined = page?.join(link).ok()?;
+    matches!(joined.scheme(), "http" | "https").then(|| joined.to_string())
+}
+
 fn clean_lists(product: &mut Product, limits: &Limits) {
-    let page = product.url.clone();
-    let resolve = |link: &str| absolutize(&page, link);
+    let page = url::Url::parse(&product.url).ok();
+    let resolve = |link: &str| resolve_link(page.as_ref(), link);
     let mut images: Vec<Image> = Vec::with_capacity(product.images.len());
     for mut image in product.images.drain(..) {
         let Some(url) = resolve(&image.url) else { continue };
@@ -278,7 +294,8 @@ mod tests {
             ..Draft::default()
         };
         let _ = pipeline.submit(RecordLocation::new(1, Some(2)), Ok(draft("https://shop.example/p/1")));
-        let _ = pipeline.submit(RecordLocation::new(2, Some(3)), Ok(draft("http://www.shop.example/p/1/?utm_source=x")));
+        let _ =
+            pipeline.submit(RecordLocation::new(2, Some(3)), Ok(draft("http://www.shop.example/p/1/?utm_source=x")));
         let summary = pipeline.finish();
         assert_eq!((summary.accepted, summary.skipped), (1, 1));
         let error = delivered[1].as_ref().unwrap_err();

@@ -6,18 +6,15 @@
 //! The array is streamed: each product is parsed into a small JSON value,
 //! converted, and dropped before the next one is read.
 
-use std::fmt;
 use std::io::BufRead;
-use std::ops::ControlFlow;
 
 use octogen_core::product::{Color, Identifiers, Image, Variant};
-use octogen_core::{Product};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use octogen_core::Product;
 use serde_json::{Map, Value};
 
 use crate::error::{RecordErrorKind, RecordLocation, Skip};
+use crate::json_stream::{Element, Found, JsonScanner};
 use crate::pipeline::{Draft, RecordSink};
-use crate::reader::Tracker;
 use crate::sniff::{sniff, Sniffed};
 use crate::text::{check_price_number, clean, html_to_text, parse_price, split_list};
 use crate::{FeedError, FeedFormat, FeedOptions};
@@ -29,7 +26,7 @@ pub fn parse<R: BufRead>(
     options: &FeedOptions,
     sink: &mut impl RecordSink,
 ) -> Result<(), FeedError> {
-    let sniffed = sniff(reader).map_err(|error| io_error(reader.tracker().line(), &error))?;
+    let sniffed = sniff(reader).map_err(|error| FeedError::Io { line: 1, message: error.to_string() })?;
     if sniffed != Sniffed::Json {
         return Err(sniffed.mismatch(FORMAT));
     }
@@ -40,159 +37,41 @@ pub fn parse<R: BufRead>(
         .filter(|base| !base.is_empty())
         .ok_or(FeedError::MissingBaseUrl { format: FORMAT })?;
     let tracker = reader.tracker();
-    let mut state = StreamState { sink, tracker, base_url, records: 0, stopped: false, saw_products: false };
-    let mut deserializer = serde_json::Deserializer::from_reader(reader);
-    let result = de::Deserializer::deserialize_any(&mut deserializer, FeedVisitor { state: &mut state });
-    match result {
-        Ok(()) => {
-            deserializer.end().map_err(json_error)?;
-            if state.saw_products {
-                Ok(())
-            } else {
-                Err(FeedError::WrongFormat {
-                    format: FORMAT,
-                    found: "found JSON without a \"products\" array".into(),
-                })
-            }
+    let mut scanner = JsonScanner::new(reader, tracker, FORMAT);
+    let top_is_object = scanner.peek()? == Some(b'{');
+    let mut records = 0u64;
+    let mut submit = |element: Element<'_>| {
+        records += 1;
+        let location = RecordLocation::new(records, Some(element.line));
+        let draft = match serde_json::from_slice::<Value>(element.bytes) {
+            Ok(value) => convert(&value, &base_url),
+            Err(error) => Err(Skip::malformed(format!("invalid JSON: {}", element_error(&error, &element)))),
+        };
+        sink.submit(location, draft).is_continue()
+    };
+    let finished = match scanner.find_products()? {
+        Some(Found::Array) => scanner.for_each_element(&mut submit)?,
+        Some(Found::Single) => scanner.single_element(&mut submit)?,
+        None => {
+            return Err(FeedError::WrongFormat {
+                format: FORMAT,
+                found: "found JSON without a \"products\" array".into(),
+            })
         }
-        Err(_) if state.stopped => Ok(()),
-        Err(error) => Err(json_error(error)),
+    };
+    if finished {
+        scanner.finish(top_is_object)?;
     }
-}
-
-fn io_error(line: u64, error: &std::io::Error) -> FeedError {
-    FeedError::Io { line, message: error.to_string() }
-}
-
-fn json_error(error: serde_json::Error) -> FeedError {
-    let (line, column) = (error.line() as u64, error.column() as u64);
-    let message = error.to_string();
-    // serde_json appends " at line L column C"; the FeedError says it once.
-    let message = message.split(" at line ").next().unwrap_or_default().to_string();
-    match error.classify() {
-        serde_json::error::Category::Eof => FeedError::Truncated { format: FORMAT, line, message },
-        serde_json::error::Category::Io => FeedError::Io { line, message },
-        serde_json::error::Category::Syntax | serde_json::error::Category::Data => {
-            FeedError::Syntax { format: FORMAT, line, column, message }
-        }
-    }
-}
-
-struct StreamState<'s, S> {
-    sink: &'s mut S,
-    tracker: Tracker,
-    base_url: String,
-    records: u64,
-    /// The sink asked to stop; the error used to unwind serde is not a failure.
-    stopped: bool,
-    saw_products: bool,
-}
-
-impl<S: RecordSink> StreamState<'_, S> {
-    fn submit(&mut self, line: u64, value: Value) -> ControlFlow<()> {
-        self.records += 1;
-        let location = RecordLocation::new(self.records, Some(line));
-        let draft = convert(&value, &self.base_url);
-        let flow = self.sink.submit(location, draft);
-        if flow.is_break() {
-            self.stopped = true;
-        }
-        flow
-    }
-}
-
-const STOP: &str = "stopped by the caller";
-
-struct FeedVisitor<'a, 's, S> {
-    state: &'a mut StreamState<'s, S>,
-}
-
-impl<'de, S: RecordSink> Visitor<'de> for FeedVisitor<'_, '_, S> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object with a \"products\" array, or an array of products")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "products" => {
-                    self.state.saw_products = true;
-                    map.next_value_seed(ProductsSeed { state: &mut *self.state })?;
-                }
-                "product" => {
-                    self.state.saw_products = true;
-                    map.next_value_seed(ProductSeed { state: &mut *self.state })?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        self.state.saw_products = true;
-        visit_products(self.state, seq)
-    }
-}
-
-fn visit_products<'de, S: RecordSink, A: SeqAccess<'de>>(
-    state: &mut StreamState<'_, S>,
-    mut seq: A,
-) -> Result<(), A::Error> {
-    while seq.next_element_seed(ProductSeed { state: &mut *state })?.is_some() {}
     Ok(())
 }
 
-struct ProductsSeed<'a, 's, S> {
-    state: &'a mut StreamState<'s, S>,
-}
-
-impl<'de, S: RecordSink> DeserializeSeed<'de> for ProductsSeed<'_, '_, S> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_seq(ProductsVisitor { state: self.state })
-    }
-}
-
-struct ProductsVisitor<'a, 's, S> {
-    state: &'a mut StreamState<'s, S>,
-}
-
-impl<'de, S: RecordSink> Visitor<'de> for ProductsVisitor<'_, '_, S> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of products")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        visit_products(self.state, seq)
-    }
-}
-
-/// Deserializes one product and hands it on; records where it started.
-struct ProductSeed<'a, 's, S> {
-    state: &'a mut StreamState<'s, S>,
-}
-
-impl<'de, S: RecordSink> DeserializeSeed<'de> for ProductSeed<'_, '_, S> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        // serde_json has peeked the element's first byte, so this is its line.
-        let line = self.state.tracker.line();
-        self.state.tracker.mark_record_start();
-        let value = <Value as serde::Deserialize>::deserialize(deserializer)?;
-        match self.state.submit(line, value) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(de::Error::custom(STOP)),
-        }
-    }
+/// A parse error inside one element, with its position in the feed.
+fn element_error(error: &serde_json::Error, element: &Element<'_>) -> String {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or_default();
+    let line = element.line + error.line().saturating_sub(1) as u64;
+    let column = if error.line() <= 1 { element.column + error.column() as u64 - 1 } else { error.column() as u64 };
+    format!("{message} at line {line}, column {column}")
 }
 
 // ---- conversion of one product ----
@@ -220,7 +99,9 @@ enum OptionRole {
 
 fn option_role(name: &str, values: &[String]) -> OptionRole {
     let lower = name.trim().to_lowercase();
-    if matches!(lower.as_str(), "title" | "default" | "cj default") && values.iter().all(|v| v.eq_ignore_ascii_case("default title") || v.eq_ignore_ascii_case("default")) {
+    if matches!(lower.as_str(), "title" | "default" | "cj default")
+        && values.iter().all(|v| v.eq_ignore_ascii_case("default title") || v.eq_ignore_ascii_case("default"))
+    {
         return OptionRole::Placeholder;
     }
     if matches!(
@@ -277,7 +158,8 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 fn image_of(value: &Value) -> Option<(Option<u64>, Image)> {
     let object = value.as_object()?;
     let url = text(object, "src").or_else(|| text(object, "url"))?;
-    let dimension = |key: &str| object.get(key).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0);
+    let dimension =
+        |key: &str| object.get(key).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0);
     let image = Image { url, width: dimension("width"), height: dimension("height"), ..Image::default() };
     Some((object.get("id").and_then(Value::as_u64), image))
 }
@@ -317,18 +199,17 @@ fn variant_of(
     let Some(object) = value.as_object() else { return Ok(None) };
     let option_values: Vec<Option<String>> = (1..=3).map(|index| text(object, &format!("option{index}"))).collect();
     let value_for = |role: OptionRole| {
-        options.iter().position(|option| option.role == role).and_then(|index| option_values.get(index).cloned().flatten())
+        options
+            .iter()
+            .position(|option| option.role == role)
+            .and_then(|index| option_values.get(index).cloned().flatten())
     };
     let price = price_of(object.get("price"), "price", number)?;
     let compare_at = price_of(object.get("compare_at_price"), "compare_at_price", number)?.filter(|p| *p > 0.0);
-    let image_url = object
-        .get("featured_image")
-        .and_then(image_of)
-        .map(|(_, image)| image.url)
-        .or_else(|| {
-            let image_id = object.get("image_id").and_then(Value::as_u64)?;
-            images.iter().find(|(id, _)| *id == Some(image_id)).map(|(_, image)| image.url.clone())
-        });
+    let image_url = object.get("featured_image").and_then(image_of).map(|(_, image)| image.url).or_else(|| {
+        let image_id = object.get("image_id").and_then(Value::as_u64)?;
+        images.iter().find(|(id, _)| *id == Some(image_id)).map(|(_, image)| image.url.clone())
+    });
     let variant = Variant {
         sku: text(object, "sku"),
         product_url: id_text(object).map(|id| format!("{product_url}?variant={id}")),
@@ -354,14 +235,23 @@ fn variant_in_stock(variant: &Map<String, Value>) -> Option<bool> {
 }
 
 fn convert(value: &Value, base_url: &str) -> Result<Draft, Skip> {
-    let object = value.as_object().ok_or_else(|| Skip::malformed(format!("expected a product object, found {}", json_kind(value))))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| Skip::malformed(format!("expected a product object, found {}", json_kind(value))))?;
     if let Some(status) = text(object, "status") {
         if !status.eq_ignore_ascii_case("active") {
-            return Err(Skip::new(RecordErrorKind::Inactive, format!("status {status:?} (only active products are imported)")));
+            return Err(Skip::new(
+                RecordErrorKind::Inactive,
+                format!("status {status:?} (only active products are imported)"),
+            ));
         }
     }
-    let handle = text(object, "handle").ok_or_else(|| Skip::new(RecordErrorKind::MissingUrl, "missing handle (the product URL is built from it)"))?;
-    let url = format!("{base_url}/products/{}", percent_encoding::utf8_percent_encode(&handle, crate::csv_feed::PATH_SEGMENT));
+    let handle = text(object, "handle")
+        .ok_or_else(|| Skip::new(RecordErrorKind::MissingUrl, "missing handle (the product URL is built from it)"))?;
+    let url = format!(
+        "{base_url}/products/{}",
+        percent_encoding::utf8_percent_encode(&handle, crate::csv_feed::PATH_SEGMENT)
+    );
 
     let mut images: Vec<(Option<u64>, Image)> = match object.get("images") {
         Some(Value::Array(items)) => items.iter().filter_map(image_of).collect(),
@@ -415,9 +305,11 @@ fn json_kind(value: &Value) -> &'static str {
 /// A barcode that looks like a GTIN (8, 12, 13 or 14 digits) on the first variant that has one.
 fn first_gtin(object: &Map<String, Value>) -> Option<String> {
     let Some(Value::Array(variants)) = object.get("variants") else { return None };
-    variants.iter().filter_map(Value::as_object).filter_map(|variant| text(variant, "barcode")).find(|barcode| {
-        matches!(barcode.len(), 8 | 12 | 13 | 14) && barcode.chars().all(|c| c.is_ascii_digit())
-    })
+    variants
+        .iter()
+        .filter_map(Value::as_object)
+        .filter_map(|variant| text(variant, "barcode"))
+        .find(|barcode| matches!(barcode.len(), 8 | 12 | 13 | 14) && barcode.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Color and size options become `colors` / `sizes`; the rest `attributes`.
@@ -461,11 +353,17 @@ fn apply_prices(product: &mut Product, variants: &[ParsedVariant]) {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::ControlFlow;
+
     use super::*;
     use crate::{parse_feed_to_vec, FeedRecord, FeedSummary};
 
     fn options() -> FeedOptions {
-        FeedOptions { base_url: Some("https://spacire.com/".into()), default_currency: Some("GBP".into()), ..FeedOptions::default() }
+        FeedOptions {
+            base_url: Some("https://spacire.com/".into()),
+            default_currency: Some("GBP".into()),
+            ..FeedOptions::default()
+        }
     }
 
     fn parse(input: &str) -> Result<(Vec<FeedRecord>, FeedSummary), FeedError> {
@@ -502,7 +400,10 @@ mod tests {
         assert_eq!(sold_out.in_stock, Some(false));
         assert_eq!(sold_out.size.as_deref(), Some("L"));
         assert_eq!(sold_out.color.as_ref().unwrap().label, "Off White");
-        assert_eq!(sold_out.product_url.as_deref(), Some("https://spacire.com/products/organic-cotton-tee?variant=103"));
+        assert_eq!(
+            sold_out.product_url.as_deref(),
+            Some("https://spacire.com/products/organic-cotton-tee?variant=103")
+        );
         assert_eq!(tee.variants[0].image_url.as_deref(), Some("https://cdn.example/tee-navy.jpg"));
         assert_eq!(tee.attributes["Material"], ["Organic cotton"]);
         assert_eq!(tee.enrichment.product_type.as_deref(), Some("t-shirt"));
@@ -537,29 +438,46 @@ mod tests {
 
     #[test]
     fn shopify_needs_a_base_url() {
-        let error = parse_feed_to_vec(FeedFormat::Shopify, &b"{\"products\":[]}"[..], &FeedOptions::default()).unwrap_err();
+        let error =
+            parse_feed_to_vec(FeedFormat::Shopify, &b"{\"products\":[]}"[..], &FeedOptions::default()).unwrap_err();
         assert_eq!(error, FeedError::MissingBaseUrl { format: FeedFormat::Shopify });
     }
 
     #[test]
     fn truncated_json_is_named_with_its_line() {
         let input = "{\"products\": [\n{\"title\": \"A\", \"handle\": \"a\"},\n{\"title\": \"B\", \"han";
-        let error = parse(input).unwrap_err();
-        assert!(matches!(error, FeedError::Truncated { line: 3, .. }), "{error:?}");
-        assert_eq!(error.to_string(), "shopify feed ends early at line 3: EOF while parsing a string (truncated download?)");
-    }
-
-    #[test]
-    fn records_before_a_syntax_error_are_delivered() {
-        let input = "{\"products\": [{\"title\": \"A\", \"handle\": \"a\"}, {\"title\": \"B\" \"handle\": \"b\"}]}";
         let mut delivered = 0;
         let error = crate::parse_feed(FeedFormat::Shopify, input.as_bytes(), &options(), |_| {
             delivered += 1;
             ControlFlow::Continue(())
         })
         .unwrap_err();
-        assert_eq!(delivered, 1);
-        assert!(matches!(error, FeedError::Syntax { line: 1, .. }), "{error:?}");
+        assert_eq!(delivered, 1, "records before the cut are delivered");
+        assert!(matches!(error, FeedError::Truncated { line: 3, .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "shopify feed ends early at line 3: the input ended inside a string (truncated download?)"
+        );
+    }
+
+    #[test]
+    fn a_malformed_product_is_skipped_and_the_feed_goes_on() {
+        let input = "{\"products\": [{\"title\": \"A\", \"handle\": \"a\"},\n  {\"title\": \"B\" \"handle\": \"b\"},\n{\"title\": \"C\", \"handle\": \"c\"}]}";
+        let (records, summary) = parse(input).unwrap();
+        assert_eq!((summary.accepted, summary.skipped), (2, 1));
+        assert_eq!(
+            records[1].as_ref().unwrap_err().to_string(),
+            "record 2 (line 2): invalid JSON: expected `,` or `}` at line 2, column 17"
+        );
+    }
+
+    #[test]
+    fn structure_errors_between_products_stop_the_feed() {
+        let error = parse("[{\"title\": \"A\", \"handle\": \"a\"} {\"title\": \"B\"}]").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "shopify feed is malformed at line 1, column 32: expected ',' or ']' after a product, found '{'"
+        );
     }
 
     #[test]
@@ -573,9 +491,15 @@ mod tests {
             parse("{\"items\": []}").unwrap_err().to_string(),
             "the input is not a shopify feed: found JSON without a \"products\" array"
         );
-        assert!(matches!(parse("{\"products\": 5}").unwrap_err(), FeedError::Syntax { .. }));
+        assert_eq!(
+            parse("{\"products\": 5}").unwrap_err().to_string(),
+            "shopify feed is malformed at line 1, column 14: \"products\" is not an array"
+        );
         let (records, _) = parse("[1, {\"title\": \"x\", \"handle\": \"x\"}]").unwrap();
-        assert_eq!(records[0].as_ref().unwrap_err().to_string(), "record 1 (line 1): expected a product object, found a number");
+        assert_eq!(
+            records[0].as_ref().unwrap_err().to_string(),
+            "record 1 (line 1): expected a product object, found a number"
+        );
         assert!(records[1].is_ok());
         let (records, _) = parse("{\"product\": {\"title\": \"Solo\", \"handle\": \"solo\"}}").unwrap();
         assert_eq!(records.len(), 1);
@@ -593,7 +517,8 @@ mod tests {
 
     #[test]
     fn duplicate_handles_skip_the_later_product() {
-        let (records, _) = parse("[{\"title\": \"A\", \"handle\": \"a\"},\n{\"title\": \"A again\", \"handle\": \"a\"}]").unwrap();
+        let (records, _) =
+            parse("[{\"title\": \"A\", \"handle\": \"a\"},\n{\"title\": \"A again\", \"handle\": \"a\"}]").unwrap();
         assert_eq!(
             records[1].as_ref().unwrap_err().to_string(),
             "record 2 (line 2): duplicate product URL https://spacire.com/products/a (first seen at record 1)"
@@ -606,7 +531,11 @@ mod tests {
         let mut seen = 0;
         let summary = crate::parse_feed(FeedFormat::Shopify, input.as_bytes(), &options(), |_| {
             seen += 1;
-            if seen == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if seen == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })
         .unwrap();
         assert_eq!(summary, FeedSummary { records: 2, accepted: 2, skipped: 0, stopped_early: true });

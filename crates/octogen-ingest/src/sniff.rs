@@ -123,14 +123,14 @@ mod tests {
         assert_eq!(sniffed("  \n"), Sniffed::Empty);
         assert_eq!(sniffed("\u{feff}{\"products\":[]}"), Sniffed::Json);
         assert_eq!(sniffed("[1]"), Sniffed::Json);
-        assert_eq!(sniffed("<?xml version=\"1.0\"?>\n<!-- c --><rss version=\"2.0\">"), Sniffed::Xml { root: "rss".into() });
+        assert_eq!(
+            sniffed("<?xml version=\"1.0\"?>\n<!-- c --><rss version=\"2.0\">"),
+            Sniffed::Xml { root: "rss".into() }
+        );
         assert_eq!(sniffed("<feed xmlns=\"http://www.w3.org/2005/Atom\">"), Sniffed::Xml { root: "feed".into() });
         assert_eq!(sniffed("<!DOCTYPE html><html><body>Login</body></html>"), Sniffed::Html);
         assert_eq!(sniffed("\n<HTML lang=en>"), Sniffed::Html);
-        assert_eq!(
-            sniffed("ProductID,ProductName\n1,x"),
-            Sniffed::Text { first_line: "ProductID,ProductName".into() }
-        );
+        assert_eq!(sniffed("ProductID,ProductName\n1,x"), Sniffed::Text { first_line: "ProductID,ProductName".into() });
     }
 
     #[test]
@@ -140,6 +140,9 @@ mod tests {
             error.to_string(),
             "the input is not a shopify feed: found text starting with \"ProductID,ProductName\""
         );
-        assert!(sniffed("<html>").mismatch(FeedFormat::MerchantXml).to_string().starts_with("the input is an HTML page"));
+        assert!(sniffed("<html>")
+            .mismatch(FeedFormat::MerchantXml)
+            .to_string()
+            .starts_with("the input is an HTML page"));
     }
 }

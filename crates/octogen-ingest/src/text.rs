@@ -45,8 +45,26 @@ pub fn char_count(text: &str) -> usize {
 const INVISIBLE_ELEMENTS: [&str; 4] = ["script", "style", "template", "noscript"];
 /// Tags that end a line of text when they open or close.
 const BLOCK_ELEMENTS: [&str; 20] = [
-    "p", "br", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section", "article",
-    "blockquote", "hr", "dt", "dd",
+    "p",
+    "br",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "blockquote",
+    "hr",
+    "dt",
+    "dd",
 ];
 
 /// Reduces an HTML fragment to plain text: tags removed, block elements become
@@ -274,7 +292,8 @@ fn split_currency(text: &str) -> (String, Option<String>) {
         }
     }
     // "Rs." and "Rs" prefixes are common in Indian feeds.
-    let stripped = stripped.strip_prefix("Rs.").or_else(|| stripped.strip_prefix("Rs")).unwrap_or(&stripped).to_string();
+    let stripped =
+        stripped.strip_prefix("Rs.").or_else(|| stripped.strip_prefix("Rs")).unwrap_or(&stripped).to_string();
     (stripped, currency)
 }
 
@@ -382,9 +401,13 @@ mod tests {
 
     #[test]
     fn html_becomes_plain_lines() {
-        let html = "<p>Find your calm with the <strong>BlissLoom</strong> &amp; relax.</p>\n<ul><li>Soft&nbsp;fabric</li>\
+        let html =
+            "<p>Find your calm with the <strong>BlissLoom</strong> &amp; relax.</p>\n<ul><li>Soft&nbsp;fabric</li>\
                     <li>Gentle &#8211; even</li></ul><script>var x = '<p>';</script><p>&#x2B50; Done</p>";
-        assert_eq!(html_to_text(html), "Find your calm with the BlissLoom & relax.\nSoft fabric\nGentle – even\n⭐ Done");
+        assert_eq!(
+            html_to_text(html),
+            "Find your calm with the BlissLoom & relax.\nSoft fabric\nGentle – even\n⭐ Done"
+        );
     }
 
     #[test]
@@ -442,7 +465,10 @@ mod tests {
 
     #[test]
     fn paths_and_lists() {
-        assert_eq!(split_path("Apparel & Accessories > Clothing >  Shirts"), ["Apparel & Accessories", "Clothing", "Shirts"]);
+        assert_eq!(
+            split_path("Apparel & Accessories > Clothing >  Shirts"),
+            ["Apparel & Accessories", "Clothing", "Shirts"]
+        );
         assert_eq!(split_list("a, b,,c ", ','), ["a", "b", "c"]);
         assert_eq!(collapse_whitespace(" a\u{a0} b\n"), "a b");
     }

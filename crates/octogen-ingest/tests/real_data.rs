@@ -49,7 +49,11 @@ fn spacire_imports_every_active_product() {
         assert_eq!(product.currency.as_deref(), Some("GBP"));
         assert!(product.current_price.is_some_and(|price| price > 0.0), "{}", product.title);
         assert_eq!(product.enrichment.canonical_brand.as_ref().unwrap().brand_name, "Spacire");
-        assert!(product.description.as_deref().is_none_or(|text| !text.contains("<p")), "HTML left in {}", product.title);
+        assert!(
+            product.description.as_deref().is_none_or(|text| !text.contains("<p")),
+            "HTML left in {}",
+            product.title
+        );
     }
 }
 
@@ -113,7 +117,9 @@ fn myntra_imports_every_row() {
     // repeat with different ids: they are different products with different URLs).
     assert_eq!((summary.records, summary.accepted, summary.skipped), (11_596, 11_596, 0));
     let products = accepted(&records);
-    assert!(products.iter().all(|p| p.currency.as_deref() == Some("INR") && p.url.starts_with("https://www.myntra.com/")));
+    assert!(products
+        .iter()
+        .all(|p| p.currency.as_deref() == Some("INR") && p.url.starts_with("https://www.myntra.com/")));
     let with_gender = products.iter().filter(|p| p.enrichment.gender.is_some()).count();
     assert_eq!(with_gender, 11_596, "the Gender column is always filled");
     let with_family = products.iter().filter(|p| !p.enrichment.color_family.is_empty()).count();

@@ -62,7 +62,9 @@ fn gender_in(tokens: &[String]) -> Option<&'static str> {
 fn ages_in(tokens: &[String]) -> Vec<&'static str> {
     let has = |words: &[&str]| tokens.iter().any(|token| words.contains(&token.as_str()));
     let mut ages = Vec::new();
-    for (words, age) in [(INFANT_WORDS, "infant"), (TODDLER_WORDS, "toddler"), (KIDS_WORDS, "kids"), (ADULT_WORDS, "adult")] {
+    for (words, age) in
+        [(INFANT_WORDS, "infant"), (TODDLER_WORDS, "toddler"), (KIDS_WORDS, "kids"), (ADULT_WORDS, "adult")]
+    {
         if has(words) {
             ages.push(age);
         }
@@ -120,12 +122,22 @@ mod tests {
     #[test]
     fn marketing_tags_do_not_decide() {
         let tags = vec!["Father's Day stress relief gifts".to_string(), "Sleep gifts for new parents".to_string()];
-        let found =
-            audience(&AudienceSources { feed_gender: None, feed_age_group: None, title: "Blanket", classification: vec![], tags: &tags });
+        let found = audience(&AudienceSources {
+            feed_gender: None,
+            feed_age_group: None,
+            title: "Blanket",
+            classification: vec![],
+            tags: &tags,
+        });
         assert_eq!(found, Audience::default());
         let tags = vec!["Women".to_string()];
-        let found =
-            audience(&AudienceSources { feed_gender: None, feed_age_group: None, title: "Blanket", classification: vec![], tags: &tags });
+        let found = audience(&AudienceSources {
+            feed_gender: None,
+            feed_age_group: None,
+            title: "Blanket",
+            classification: vec![],
+            tags: &tags,
+        });
         assert_eq!(found.gender, Some("female"));
     }
 

@@ -26,9 +26,42 @@ fn table() -> &'static PhraseTable<&'static str> {
 /// Single words that are colors in a color field but usually something else in
 /// a title ("Denim Jacket", "Steel Bottle", "Coffee Mug").
 const AMBIGUOUS_IN_TITLES: &[&str] = &[
-    "denim", "steel", "copper", "coffee", "wine", "honey", "stone", "sand", "ash", "jet", "cherry", "berry", "pearl",
-    "mushroom", "walnut", "chocolate", "caramel", "lemon", "amber", "ruby", "jade", "sapphire", "emerald", "platinum",
-    "bronze", "rust", "lime", "orchid", "plum", "slate", "tan", "cream", "nude", "melange", "espresso", "canary",
+    "denim",
+    "steel",
+    "copper",
+    "coffee",
+    "wine",
+    "honey",
+    "stone",
+    "sand",
+    "ash",
+    "jet",
+    "cherry",
+    "berry",
+    "pearl",
+    "mushroom",
+    "walnut",
+    "chocolate",
+    "caramel",
+    "lemon",
+    "amber",
+    "ruby",
+    "jade",
+    "sapphire",
+    "emerald",
+    "platinum",
+    "bronze",
+    "rust",
+    "lime",
+    "orchid",
+    "plum",
+    "slate",
+    "tan",
+    "cream",
+    "nude",
+    "melange",
+    "espresso",
+    "canary",
 ];
 
 /// Every color named in a color label.
@@ -41,12 +74,20 @@ pub fn colors_in_title(title: &str) -> Vec<ColorMatch> {
     find_colors(title, true)
 }
 
+/// As `colors_in_title`, with the title already tokenized.
+pub fn colors_in_title_tokens(tokens: &[String]) -> Vec<ColorMatch> {
+    colors_in_tokens(tokens, true)
+}
+
 fn find_colors(text: &str, title_mode: bool) -> Vec<ColorMatch> {
-    let tokens = tokenize(text);
+    colors_in_tokens(&tokenize(text), title_mode)
+}
+
+fn colors_in_tokens(tokens: &[String], title_mode: bool) -> Vec<ColorMatch> {
     let mut found: Vec<ColorMatch> = Vec::new();
     let mut consumed_until = 0;
-    for matched in table().find_all(&tokens) {
-        let modifiers_start = shade_words_before(&tokens, matched.start, consumed_until);
+    for matched in table().find_all(tokens) {
+        let modifiers_start = shade_words_before(tokens, matched.start, consumed_until);
         consumed_until = matched.start + matched.len;
         let ambiguous = matched.len == 1 && AMBIGUOUS_IN_TITLES.contains(&matched.phrase);
         if title_mode && ambiguous && modifiers_start == matched.start {
@@ -78,7 +119,10 @@ pub fn family_of(label: &str) -> Option<&'static str> {
 /// more specific name from the title ("Navy Blue") may refine.
 pub fn is_bare_family(label: &str) -> bool {
     let tokens = tokenize(label);
-    tokens.len() == 1 && table().exact(&tokens[0]).is_some_and(|family| family.eq_ignore_ascii_case(&tokens[0]) || tokens[0] == "grey")
+    tokens.len() == 1
+        && table()
+            .exact(&tokens[0])
+            .is_some_and(|family| family.eq_ignore_ascii_case(&tokens[0]) || tokens[0] == "grey")
 }
 
 #[cfg(test)]

@@ -37,10 +37,10 @@ pub fn description_head(description: Option<&str>) -> &str {
     }
 }
 
-fn canonical_values(table: &PhraseTable<&'static str>, texts: &[&str]) -> Vec<String> {
+fn canonical_values(table: &PhraseTable<&'static str>, token_lists: &[&[String]]) -> Vec<String> {
     let mut values: Vec<String> = Vec::new();
-    for text in texts {
-        for found in table.find_all(&tokenize(text)) {
+    for tokens in token_lists {
+        for found in table.find_all(tokens) {
             if !values.iter().any(|value| value == found.value) {
                 values.push(found.value.to_string());
             }
@@ -49,30 +49,74 @@ fn canonical_values(table: &PhraseTable<&'static str>, texts: &[&str]) -> Vec<St
     values
 }
 
+/// Texts already split by `tokenize`, so one product's title and description are tokenized once.
+pub fn materials_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+    canonical_values(materials_table(), token_lists)
+}
+
+pub fn fits_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+    canonical_values(fits_table(), token_lists)
+}
+
+pub fn patterns_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+    canonical_values(patterns_table(), token_lists)
+}
+
+pub fn styles_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+    canonical_values(styles_table(), token_lists)
+}
+
+fn tokenized(texts: &[&str]) -> Vec<Vec<String>> {
+    texts.iter().map(|text| tokenize(text)).collect()
+}
+
+fn in_texts(find: fn(&[&[String]]) -> Vec<String>, texts: &[&str]) -> Vec<String> {
+    let lists = tokenized(texts);
+    let slices: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+    find(&slices)
+}
+
 pub fn materials_in(texts: &[&str]) -> Vec<String> {
-    canonical_values(materials_table(), texts)
+    in_texts(materials_in_tokens, texts)
 }
 
+#[cfg(test)]
 pub fn fits_in(texts: &[&str]) -> Vec<String> {
-    canonical_values(fits_table(), texts)
+    in_texts(fits_in_tokens, texts)
 }
 
+#[cfg(test)]
 pub fn patterns_in(texts: &[&str]) -> Vec<String> {
-    canonical_values(patterns_table(), texts)
+    in_texts(patterns_in_tokens, texts)
 }
 
+#[cfg(test)]
 pub fn styles_in(texts: &[&str]) -> Vec<String> {
-    canonical_values(styles_table(), texts)
+    in_texts(styles_in_tokens, texts)
+}
+
+fn activewear_table() -> &'static PhraseTable<()> {
+    static ENTRIES: OnceLock<Vec<(&'static str, ())>> = OnceLock::new();
+    static TABLE: OnceLock<PhraseTable<()>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let entries = ENTRIES.get_or_init(|| ACTIVEWEAR.iter().map(|word| (*word, ())).collect());
+        PhraseTable::new(entries.as_slice())
+    })
 }
 
 /// Activewear is apparel or footwear named for sport; a "yoga blanket" is not.
+#[cfg(test)]
 pub fn is_activewear(department: Option<&str>, texts: &[&str]) -> bool {
+    is_activewear_tokens(department, &[], texts)
+}
+
+/// As `is_activewear`, with the title already tokenized.
+pub fn is_activewear_tokens(department: Option<&str>, title_tokens: &[String], texts: &[&str]) -> bool {
     if !matches!(department, None | Some(CLOTHING) | Some(FOOTWEAR)) {
         return false;
     }
-    let tokens: Vec<String> = texts.iter().flat_map(|text| tokenize(text)).collect();
-    let joined = format!(" {} ", tokens.join(" "));
-    ACTIVEWEAR.iter().any(|word| joined.contains(&format!(" {word} ")))
+    let table = activewear_table();
+    !table.find_all(title_tokens).is_empty() || texts.iter().any(|text| !table.find_all(&tokenize(text)).is_empty())
 }
 
 /// Size labels as the wire shows them: lowercase, letter sizes abbreviated ("Small" → "s").

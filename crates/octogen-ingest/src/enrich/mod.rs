@@ -45,7 +45,8 @@ pub struct FeedHints {
 pub fn enrich(product: &mut Product, hints: &FeedHints) {
     let mut enrichment = Enrichment { canonical_brand: canonical_brand(product), ..Enrichment::default() };
     let title_core = title_without_brand(product).to_string();
-    let description_head = details::description_head(product.description.as_deref()).to_string();
+    let title_tokens = phrases::tokenize(&title_core);
+    let description_tokens = phrases::tokenize(details::description_head(product.description.as_deref()));
 
     let leaves = category_leaves(product, hints);
     let found_type = product_type(product.product_type.as_deref(), &leaves, &title_core);
@@ -68,17 +69,16 @@ pub fn enrich(product: &mut Product, hints: &FeedHints) {
     enrichment.gender = found_audience.gender.map(str::to_string);
     enrichment.age_groups = found_audience.age_groups.iter().map(|age| age.to_string()).collect();
 
-    for color in color_facets(product, &title_core, department) {
+    for color in color_facets(product, &title_tokens, department) {
         enrichment.color.push(color.label);
         enrichment.color_family.push(color.family.to_string());
     }
 
-    complete_details(product, &title_core, &description_head, department);
-    let mut activewear_texts = vec![title_core.as_str()];
-    activewear_texts.extend(classification.iter().map(String::as_str));
+    complete_details(product, &title_tokens, &description_tokens, department);
+    let mut activewear_texts: Vec<&str> = classification.iter().map(String::as_str).collect();
     activewear_texts.extend(product.tags.iter().map(String::as_str));
-    enrichment.is_activewear = Some(details::is_activewear(department, &activewear_texts));
-    enrichment.styles = details::styles_in(&[&title_core]);
+    enrichment.is_activewear = Some(details::is_activewear_tokens(department, &title_tokens, &activewear_texts));
+    enrichment.styles = details::styles_in_tokens(&[&title_tokens]);
     enrichment.tags = lowercase_unique(&product.tags);
     enrichment.attributes = attributes(product);
     enrichment.attribute_handles = enrichment
@@ -150,7 +150,7 @@ fn category_leaves<'a>(product: &'a Product, hints: &'a FeedHints) -> Vec<&'a st
 
 /// Specific colors with their families: the feed's color labels, refined by
 /// the title; for fashion products without a color field, the title's colors.
-fn color_facets(product: &Product, title_core: &str, department: Option<&str>) -> Vec<ColorMatch> {
+fn color_facets(product: &Product, title_tokens: &[String], department: Option<&str>) -> Vec<ColorMatch> {
     let mut found: Vec<ColorMatch> = Vec::new();
     let push = |color: ColorMatch, found: &mut Vec<ColorMatch>| {
         if !found.iter().any(|existing| existing.label.eq_ignore_ascii_case(&color.label)) {
@@ -163,7 +163,7 @@ fn color_facets(product: &Product, title_core: &str, department: Option<&str>) -
             push(color, &mut found);
         }
     }
-    let title_colors = colors_in_title(title_core);
+    let title_colors = colors::colors_in_title_tokens(title_tokens);
     if found.is_empty() {
         if department.is_some_and(|department| vocab::FASHION_DEPARTMENTS.contains(&department)) {
             title_colors.into_iter().for_each(|color| push(color, &mut found));
@@ -174,9 +174,9 @@ fn color_facets(product: &Product, title_core: &str, department: Option<&str>) -
         if !colors::is_bare_family(&color.label) {
             continue;
         }
-        let refined = title_colors.iter().find(|candidate| {
-            candidate.family == color.family && !colors::is_bare_family(&candidate.label)
-        });
+        let refined = title_colors
+            .iter()
+            .find(|candidate| candidate.family == color.family && !colors::is_bare_family(&candidate.label));
         if let Some(refined) = refined {
             color.label = refined.label.clone();
         }
@@ -186,10 +186,10 @@ fn color_facets(product: &Product, title_core: &str, department: Option<&str>) -
     unique
 }
 
-fn complete_details(product: &mut Product, title_core: &str, description_head: &str, department: Option<&str>) {
+fn complete_details(product: &mut Product, title: &[String], description: &[String], department: Option<&str>) {
     let details = &mut product.details;
-    let feed_materials = details.materials.join(" / ");
-    let mut materials = details::materials_in(&[&feed_materials, title_core, description_head]);
+    let feed_materials = phrases::tokenize(&details.materials.join(" / "));
+    let mut materials = details::materials_in_tokens(&[&feed_materials, title, description]);
     // Keep feed spellings the vocabulary does not know.
     for material in &details.materials {
         if details::materials_in(&[material]).is_empty() && !materials.contains(material) {
@@ -200,11 +200,14 @@ fn complete_details(product: &mut Product, title_core: &str, description_head: &
 
     let apparel = matches!(department, None | Some(vocab::CLOTHING) | Some(vocab::FOOTWEAR));
     if apparel {
-        let fits = details::fits_in(&[&details.fit.join(" / "), title_core, description_head]);
+        let feed_fits = phrases::tokenize(&details.fit.join(" / "));
+        let fits = details::fits_in_tokens(&[&feed_fits, title, description]);
         details.fit = merge_unique(std::mem::take(&mut details.fit), fits);
     }
-    let patterns = details::patterns_in(&[&details.patterns.join(" / "), title_core]);
-    details.patterns = merge_unique(std::mem::take(&mut details.patterns).into_iter().map(|p| p.to_lowercase()).collect(), patterns);
+    let feed_patterns = phrases::tokenize(&details.patterns.join(" / "));
+    let patterns = details::patterns_in_tokens(&[&feed_patterns, title]);
+    details.patterns =
+        merge_unique(std::mem::take(&mut details.patterns).into_iter().map(|p| p.to_lowercase()).collect(), patterns);
 
     product.sizes = lowercase_unique(&product.sizes.iter().map(|size| normalize_size(size)).collect::<Vec<_>>());
 }

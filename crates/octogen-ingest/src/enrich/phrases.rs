@@ -1,19 +1,60 @@
 //! Longest-match phrase lookup over word tokens.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FxHash (rustc's hasher): the tables are fixed vocabularies, so hash
+/// flooding is no concern, and lookups run for every word of every product.
+#[derive(Default)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// Lowercase word tokens: letters and digits, with apostrophes kept inside
 /// words ("men's"); everything else (spaces, hyphens, slashes, punctuation) separates.
 pub fn tokenize(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-        .map(|word| word.trim_matches(['\'', '’']).replace('’', "'").to_lowercase())
-        .filter(|word| !word.is_empty())
-        .collect()
+    let mut tokens = Vec::with_capacity(text.len() / 5);
+    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’')) {
+        let word = word.trim_matches(['\'', '’']);
+        if word.is_empty() {
+            continue;
+        }
+        let mut token = if word.is_ascii() { word.to_ascii_lowercase() } else { word.to_lowercase() };
+        if token.contains('’') {
+            token = token.replace('’', "'");
+        }
+        tokens.push(token);
+    }
+    tokens
 }
 
 /// A dictionary of phrases (as written in the vocabulary) with a value each.
 pub struct PhraseTable<V: 'static> {
-    by_words: HashMap<String, usize>,
+    by_words: FxMap<String, usize>,
     entries: &'static [(&'static str, V)],
     max_words: usize,
 }
@@ -36,7 +77,7 @@ impl<V> PhraseTable<V> {
     /// Keys phrases by `map(token)` for each token; callers map the tokens they
     /// look up the same way (e.g. singular forms, so "curtains" finds "curtain").
     pub fn with_token_map(entries: &'static [(&'static str, V)], map: impl Fn(&str) -> String) -> Self {
-        let mut by_words = HashMap::with_capacity(entries.len());
+        let mut by_words = FxMap::with_capacity_and_hasher(entries.len(), Default::default());
         let mut max_words = 1;
         for (index, (phrase, _)) in entries.iter().enumerate() {
             let tokens: Vec<String> = tokenize(phrase).iter().map(|token| map(token)).collect();
@@ -50,9 +91,10 @@ impl<V> PhraseTable<V> {
     /// Non-overlapping matches, left to right, the longest phrase at each position.
     pub fn find_all(&self, tokens: &[String]) -> Vec<PhraseMatch<'_, V>> {
         let mut matches = Vec::new();
+        let mut key = String::with_capacity(64);
         let mut start = 0;
         while start < tokens.len() {
-            match self.longest_at(tokens, start) {
+            match self.longest_with(tokens, start, &mut key) {
                 Some(found) => {
                     start += found.len;
                     matches.push(found);
@@ -63,15 +105,22 @@ impl<V> PhraseTable<V> {
         matches
     }
 
-    pub fn longest_at(&self, tokens: &[String], start: usize) -> Option<PhraseMatch<'_, V>> {
+    /// Grows the key one token at a time in a reused buffer: no allocation per lookup.
+    fn longest_with(&self, tokens: &[String], start: usize, key: &mut String) -> Option<PhraseMatch<'_, V>> {
         let longest = self.max_words.min(tokens.len() - start);
-        (1..=longest).rev().find_map(|len| {
-            let key = tokens[start..start + len].join(" ");
-            self.by_words.get(&key).map(|&index| {
+        key.clear();
+        let mut found = None;
+        for len in 1..=longest {
+            if len > 1 {
+                key.push(' ');
+            }
+            key.push_str(&tokens[start + len - 1]);
+            if let Some(&index) = self.by_words.get(key.as_str()) {
                 let (phrase, value) = &self.entries[index];
-                PhraseMatch { start, len, phrase, value }
-            })
-        })
+                found = Some(PhraseMatch { start, len, phrase, value });
+            }
+        }
+        found
     }
 
     /// The value of a whole text when it is exactly one phrase.

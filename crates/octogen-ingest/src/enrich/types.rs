@@ -170,24 +170,39 @@ mod tests {
         assert_eq!(type_of(Some("Weighted Blanket"), ""), ("weighted blanket".into(), Some("Bedding")));
         assert_eq!(type_of(Some("Sleep Aid Patches"), ""), ("sleep aid patch".into(), Some("Health & Wellness")));
         assert_eq!(type_of(Some("Pillows"), ""), ("pillow".into(), Some("Bedding")));
-        assert_eq!(type_of(Some("0Sleeping Aid Instrument"), ""), ("sleeping aid instrument".into(), Some("Electronics")));
+        assert_eq!(
+            type_of(Some("0Sleeping Aid Instrument"), ""),
+            ("sleeping aid instrument".into(), Some("Electronics"))
+        );
         assert_eq!(type_of(Some("Coral Blanket –"), ""), ("coral blanket".into(), Some("Bedding")));
         assert_eq!(type_of(Some("Blackout Curtains"), ""), ("blackout curtain".into(), Some("Home Decor")));
         // A label without letters is no type: the title decides.
-        assert_eq!(type_of(Some("0"), "Ximonth Lavender Sleep Spray"), ("sleep spray".into(), Some("Health & Wellness")));
+        assert_eq!(
+            type_of(Some("0"), "Ximonth Lavender Sleep Spray"),
+            ("sleep spray".into(), Some("Health & Wellness"))
+        );
     }
 
     #[test]
     fn titles_give_their_head_noun() {
-        assert_eq!(type_of(None, "DKNY Unisex Black & Grey Printed Medium Trolley Bag"), ("trolley bag".into(), Some("Bags & Luggage")));
-        assert_eq!(type_of(None, "SPYKAR Women Pink Super Skinny Fit Cropped Jeans"), ("jeans".into(), Some("Clothing")));
+        assert_eq!(
+            type_of(None, "DKNY Unisex Black & Grey Printed Medium Trolley Bag"),
+            ("trolley bag".into(), Some("Bags & Luggage"))
+        );
+        assert_eq!(
+            type_of(None, "SPYKAR Women Pink Super Skinny Fit Cropped Jeans"),
+            ("jeans".into(), Some("Clothing"))
+        );
         assert_eq!(
             type_of(None, "EthnoVogue Women Beige & Grey Made to Measure Kurta Set with Jacket"),
             ("kurta set".into(), Some("Clothing"))
         );
         assert_eq!(type_of(None, "Parx Men Green Printed Polo Collar T-shirt"), ("t-shirt".into(), Some("Clothing")));
         assert_eq!(type_of(None, "Puma Men Black Running Shoes"), ("running shoe".into(), Some("Footwear")));
-        assert_eq!(type_of(None, "Vishudh Women Maroon Printed Kurta with Palazzos"), ("kurta".into(), Some("Clothing")));
+        assert_eq!(
+            type_of(None, "Vishudh Women Maroon Printed Kurta with Palazzos"),
+            ("kurta".into(), Some("Clothing"))
+        );
     }
 
     #[test]
@@ -210,7 +225,10 @@ mod tests {
             google_category: Some("Apparel & Accessories > Clothing > Shirts & Tops".into()),
             ..FeedHints::default()
         };
-        assert_eq!(category_path(&product, &hints, Some(&shirt)), ["Apparel & Accessories", "Clothing", "Shirts & Tops"]);
+        assert_eq!(
+            category_path(&product, &hints, Some(&shirt)),
+            ["Apparel & Accessories", "Clothing", "Shirts & Tops"]
+        );
         let numeric = FeedHints { google_category: Some("212".into()), ..FeedHints::default() };
         assert_eq!(category_path(&product, &numeric, Some(&shirt)), ["Clothing", "Shirt"]);
         product.breadcrumbs = ["Home", "Men", "Shirts", "Oxford Shirt"]

@@ -365,10 +365,45 @@ pub const PRODUCT_TYPES: &[(&str, &str)] = &[
 
 /// Plural nouns kept plural as product types (nobody sells "a jean").
 pub const PLURALIA: &[&str] = &[
-    "jeans", "trousers", "pants", "shorts", "chinos", "joggers", "cargos", "leggings", "jeggings", "treggings", "tights",
-    "palazzos", "culottes", "capris", "dungarees", "trackpants", "pyjamas", "pajamas", "briefs", "boxers", "trunks",
-    "glasses", "sunglasses", "goggles", "headphones", "earphones", "earbuds", "cufflinks", "scissors", "binoculars",
-    "heels", "flats", "wedges", "pumps", "earplugs", "series", "species", "news", "clothes",
+    "jeans",
+    "trousers",
+    "pants",
+    "shorts",
+    "chinos",
+    "joggers",
+    "cargos",
+    "leggings",
+    "jeggings",
+    "treggings",
+    "tights",
+    "palazzos",
+    "culottes",
+    "capris",
+    "dungarees",
+    "trackpants",
+    "pyjamas",
+    "pajamas",
+    "briefs",
+    "boxers",
+    "trunks",
+    "glasses",
+    "sunglasses",
+    "goggles",
+    "headphones",
+    "earphones",
+    "earbuds",
+    "cufflinks",
+    "scissors",
+    "binoculars",
+    "heels",
+    "flats",
+    "wedges",
+    "pumps",
+    "earplugs",
+    "series",
+    "species",
+    "news",
+    "clothes",
 ];
 
 /// Alternative names searched for a product type.
@@ -555,8 +590,28 @@ pub const COLORS: &[(&str, &str)] = &[
 
 /// Words that shade a color without changing its family ("Dark Grey", "Light Blue").
 pub const COLOR_MODIFIERS: &[&str] = &[
-    "light", "dark", "pale", "deep", "bright", "pure", "soft", "dusty", "muted", "neon", "pastel", "medium", "mid",
-    "warm", "cool", "cold", "vivid", "rich", "classic", "fluorescent", "matte", "metallic",
+    "light",
+    "dark",
+    "pale",
+    "deep",
+    "bright",
+    "pure",
+    "soft",
+    "dusty",
+    "muted",
+    "neon",
+    "pastel",
+    "medium",
+    "mid",
+    "warm",
+    "cool",
+    "cold",
+    "vivid",
+    "rich",
+    "classic",
+    "fluorescent",
+    "matte",
+    "metallic",
 ];
 
 /// Materials (phrase → canonical name).
@@ -771,13 +826,36 @@ pub const ACTIVEWEAR: &[&str] = &[
 pub const MALE_WORDS: &[&str] =
     &["men", "mens", "men's", "man", "male", "gents", "gentleman", "gentlemen", "boy", "boys", "boy's", "him"];
 pub const FEMALE_WORDS: &[&str] = &[
-    "women", "womens", "women's", "woman", "female", "ladies", "lady", "girl", "girls", "girl's", "her", "maternity",
+    "women",
+    "womens",
+    "women's",
+    "woman",
+    "female",
+    "ladies",
+    "lady",
+    "girl",
+    "girls",
+    "girl's",
+    "her",
+    "maternity",
     "pregnancy",
 ];
 pub const UNISEX_WORDS: &[&str] = &["unisex"];
 pub const INFANT_WORDS: &[&str] = &["baby", "babies", "infant", "infants", "newborn", "newborns", "nursing"];
 pub const TODDLER_WORDS: &[&str] = &["toddler", "toddlers"];
-pub const KIDS_WORDS: &[&str] =
-    &["kids", "kid", "kid's", "children", "child", "childrens", "children's", "boys", "girls", "junior", "youth", "teen"];
+pub const KIDS_WORDS: &[&str] = &[
+    "kids",
+    "kid",
+    "kid's",
+    "children",
+    "child",
+    "childrens",
+    "children's",
+    "boys",
+    "girls",
+    "junior",
+    "youth",
+    "teen",
+];
 pub const ADULT_WORDS: &[&str] =
     &["men", "mens", "men's", "women", "womens", "women's", "adult", "adults", "ladies", "gents", "maternity"];
