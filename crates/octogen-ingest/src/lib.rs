@@ -173,8 +173,8 @@ pub fn parse_feed(
     let mut pipeline = pipeline::Pipeline::new(options, on_record);
     let result = match format {
         FeedFormat::Shopify => shopify::parse(&mut reader, options, &mut pipeline),
-        FeedFormat::MerchantXml => merchant::parse_xml(&mut reader, &mut pipeline),
-        FeedFormat::MerchantTsv => merchant::parse_tsv(&mut reader, &mut pipeline),
+        FeedFormat::MerchantXml => merchant::parse_xml(&mut reader, &options.limits, &mut pipeline),
+        FeedFormat::MerchantTsv => merchant::parse_tsv(&mut reader, &options.limits, &mut pipeline),
         FeedFormat::JsonLd => jsonld::parse(&mut reader, options, &mut pipeline),
         FeedFormat::Csv => csv_feed::parse(&mut reader, options, &mut pipeline),
     };

@@ -128,7 +128,11 @@ impl<'s, S: RecordSink> Grouper<'s, S> {
 
 // ---- XML ----
 
-pub fn parse_xml<R: BufRead>(reader: &mut TrackedReader<R>, sink: &mut impl RecordSink) -> Result<(), FeedError> {
+pub fn parse_xml<R: BufRead>(
+    reader: &mut TrackedReader<R>,
+    limits: &crate::Limits,
+    sink: &mut impl RecordSink,
+) -> Result<(), FeedError> {
     const FORMAT: FeedFormat = FeedFormat::MerchantXml;
     let tracker = reader.tracker();
     let sniffed = sniff(reader).map_err(|error| FeedError::Io { line: 1, message: error.to_string() })?;
@@ -144,7 +148,7 @@ pub fn parse_xml<R: BufRead>(reader: &mut TrackedReader<R>, sink: &mut impl Reco
     }
     let mut xml = quick_xml::Reader::from_reader(reader);
     xml.config_mut().expand_empty_elements = true;
-    let mut grouper = Grouper::new(sink, crate::Limits::default().max_variants);
+    let mut grouper = Grouper::new(sink, limits.max_variants);
     let mut buffer = Vec::new();
     let mut depth = 0usize;
     let mut item: Option<(Item, usize)> = None;
@@ -238,7 +242,11 @@ fn attribute(start: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<S
 
 // ---- TSV ----
 
-pub fn parse_tsv<R: BufRead>(reader: &mut TrackedReader<R>, sink: &mut impl RecordSink) -> Result<(), FeedError> {
+pub fn parse_tsv<R: BufRead>(
+    reader: &mut TrackedReader<R>,
+    limits: &crate::Limits,
+    sink: &mut impl RecordSink,
+) -> Result<(), FeedError> {
     const FORMAT: FeedFormat = FeedFormat::MerchantTsv;
     let tracker = reader.tracker();
     let sniffed = sniff(reader).map_err(|error| FeedError::Io { line: 1, message: error.to_string() })?;
@@ -267,7 +275,7 @@ pub fn parse_tsv<R: BufRead>(reader: &mut TrackedReader<R>, sink: &mut impl Reco
     if !missing.is_empty() {
         return Err(FeedError::MissingColumns { format: FORMAT, columns: missing });
     }
-    let mut grouper = Grouper::new(sink, crate::Limits::default().max_variants);
+    let mut grouper = Grouper::new(sink, limits.max_variants);
     let mut record = csv::StringRecord::new();
     while tsv.read_record(&mut record).map_err(|error| csv_error(&error))? {
         tracker.mark_record_start();

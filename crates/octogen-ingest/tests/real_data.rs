@@ -182,3 +182,11 @@ fn myntra_enrichment_on_named_products() {
     let off_white = products.iter().find(|p| p.title.contains("Off-White") && p.colors[0].label == "White").unwrap();
     assert_eq!(off_white.enrichment.color, ["Off White"], "{}", off_white.title);
 }
+
+#[test]
+fn missing_data_skips_locally_and_fails_in_ci() {
+    let directory = std::env::temp_dir().join("octogen-ingest-no-such-data-dir");
+    assert_eq!(common::data_file(&directory, "myntra-products.csv", false), None);
+    let in_ci = std::panic::catch_unwind(|| common::data_file(&directory, "myntra-products.csv", true));
+    assert!(in_ci.is_err(), "CI=true must fail, not skip");
+}
