@@ -13,6 +13,7 @@ use std::collections::BinaryHeap;
 
 use std::sync::Arc;
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::Weight;
 
 use tantivy::columnar::{Column, ColumnIndex, ColumnValues, StrColumn, TermOrdHit};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
@@ -133,11 +134,45 @@ impl Collector for RankedCollector {
         true
     }
 
+    /// Lets the query skip documents that cannot enter the heap any more
+    /// (see `words::max_score`), instead of scoring every match.
+    fn collect_segment(
+        &self,
+        weight: &dyn Weight,
+        segment_ord: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Vec<RankedHit>> {
+        let mut segment = self.for_segment(segment_ord, reader)?;
+        let alive = reader.alive_bitset();
+        weight.for_each_pruning(NO_THRESHOLD, reader, &mut |doc, score| {
+            if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                segment.collect(doc, score);
+            }
+            segment.skippable_scores()
+        })?;
+        Ok(segment.harvest())
+    }
+
     fn merge_fruits(&self, segment_hits: Vec<Vec<RankedHit>>) -> tantivy::Result<Vec<RankedHit>> {
         let mut hits: Vec<RankedHit> = segment_hits.into_iter().flatten().collect();
         hits.sort_unstable();
         hits.truncate(self.keep);
         Ok(hits)
+    }
+}
+
+/// Every score is above it: nothing may be skipped.
+const NO_THRESHOLD: Score = -1.0;
+
+impl RankedSegmentCollector {
+    /// The highest query score that can no longer make it into the heap:
+    /// with the heap full and its worst rank R, a score s can only reach
+    /// s × 16 + 15, which loses when it is below R.
+    fn skippable_scores(&self) -> Score {
+        match self.best.bar() {
+            Some(bar) if bar.key.rank() >= 16 => ((bar.key.rank() - 16) / 16) as Score,
+            _ => NO_THRESHOLD,
+        }
     }
 }
 
@@ -264,18 +299,20 @@ impl SegmentCollector for BrowseSegmentCollector {
     }
 
     fn harvest(self) -> Vec<BrowseHit> {
-        let mut title = String::new();
-        self.best
-            .into_sorted_vec()
-            .into_iter()
-            .map(|(ord, id, doc)| {
-                title.clear();
-                if let Some(titles) = &self.titles {
-                    // An ordinal from this column is always in its dictionary.
-                    let _ = titles.ord_to_str(ord, &mut title);
-                }
-                BrowseHit { title: title.clone(), id, address: DocAddress::new(self.segment_ord, doc) }
-            })
+        let best = self.best.into_sorted_vec();
+        // Sorted by ordinal, so one pass over the dictionary resolves all titles
+        // (each dictionary block is decompressed once, not once per hit).
+        let ords: Vec<u64> = best.iter().map(|(ord, _, _)| *ord).collect();
+        let mut titles = Vec::with_capacity(ords.len());
+        if let Some(column) = &self.titles {
+            // An ordinal read from this column is always in its dictionary.
+            let _ = column
+                .dictionary()
+                .sorted_ords_to_term_cb(&ords, |bytes| titles.push(String::from_utf8_lossy(bytes).into_owned()));
+        }
+        best.into_iter()
+            .zip(titles)
+            .map(|((_, id, doc), title)| BrowseHit { title, id, address: DocAddress::new(self.segment_ord, doc) })
             .collect()
     }
 }

@@ -16,21 +16,52 @@ use tantivy::query::{
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TantivyError, Term};
 
-/// The documents of `filter`, scored by `scored` (if any) and restricted to its matches.
-pub(crate) struct FilteredQuery {
-    scored: Option<Box<dyn Query>>,
-    filter: Box<dyn Query>,
+use crate::words::{for_each_above, WordsQuery, WordsWeight};
+
+/// What decides the score of a filtered query's documents.
+pub(crate) enum Scored {
+    /// Browse: every document of the filter, unscored.
+    Nothing,
+    /// Query words, with MaxScore pruning.
+    Words(WordsQuery),
+    Other(Box<dyn Query>),
 }
 
-impl FilteredQuery {
-    pub(crate) fn new(scored: Option<Box<dyn Query>>, filter: Box<dyn Query>) -> FilteredQuery {
-        FilteredQuery { scored, filter }
+impl Clone for Scored {
+    fn clone(&self) -> Self {
+        match self {
+            Scored::Nothing => Scored::Nothing,
+            Scored::Words(words) => Scored::Words(words.clone()),
+            Scored::Other(query) => Scored::Other(query.box_clone()),
+        }
     }
+}
+
+impl fmt::Debug for Scored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scored::Nothing => write!(f, "nothing"),
+            Scored::Words(words) => write!(f, "{words:?}"),
+            Scored::Other(query) => write!(f, "{query:?}"),
+        }
+    }
+}
+
+/// The documents of `filter`, restricted to and scored by `scored`.
+pub(crate) struct FilteredQuery {
+    scored: Scored,
+    filter: Box<dyn Query>,
 }
 
 impl Clone for FilteredQuery {
     fn clone(&self) -> Self {
-        FilteredQuery { scored: self.scored.as_ref().map(|query| query.box_clone()), filter: self.filter.box_clone() }
+        FilteredQuery { scored: self.scored.clone(), filter: self.filter.box_clone() }
+    }
+}
+
+impl FilteredQuery {
+    pub(crate) fn new(scored: Scored, filter: Box<dyn Query>) -> FilteredQuery {
+        FilteredQuery { scored, filter }
     }
 }
 
@@ -42,14 +73,24 @@ impl fmt::Debug for FilteredQuery {
 
 impl Query for FilteredQuery {
     fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let scored = self.scored.as_ref().map(|query| query.weight(scoring)).transpose()?;
+        let scored = match &self.scored {
+            Scored::Nothing => ScoredWeight::Nothing,
+            Scored::Words(words) => ScoredWeight::Words(words.words_weight(scoring)?),
+            Scored::Other(query) => ScoredWeight::Other(query.weight(scoring)?),
+        };
         let filter = self.filter.weight(without_scoring(scoring))?;
         Ok(Box::new(FilteredWeight { scored, filter }))
     }
 }
 
+enum ScoredWeight {
+    Nothing,
+    Words(WordsWeight),
+    Other(Box<dyn Weight>),
+}
+
 struct FilteredWeight {
-    scored: Option<Box<dyn Weight>>,
+    scored: ScoredWeight,
     filter: Box<dyn Weight>,
 }
 
@@ -59,14 +100,34 @@ impl Weight for FilteredWeight {
         if filter.is::<EmptyScorer>() {
             return Ok(Box::new(EmptyScorer));
         }
-        let Some(scored) = &self.scored else {
-            return Ok(filter);
+        let scored = match &self.scored {
+            ScoredWeight::Nothing => return Ok(filter),
+            ScoredWeight::Words(weight) => weight.scorer(reader, boost)?,
+            ScoredWeight::Other(weight) => weight.scorer(reader, boost)?,
         };
-        let scored = scored.scorer(reader, boost)?;
         if filter.is::<AllScorer>() {
             return Ok(scored);
         }
         Ok(intersect_scorers(vec![scored, Box::new(ZeroScore(filter))], reader.num_docs()))
+    }
+
+    fn for_each_pruning(
+        &self,
+        threshold: Score,
+        reader: &SegmentReader,
+        callback: &mut dyn FnMut(DocId, Score) -> Score,
+    ) -> tantivy::Result<()> {
+        let ScoredWeight::Words(words) = &self.scored else {
+            let mut scorer = self.scorer(reader, 1.0)?;
+            for_each_above(scorer.as_mut(), threshold, callback);
+            return Ok(());
+        };
+        let filter = self.filter.scorer(reader, 1.0)?;
+        if filter.is::<EmptyScorer>() {
+            return Ok(());
+        }
+        let filter = if filter.is::<AllScorer>() { None } else { Some(filter) };
+        words.for_each_pruning_within(filter, threshold, reader, callback)
     }
 
     fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
@@ -86,7 +147,7 @@ fn without_scoring(scoring: EnableScoring<'_>) -> EnableScoring<'_> {
 }
 
 /// A filter's documents with score 0, so an intersection's sum is the scored side's score.
-struct ZeroScore(Box<dyn Scorer>);
+pub(crate) struct ZeroScore(pub(crate) Box<dyn Scorer>);
 
 impl DocSet for ZeroScore {
     fn advance(&mut self) -> DocId {

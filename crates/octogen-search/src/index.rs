@@ -516,3 +516,100 @@ fn directory_size(dir: &Path) -> u64 {
         .map(|metadata| metadata.len())
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use octogen_core::product::Product;
+    use octogen_core::Timestamp;
+    use tantivy::collector::Collector;
+    use tantivy::{SegmentOrdinal, SegmentReader};
+
+    use super::*;
+    use crate::collect::RankedSegmentCollector;
+
+    /// The ranked collector without pruning: every match is scored and offered.
+    struct Unpruned(RankedCollector);
+
+    impl Collector for Unpruned {
+        type Fruit = Vec<RankedHit>;
+        type Child = RankedSegmentCollector;
+
+        fn for_segment(&self, ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
+            self.0.for_segment(ord, segment)
+        }
+
+        fn requires_scoring(&self) -> bool {
+            true
+        }
+
+        fn merge_fruits(&self, fruits: Vec<Vec<RankedHit>>) -> tantivy::Result<Vec<RankedHit>> {
+            self.0.merge_fruits(fruits)
+        }
+    }
+
+    const VOCABULARY: [&str; 12] =
+        ["oak", "table", "chair", "blanket", "wool", "lamp", "soft", "round", "velvet", "sofa", "desk", "home"];
+
+    fn random_corpus(seed: u64) -> SearchIndex {
+        let index = SearchIndex::in_ram();
+        let mut state = seed;
+        let mut next = move |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        for batch in 0..4u64 {
+            let mut changes = Vec::new();
+            for i in 0..400u64 {
+                let n = batch * 400 + i;
+                let words = |next: &mut dyn FnMut(u64) -> u64, count: u64| {
+                    (0..count).map(|_| VOCABULARY[next(12) as usize]).collect::<Vec<_>>().join(" ")
+                };
+                let (title_words, tag_words, description_words) = (1 + next(4), next(3), next(6));
+                let mut product = Product { title: words(&mut next, title_words), ..Product::default() };
+                product.tags = vec![words(&mut next, tag_words)];
+                product.description = Some(words(&mut next, description_words));
+                // Every product says "home" somewhere in its name fields: a word matching everything.
+                product.product_type = Some("home".into());
+                changes.push(IndexChange::Upsert(ProductRecord {
+                    uuid: uuid::Uuid::from_u128(u128::from(n) * 7919).to_string(),
+                    catalog_key: ["a", "b", "c"][next(3) as usize].into(),
+                    is_active: true,
+                    updated_at: Timestamp::from_millis(0),
+                    normalized_url: format!("https://x.example/{n}"),
+                    product,
+                }));
+            }
+            index.apply(changes, batch as i64 + 1).expect("apply");
+        }
+        index
+    }
+
+    /// Pruning must never change the hits: compare against the unpruned collector
+    /// for every tier, with and without filters and cursors.
+    #[test]
+    fn max_score_pruning_returns_exactly_the_unpruned_hits() {
+        let index = random_corpus(7);
+        let searcher = index.reader.searcher();
+        let texts =
+            ["home oak table", "home", "wool blanket home soft", "oak", "velvet sofa chair desk lamp", "home round"];
+        for text in texts {
+            for catalogs in [vec!["a", "b", "c"], vec!["b"]] {
+                for keep in [1, 5, 21] {
+                    let query = SearchQuery::text(catalogs.clone(), text);
+                    let CompiledQuery::Ranked(plan) = compile(&index.fields, &query) else { panic!("ranked") };
+                    let tiers = [Some(&plan.any_name), plan.all_names.as_ref(), plan.description_only.as_ref()];
+                    for tier in tiers.into_iter().flatten() {
+                        let mut after = None;
+                        for _page in 0..3 {
+                            let pruned = searcher.search(tier, &RankedCollector { after, keep }).expect("search");
+                            let reference =
+                                searcher.search(tier, &Unpruned(RankedCollector { after, keep })).expect("search");
+                            assert_eq!(pruned, reference, "{text:?} {catalogs:?} keep={keep} after={after:?}");
+                            after = pruned.last().map(|hit| hit.key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -61,6 +61,7 @@ mod index;
 pub mod query;
 mod schema;
 mod summary_codec;
+mod words;
 
 pub use error::IndexError;
 pub use index::{BulkBuild, IndexChange, OpenOutcome, SearchIndex, SearchPage, WriterConfig};

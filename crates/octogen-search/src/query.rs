@@ -45,8 +45,9 @@ use tantivy::tokenizer::{RawTokenizer, TextAnalyzer};
 use tantivy::Term;
 
 use crate::expansion::{Expansion, ExpansionQuery};
-use crate::filtered::{any_term, CatalogFilter, FilteredQuery};
+use crate::filtered::{any_term, CatalogFilter, FilteredQuery, Scored};
 use crate::schema::{english_stop_words, exact_analyzer, word_stemmer, Fields};
+use crate::words::{WordClause, WordsQuery};
 use crate::IndexError;
 
 /// Added once per matched query word; larger than any sum of field points.
@@ -281,13 +282,10 @@ pub(crate) fn compile(fields: &Fields, query: &SearchQuery) -> CompiledQuery {
     let filter = filters(fields, query);
     let words = query.text.as_deref().map(query_words).unwrap_or_default();
     if words.is_empty() {
-        return CompiledQuery::Browse(Box::new(FilteredQuery::new(None, filter)));
+        return CompiledQuery::Browse(Box::new(FilteredQuery::new(Scored::Nothing, filter)));
     }
-    let name_words = |occur: Occur| -> Box<dyn Query> {
-        Box::new(BooleanQuery::new(words.iter().map(|word| (occur, name_query(fields, word))).collect()))
-    };
-    let filtered =
-        |scored: Box<dyn Query>| -> Box<dyn Query> { Box::new(FilteredQuery::new(Some(scored), filter.box_clone())) };
+    let clauses: Vec<WordClause> = words.iter().map(|word| name_clause(fields, word)).collect();
+    let filtered = |scored: Scored| -> Box<dyn Query> { Box::new(FilteredQuery::new(scored, filter.box_clone())) };
     let description_words: Vec<(Occur, Box<dyn Query>)> = words
         .iter()
         .filter_map(|word| word.stem.as_deref())
@@ -298,15 +296,15 @@ pub(crate) fn compile(fields: &Fields, query: &SearchQuery) -> CompiledQuery {
         })
         .collect();
     let description_only = (!description_words.is_empty()).then(|| {
-        filtered(Box::new(BooleanQuery::new(vec![
+        filtered(Scored::Other(Box::new(BooleanQuery::new(vec![
             (Occur::Must, Box::new(BooleanQuery::new(description_words)) as Box<dyn Query>),
-            (Occur::MustNot, name_words(Occur::Should)),
-        ])))
+            (Occur::MustNot, Box::new(WordsQuery::any(clauses.clone())) as Box<dyn Query>),
+        ]))))
     });
     CompiledQuery::Ranked(RankedPlan {
         words: words.len(),
-        all_names: (words.len() > 1).then(|| filtered(name_words(Occur::Must))),
-        any_name: filtered(name_words(Occur::Should)),
+        all_names: (words.len() > 1).then(|| filtered(Scored::Words(WordsQuery::all(clauses.clone())))),
+        any_name: filtered(Scored::Words(WordsQuery::any(clauses))),
         description_only,
     })
 }
@@ -345,10 +343,13 @@ fn price_filter(fields: &Fields, min: Option<f64>, max: Option<f64>) -> Option<B
 }
 
 /// The best name-field match of one word: max over fields and match kinds.
-fn name_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
+fn name_clause(fields: &Fields, word: &QueryWord) -> WordClause {
     let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
+    let mut upper_bound: u32 = 0;
     let mut add = |field: Field, field_points: u32, kind: MatchKind, text: &str| {
-        let points = (COVERAGE_POINTS + field_points * kind.points()) as f32;
+        let points = COVERAGE_POINTS + field_points * kind.points();
+        upper_bound = upper_bound.max(points);
+        let points = points as f32;
         let alternative: Box<dyn Query> = match kind {
             MatchKind::Exact | MatchKind::Stem => Box::new(ConstScoreQuery::new(
                 Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic)),
@@ -375,7 +376,7 @@ fn name_query(fields: &Fields, word: &QueryWord) -> Box<dyn Query> {
         add(fields.title_stem, TITLE_POINTS, MatchKind::Stem, stem);
         add(fields.kind_stem, KIND_POINTS, MatchKind::Stem, stem);
     }
-    Box::new(DisjunctionMaxQuery::new(alternatives))
+    WordClause { query: Box::new(DisjunctionMaxQuery::new(alternatives)), upper_bound: upper_bound as f32 }
 }
 
 /// The rank of a hit from its query score and title length (see the module docs).
