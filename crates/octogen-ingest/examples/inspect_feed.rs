@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut format = FeedFormat::Shopify;
     let mut options = FeedOptions::default();
     let mut json = false;
+    let mut quiet = false;
     let mut path = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -24,15 +25,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--currency" => options.default_currency = args.next(),
             "--mapping" => options.mapping = Some(CsvMapping::load(args.next().ok_or("--mapping needs a file")?)?),
             "--json" => json = true,
+            // Only parse: for timing the parser itself.
+            "--quiet" => quiet = true,
             other => path = Some(other.to_string()),
         }
     }
     let path =
-        path.ok_or("usage: inspect_feed --format F [--base-url U] [--mapping M] [--currency C] [--json] FILE")?;
+        path.ok_or("usage: inspect_feed --format F [--base-url U] [--mapping M] [--currency C] [--json|--quiet] FILE")?;
     let mut counts: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
     let summary = parse_feed(format, BufReader::new(File::open(&path)?), &options, |record| {
         match record {
             Err(error) => eprintln!("skipped {error}"),
+            Ok(_) if quiet => {}
             Ok(product) if json => println!("{}", serde_json::to_string(&product).unwrap_or_default()),
             Ok(product) => {
                 let e = &product.enrichment;

@@ -103,6 +103,10 @@ fn spacire_enrichment_rules_on_named_products() {
     assert_eq!(baby.enrichment.age_groups, ["infant"]);
     let cotton = by_title_prefix(&products, "QuiltAura Gravity Weighted Pure Cotton Blanket");
     assert!(cotton.details.materials.contains(&"cotton".to_string()), "{:?}", cotton.details.materials);
+    // Size options become lowercase sizes and a "size" attribute facet.
+    let mask = by_title_prefix(&products, "Kinesiszx Sleep Eye Mask");
+    assert_eq!(mask.sizes, ["s", "m", "l"]);
+    assert_eq!(mask.enrichment.attributes["size"], ["s", "m", "l"]);
     let families: std::collections::BTreeSet<&str> =
         products.iter().flat_map(|p| p.enrichment.color_family.iter().map(String::as_str)).collect();
     assert_eq!(families.len(), 11, "every color family occurs in the store: {families:?}");
@@ -166,6 +170,15 @@ fn myntra_enrichment_on_named_products() {
     assert_eq!(jeans.enrichment.color_family, ["Red"]);
     assert_eq!(jeans.enrichment.product_type.as_deref(), Some("jeans"));
     assert_eq!(jeans.details.fit, ["super skinny"]);
+
+    // Sport footwear and apparel are activewear.
+    let shoes = by_id("10018287");
+    assert_eq!(shoes.enrichment.product_type.as_deref(), Some("running shoe"));
+    assert_eq!(shoes.enrichment.is_activewear, Some(true));
+    let track_pants = by_id("10053685");
+    assert_eq!(track_pants.enrichment.is_activewear, Some(true));
+    assert_eq!(track_pants.enrichment.color, ["Navy Blue"]);
+    assert_eq!(by_id("10015921").enrichment.is_activewear, Some(false));
 
     // Windows-1252 NBSP bytes (shown as "�" by UTF-8 readers) become spaces.
     let kurta = by_id("10016283");
