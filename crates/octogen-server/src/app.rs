@@ -69,8 +69,10 @@ impl Application {
         let Application { listener, router, state, usage_writer } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        let store = state.store.clone();
         drop(state);
         let _ = usage_writer.await;
+        store.close().await;
         Ok(())
     }
 }

@@ -29,6 +29,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog>;
     async fn list_catalogs(&self) -> StoreResult<Vec<Catalog>>;
     async fn get_catalog(&self, key: &str) -> StoreResult<Catalog>;
+    /// Inactive catalogs disappear from every partner surface on the next request.
+    async fn set_catalog_active(&self, key: &str, active: bool) -> StoreResult<Catalog>;
 
     // Grants. Both return whether anything changed.
     async fn grant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool>;
@@ -60,4 +62,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers (for readiness checks).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Waits for in-flight queries and closes connections (SQLite checkpoints its WAL).
+    async fn close(&self);
 }

@@ -314,6 +314,21 @@ impl Store for SqlStore {
         row.as_ref().map(catalog_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::Catalog(key.into())))
     }
 
+    async fn set_catalog_active(&self, key: &str, active: bool) -> StoreResult<Catalog> {
+        let _writer = self.write_lock.lock().await;
+        let result = sqlx::query("UPDATE catalogs SET is_active = $1 WHERE catalog_key = $2")
+            .bind(i64::from(active))
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound(Entity::Catalog(key.into())));
+        }
+        let catalog = self.get_catalog(key).await?;
+        self.update_directory(|data| data.put_catalog(&catalog));
+        Ok(catalog)
+    }
+
     async fn grant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool> {
         let _writer = self.write_lock.lock().await;
         self.get_org(org_id).await?;
@@ -496,6 +511,10 @@ impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

@@ -29,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/grants/{catalog}", put(grant).delete(ungrant))
         .route("/orgs/{org_id}/keys", get(list_keys).post(create_key))
         .route("/catalogs", get(list_catalogs).post(create_catalog))
+        .route("/catalogs/{key}/activate", post(activate_catalog))
+        .route("/catalogs/{key}/deactivate", post(deactivate_catalog))
         .route("/keys/{key_id}/revoke", post(revoke_key))
         .route("/keys/{key_id}/rotate", post(rotate_key))
 }
@@ -193,6 +195,24 @@ async fn create_catalog(
 
 async fn list_catalogs(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Vec<CatalogView>>> {
     Ok(Json(state.store.list_catalogs().await?.into_iter().map(CatalogView::from).collect()))
+}
+
+async fn activate_catalog(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(key): Path<String>,
+) -> ApiResult<Json<CatalogView>> {
+    Ok(Json(state.services.set_catalog_active(&Actor::operator(client.label()), &key, true).await?.into()))
+}
+
+async fn deactivate_catalog(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(key): Path<String>,
+) -> ApiResult<Json<CatalogView>> {
+    Ok(Json(state.services.set_catalog_active(&Actor::operator(client.label()), &key, false).await?.into()))
 }
 
 async fn grant(

@@ -73,6 +73,13 @@ impl Services {
         Ok(catalog)
     }
 
+    pub async fn set_catalog_active(&self, actor: &Actor, key: &str, active: bool) -> ApiResult<Catalog> {
+        let catalog = self.store.set_catalog_active(key, active).await?;
+        let action = if active { "catalog.activated" } else { "catalog.deactivated" };
+        self.audit(actor, None, action, Some(key), None).await?;
+        Ok(catalog)
+    }
+
     pub async fn grant(&self, actor: &Actor, org_id: &str, catalog_key: &str) -> ApiResult<bool> {
         let changed = self.store.grant(org_id, catalog_key).await?;
         if changed {

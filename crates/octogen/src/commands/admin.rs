@@ -72,6 +72,10 @@ pub enum CatalogCommand {
     },
     /// List catalogs.
     List,
+    /// Hide a catalog from every partner (effective on the next request).
+    Deactivate { key: String },
+    /// Show a deactivated catalog to its grantees again.
+    Activate { key: String },
 }
 
 pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
@@ -114,6 +118,14 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
         AdminCommand::Catalog(CatalogCommand::List) => {
             let catalogs = client.get("/catalogs").await?;
             report(json_output, &catalogs, || print_catalogs(&catalogs));
+        }
+        AdminCommand::Catalog(CatalogCommand::Deactivate { key }) => {
+            let catalog = client.post(&format!("/catalogs/{key}/deactivate"), json!({})).await?;
+            report(json_output, &catalog, || println!("Deactivated catalog {key}: partners no longer see it"));
+        }
+        AdminCommand::Catalog(CatalogCommand::Activate { key }) => {
+            let catalog = client.post(&format!("/catalogs/{key}/activate"), json!({})).await?;
+            report(json_output, &catalog, || println!("Activated catalog {key}"));
         }
         AdminCommand::Grant { org, catalog } => {
             let result = client.put(&format!("/orgs/{org}/grants/{catalog}")).await?;

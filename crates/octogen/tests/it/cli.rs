@@ -1,0 +1,159 @@
+//! The operator commands, run as the real binary against a running server:
+//! human output by default, `--json` for scripts, non-zero exit with a
+//! one-line reason on failure.
+
+use serde_json::Value;
+
+use crate::helpers::{stderr, stdout, TestApp};
+
+fn json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "exit {:?}: {}", output.status.code(), stderr(output));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| panic!("not JSON ({error}): {}", stdout(output)))
+}
+
+#[tokio::test]
+async fn organizations_catalogs_and_grants() {
+    let app = TestApp::spawn().await;
+    let org = json(
+        &app.cli(&["admin", "org", "create", "--name", "Acme Partner", "--type", "catalog_partner", "--json"]).await,
+    );
+    let org_id = org["id"].as_str().expect("org create --json prints an object with id");
+    assert_eq!(org["type"], "catalog_partner");
+
+    let human = app.cli(&["admin", "org", "create", "--name", "Shopkeeper", "--type", "merchant"]).await;
+    assert!(human.status.success());
+    assert!(stdout(&human).starts_with("Created organization Shopkeeper (merchant) with id "));
+
+    let listed = stdout(&app.cli(&["admin", "org", "list"]).await);
+    assert!(listed.lines().next().unwrap().starts_with("ID"), "a table with headers: {listed}");
+    assert!(listed.contains("Acme Partner") && listed.contains("Shopkeeper"));
+    assert_eq!(json(&app.cli(&["admin", "org", "list", "--json"]).await).as_array().unwrap().len(), 2);
+
+    let suspended = json(&app.cli(&["admin", "org", "suspend", org_id, "--json"]).await);
+    assert_eq!(suspended["suspended"], true);
+    let active = json(&app.cli(&["admin", "org", "unsuspend", org_id, "--json"]).await);
+    assert_eq!(active["suspended"], false);
+
+    let catalog = json(
+        &app.cli(&[
+            "admin",
+            "catalog",
+            "create",
+            "--key",
+            "northwind",
+            "--name",
+            "Northwind",
+            "--source-url",
+            "https://northwind.example/",
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(catalog["sourceBaseUrl"], "https://northwind.example");
+    assert!(stdout(&app.cli(&["admin", "catalog", "list"]).await).contains("northwind"));
+
+    let granted = json(&app.cli(&["admin", "grant", "--org", org_id, "--catalog", "northwind", "--json"]).await);
+    assert_eq!(granted["granted"], true);
+    let key = json(&app.cli(&["keys", "create", "--org", org_id, "--name", "ci", "--json"]).await);
+    let catalogs: Value = app.catalogs(key["key"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(catalogs[0]["catalog"], "northwind");
+    let ungranted = app.cli(&["admin", "ungrant", "--org", org_id, "--catalog", "northwind"]).await;
+    assert!(stdout(&ungranted).contains("Removed catalog northwind"));
+    let catalogs: Value = app.catalogs(key["key"].as_str().unwrap()).await.json().await.unwrap();
+    assert_eq!(catalogs, serde_json::json!([]), "ungrant is effective on the next request");
+}
+
+#[tokio::test]
+async fn keys_create_list_rotate_revoke() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Keyholder").await;
+
+    let created = app.cli(&["keys", "create", "--org", &org, "--name", "production"]).await;
+    let text = stdout(&created);
+    assert!(text.contains("shown only once"), "{text}");
+    let full_key = text
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("octo_live_"))
+        .expect("the key is printed")
+        .to_string();
+    assert_eq!(app.catalogs(&full_key).await.status(), 200);
+
+    let key = json(&app.cli(&["keys", "create", "--org", &org, "--name", "staging", "--json"]).await);
+    let (key_id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
+    assert_eq!(key["status"], "active");
+
+    for args in [vec!["keys", "list", "--org", org.as_str()], vec!["keys", "list", "--org", org.as_str(), "--json"]] {
+        let listed = stdout(&app.cli(&args).await);
+        assert!(listed.contains(key_id) && listed.contains("staging"));
+        assert!(
+            !listed.contains(&secret[secret.len() - 43..]) && !listed.contains(&full_key[full_key.len() - 43..]),
+            "never a secret"
+        );
+    }
+
+    let rotated = json(&app.cli(&["keys", "rotate", key_id, "--json"]).await);
+    let replacement = rotated["key"].as_str().unwrap();
+    assert_eq!(rotated["previous"]["status"], "active", "the old key stays active");
+    assert_eq!(app.catalogs(replacement).await.status(), 200);
+    assert_eq!(app.catalogs(secret).await.status(), 200);
+    let human_rotate = stdout(&app.cli(&["keys", "rotate", rotated["id"].as_str().unwrap()]).await);
+    assert!(human_rotate.contains("stays active"), "{human_rotate}");
+
+    let revoked = app.cli(&["keys", "revoke", key_id]).await;
+    assert!(stdout(&revoked).contains("next request with it gets 401"));
+    assert_eq!(app.catalogs(secret).await.status(), 401);
+
+    let rotated_and_revoked =
+        json(&app.cli(&["keys", "rotate", rotated["id"].as_str().unwrap(), "--revoke-old", "--json"]).await);
+    assert_eq!(rotated_and_revoked["previous"]["status"], "revoked");
+    assert_eq!(app.catalogs(replacement).await.status(), 401);
+    assert_eq!(app.catalogs(rotated_and_revoked["key"].as_str().unwrap()).await.status(), 200);
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_a_one_line_reason() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Errors").await;
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["admin", "org", "suspend", "no-such-org"], 5, "organization no-such-org not found"),
+        (vec!["keys", "create", "--org", "no-such-org", "--name", "x"], 5, "organization no-such-org not found"),
+        (vec!["keys", "revoke", "0123"], 5, "API key 0123 not found"),
+        (vec!["admin", "grant", "--org", &org, "--catalog", "missing"], 5, "catalog missing not found"),
+        (vec!["admin", "catalog", "create", "--key", "Bad Key!", "--name", "x"], 6, "invalid key"),
+        (vec!["admin", "org", "create", "--name", "  ", "--type", "merchant"], 6, "invalid name"),
+        (vec!["admin", "org", "create", "--name", "Errors", "--type", "merchant"], 6, "already exists"),
+        (vec!["keys", "create", "--org", &org, "--name", ""], 6, "invalid name"),
+    ];
+    for (args, code, message) in cases {
+        let output = app.cli(&args).await;
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.starts_with("error: ") && err.contains(message), "{args:?}: {err}");
+    }
+
+    let bad_type = app.cli(&["admin", "org", "create", "--name", "X", "--type", "reseller"]).await;
+    assert_eq!(bad_type.status.code(), Some(2), "usage errors exit 2");
+    assert!(stderr(&bad_type).contains("reseller"));
+
+    let wrong_token = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+        .args(["admin", "org", "list"])
+        .env("OCTOGEN_SERVER", &app.base)
+        .env("OCTOGEN_ADMIN_TOKEN", "octo_admin_wrongwrongwrongwrongwrong")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status.code(), Some(4), "{}", stderr(&wrong_token));
+    assert!(stderr(&wrong_token).contains("OCTOGEN_ADMIN_TOKEN"));
+
+    let unreachable = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+        .args(["admin", "org", "list"])
+        .env("OCTOGEN_SERVER", "http://127.0.0.1:9")
+        .env("OCTOGEN_ADMIN_TOKEN", "octo_admin_whateverwhateverwhatever")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(3));
+    assert!(stderr(&unreachable).contains("cannot reach the octogen server at http://127.0.0.1:9"));
+}

@@ -1,0 +1,253 @@
+//! `TestApp`: a real server on 127.0.0.1:0 with a fresh data directory, plus
+//! one helper per operation so tests read like the flows they check.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use octogen_core::api_key::random_token;
+use octogen_server::{Application, Config};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_token: String,
+    pub data_dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct MintedKey {
+    pub id: String,
+    pub key: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let config = test_config(data_dir.path());
+        Self::spawn_with(config, data_dir).await
+    }
+
+    pub async fn spawn_with(config: Config, data_dir: tempfile::TempDir) -> TestApp {
+        let admin_token = config.admin_token.as_ref().expect("tests set a token").expose_secret().to_string();
+        let app = Application::build(config).await.expect("server builds");
+        let base = format!("http://{}", app.local_addr());
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = signal.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            admin_token,
+            data_dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it. Returns the data directory,
+    /// which lives on until the caller drops it.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran cleanly");
+        }
+        self.data_dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Calls the operator API and returns status and JSON body.
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request =
+            self.http.request(method, self.url(&format!("/admin/v1{path}"))).bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn create_org(&self, name: &str, org_type: &str) -> String {
+        let (status, body) =
+            self.admin(reqwest::Method::POST, "/orgs", Some(json!({"name": name, "type": org_type}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn partner(&self, name: &str) -> String {
+        self.create_org(name, "catalog_partner").await
+    }
+
+    pub async fn create_catalog(&self, key: &str) {
+        let body = json!({"key": key, "name": format!("{key} store"), "sourceUrl": format!("https://{key}.example")});
+        let (status, body) = self.admin(reqwest::Method::POST, "/catalogs", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn grant(&self, org: &str, catalog: &str) {
+        let (status, body) = self.admin(reqwest::Method::PUT, &format!("/orgs/{org}/grants/{catalog}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn ungrant(&self, org: &str, catalog: &str) {
+        let (status, body) = self.admin(reqwest::Method::DELETE, &format!("/orgs/{org}/grants/{catalog}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn mint_key(&self, org: &str) -> MintedKey {
+        let (status, body) =
+            self.admin(reqwest::Method::POST, &format!("/orgs/{org}/keys"), Some(json!({"name": "test key"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        MintedKey { id: body["id"].as_str().unwrap().into(), key: body["key"].as_str().unwrap().into() }
+    }
+
+    pub async fn revoke(&self, key_id: &str) {
+        let (status, body) =
+            self.admin(reqwest::Method::POST, &format!("/keys/{key_id}/revoke"), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    pub async fn suspend(&self, org: &str) {
+        let (status, body) = self.admin(reqwest::Method::POST, &format!("/orgs/{org}/suspend"), Some(json!({}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// `GET /v1/catalogs` with an optional raw Authorization header value.
+    pub async fn catalogs_with(&self, authorization: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(self.url("/v1/catalogs"));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub async fn catalogs(&self, key: &str) -> reqwest::Response {
+        self.catalogs_with(Some(&format!("Bearer {key}"))).await
+    }
+
+    /// Runs the real `octogen` binary against this server (asynchronously: the
+    /// server shares this test's runtime).
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .args(args)
+            .env("OCTOGEN_SERVER", &self.base)
+            .env("OCTOGEN_ADMIN_TOKEN", &self.admin_token)
+            .env_remove("OCTOGEN_DATA_DIR")
+            .current_dir(self.data_dir.path())
+            .output()
+            .await
+            .expect("octogen runs")
+    }
+}
+
+/// A config for tests: ephemeral port, the given data dir, explicit random secrets.
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        key_pepper: Some(random_token(32)),
+        admin_token: Some(SecretString::from(format!("octo_admin_{}", random_token(32).expose_secret()))),
+        ..Config::default()
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a response is the contract's error: status, `{"detail": detail}`.
+pub async fn assert_detail(response: reqwest::Response, status: u16, detail: &str) {
+    assert_eq!(response.status().as_u16(), status);
+    assert!(response.headers().contains_key("x-request-id"), "every response carries X-Request-Id");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(body, json!({"detail": detail}));
+}
+
+/// An `octogen serve` child process with its logs captured to a file.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    pub log_path: PathBuf,
+    pub admin_token: String,
+    /// Kept alive for the process's lifetime.
+    _data_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `octogen serve` on an ephemeral port with the given extra arguments.
+    pub fn start(extra_args: &[&str]) -> ServerProcess {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let log_path = data_dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let admin_token = format!("octo_admin_{}", random_token(32).expose_secret());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .args(extra_args)
+            .env("OCTOGEN_ADMIN_TOKEN", &admin_token)
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("octogen serve starts");
+        let base = wait_for_address(&log_path);
+        ServerProcess { child, base, log_path, admin_token, _data_dir: data_dir }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("server exits")
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .args(args)
+            .env("OCTOGEN_SERVER", &self.base)
+            .env("OCTOGEN_ADMIN_TOKEN", &self.admin_token)
+            .output()
+            .expect("octogen runs")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the server's log until it reports its listening address.
+fn wait_for_address(log_path: &Path) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        let logs = std::fs::read_to_string(log_path).unwrap_or_default();
+        for line in logs.lines() {
+            if let Ok(event) = serde_json::from_str::<Value>(line) {
+                if event["message"] == "octogen is listening" {
+                    return format!("http://{}", event["address"].as_str().expect("address field"));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the server did not start; its log:\n{}", std::fs::read_to_string(log_path).unwrap_or_default());
+}

@@ -1,0 +1,10 @@
+//! The integration suite: one test binary that boots the real server on an
+//! ephemeral loopback port and speaks HTTP to it, and runs the real `octogen`
+//! binary for CLI tests.
+
+mod helpers;
+
+mod auth;
+mod catalogs;
+mod cli;
+mod secrets;
