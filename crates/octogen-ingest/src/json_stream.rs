@@ -118,7 +118,9 @@ impl<'r, R: BufRead> JsonScanner<'r, R> {
                 return Err(self.truncated(format!("the input ended inside {inside}")));
             }
             let mut end = None;
-            for (index, &byte) in buffer.iter().enumerate() {
+            let mut index = 0;
+            while index < buffer.len() {
+                let byte = buffer[index];
                 if in_string {
                     if escaped {
                         escaped = false;
@@ -130,7 +132,12 @@ impl<'r, R: BufRead> JsonScanner<'r, R> {
                             end = Some(index + 1);
                             break;
                         }
+                    } else {
+                        // Most bytes of a feed are string contents: jump to the next quote or backslash.
+                        index += memchr::memchr2(b'"', b'\\', &buffer[index..]).unwrap_or(buffer.len() - index);
+                        continue;
                     }
+                    index += 1;
                     continue;
                 }
                 if primitive {
@@ -139,6 +146,7 @@ impl<'r, R: BufRead> JsonScanner<'r, R> {
                         break;
                     }
                     started = true;
+                    index += 1;
                     continue;
                 }
                 match byte {
@@ -153,6 +161,7 @@ impl<'r, R: BufRead> JsonScanner<'r, R> {
                     }
                     _ => {}
                 }
+                index += 1;
             }
             let take = end.unwrap_or(buffer.len());
             if let Some(out) = out.as_deref_mut() {

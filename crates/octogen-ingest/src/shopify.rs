@@ -197,7 +197,8 @@ fn variant_of(
     product_url: &str,
 ) -> Result<Option<ParsedVariant>, Skip> {
     let Some(object) = value.as_object() else { return Ok(None) };
-    let option_values: Vec<Option<String>> = (1..=3).map(|index| text(object, &format!("option{index}"))).collect();
+    let option_values: Vec<Option<String>> =
+        ["option1", "option2", "option3"].iter().map(|key| text(object, key)).collect();
     let value_for = |role: OptionRole| {
         options
             .iter()
