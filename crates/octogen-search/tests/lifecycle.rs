@@ -31,6 +31,11 @@ fn applied_seq_is_persisted_with_the_documents() {
     assert_eq!(index.num_docs(), 2);
     assert!(index.size_on_disk() > 0);
     assert_eq!(search_titles(&index, "blanket"), ["Blanket"]);
+    // Products indexed before the reopen are still replaced, not duplicated.
+    index.apply(vec![IndexChange::Upsert(titled(1, "Blanket Renamed"))], 42).expect("apply");
+    assert_eq!(search_titles(&index, "blanket"), ["Blanket Renamed"]);
+    index.apply(vec![IndexChange::Remove { uuid: uuid(2) }], 43).expect("apply");
+    assert_eq!(index.num_docs(), 1);
 }
 
 #[test]
