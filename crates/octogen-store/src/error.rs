@@ -25,6 +25,7 @@ pub enum Entity {
     Organization(String),
     Catalog(String),
     ApiKey(String),
+    IndexRun(String),
     Grant { org: String, catalog: String },
 }
 
@@ -34,6 +35,7 @@ impl fmt::Display for Entity {
             Entity::Organization(id) => write!(f, "organization {id}"),
             Entity::Catalog(key) => write!(f, "catalog {key}"),
             Entity::ApiKey(id) => write!(f, "API key {id}"),
+            Entity::IndexRun(id) => write!(f, "index run {id}"),
             Entity::Grant { org, catalog } => write!(f, "grant of catalog {catalog} to organization {org}"),
         }
     }

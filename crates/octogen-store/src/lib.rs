@@ -9,14 +9,20 @@ mod model;
 mod sql;
 
 use async_trait::async_trait;
-use octogen_core::{KeyId, Timestamp};
+use octogen_core::{KeyId, ProductRecord, Timestamp};
 
 pub use error::{Entity, StoreError, StoreResult};
 pub use model::*;
 pub use sql::{Backend, SqlStore};
 
+/// Everything the server needs from its database.
+pub trait Store: AccessStore + IndexStore {}
+
+impl<T: AccessStore + IndexStore> Store for T {}
+
+/// Identity and access: organizations, catalogs, grants, keys, audit, settings.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait AccessStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // Organizations.
@@ -65,4 +71,58 @@ pub trait Store: Send + Sync + 'static {
 
     /// Waits for in-flight queries and closes connections (SQLite checkpoints its WAL).
     async fn close(&self);
+}
+
+/// Products and the index runs that change them.
+#[async_trait]
+pub trait IndexStore: Send + Sync + 'static {
+    /// Records a new run (status `queued`).
+    async fn create_index_run(&self, new: NewIndexRun) -> StoreResult<IndexRun>;
+    async fn start_index_run(&self, run_id: &str) -> StoreResult<()>;
+    async fn record_run_progress(&self, run_id: &str, progress: RunProgress) -> StoreResult<()>;
+    /// Adds products read by a running run (invisible until it is published).
+    async fn stage_products(&self, run_id: &str, products: &[StagedProduct]) -> StoreResult<()>;
+    /// In one transaction: upserts the staged products, deactivates the
+    /// catalog's products the run did not see, updates the catalog's count and
+    /// `last_indexed_at`, bumps the change sequence, and marks the run succeeded.
+    /// Either all of it is visible afterwards or none of it.
+    async fn publish_index_run(
+        &self,
+        run_id: &str,
+        progress: RunProgress,
+        report: serde_json::Value,
+    ) -> StoreResult<IndexRun>;
+    /// Marks a run failed and discards what it staged; the catalog is untouched.
+    async fn fail_index_run(
+        &self,
+        run_id: &str,
+        error: &str,
+        progress: RunProgress,
+        report: serde_json::Value,
+    ) -> StoreResult<IndexRun>;
+    /// After a restart: runs left queued or running are marked interrupted and their staging discarded.
+    async fn interrupt_unfinished_runs(&self) -> StoreResult<Vec<String>>;
+    async fn get_index_run(&self, run_id: &str) -> StoreResult<IndexRun>;
+    /// Newest first; all catalogs when `catalog_key` is `None`.
+    async fn list_index_runs(&self, catalog_key: Option<&str>, limit: u32) -> StoreResult<Vec<IndexRun>>;
+
+    /// Product changes after `after`, in (seq, uuid) order, at most `limit`.
+    async fn product_changes(&self, after: &ChangeCursor, limit: u32) -> StoreResult<Vec<ProductChange>>;
+    /// The latest change sequence value (0 before any publish).
+    async fn latest_change_seq(&self) -> StoreResult<i64>;
+    /// Every product row of one catalog (active or not) after `after_uuid`, by uuid (for re-indexing one catalog).
+    async fn catalog_products(
+        &self,
+        catalog_key: &str,
+        after_uuid: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<ProductRecord>>;
+    /// The active product with this normalized URL in one of the given catalogs (by id).
+    async fn find_product(&self, catalog_ids: &[String], url_key: &str) -> StoreResult<Option<ProductRecord>>;
+
+    async fn set_catalog_source(&self, catalog_key: &str, source: Option<CatalogSource>) -> StoreResult<()>;
+    async fn get_catalog_source(&self, catalog_key: &str) -> StoreResult<Option<CatalogSource>>;
+    /// Sources whose next run is due at `now`, with their catalog keys.
+    async fn due_catalog_sources(&self, now: Timestamp) -> StoreResult<Vec<(String, CatalogSource)>>;
+    async fn reschedule_catalog_source(&self, catalog_key: &str, next_run_at: Timestamp) -> StoreResult<()>;
 }

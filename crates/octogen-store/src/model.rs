@@ -165,3 +165,162 @@ pub fn org_slug(name: &str) -> String {
         .collect::<Vec<_>>()
         .join("-")
 }
+
+/// How an index run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// `octogen catalog import` (operator API).
+    Operator,
+    /// The catalog's configured source, on its interval.
+    Schedule,
+    /// The portal's operator area.
+    Portal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for the previous run of the same catalog to end.
+    Queued,
+    Running,
+    Succeeded,
+    /// Ended with an error; the catalog is unchanged.
+    Failed,
+    /// The server stopped during the run; the catalog is unchanged.
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Succeeded | RunStatus::Failed | RunStatus::Interrupted)
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [RunStatus::Queued, RunStatus::Running, RunStatus::Succeeded, RunStatus::Failed, RunStatus::Interrupted]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| format!("unknown run status {text:?}"))
+    }
+}
+
+impl RunTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunTrigger::Operator => "operator",
+            RunTrigger::Schedule => "schedule",
+            RunTrigger::Portal => "portal",
+        }
+    }
+}
+
+impl FromStr for RunTrigger {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [RunTrigger::Operator, RunTrigger::Schedule, RunTrigger::Portal]
+            .into_iter()
+            .find(|trigger| trigger.as_str() == text)
+            .ok_or_else(|| format!("unknown run trigger {text:?}"))
+    }
+}
+
+pub struct NewIndexRun {
+    pub catalog_key: String,
+    pub trigger: RunTrigger,
+    /// Feed format name, e.g. `shopify`.
+    pub format: String,
+    /// Where the feed came from: a URL or an uploaded file's name.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunCounts {
+    /// Records read from the feed (accepted + skipped).
+    pub seen: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deactivated: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexRun {
+    pub id: String,
+    pub catalog_key: String,
+    pub status: RunStatus,
+    pub trigger: RunTrigger,
+    pub format: String,
+    pub source: String,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub bytes_read: u64,
+    pub bytes_total: Option<u64>,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+    /// Skipped records with reasons and other details, as JSON.
+    pub report: Option<serde_json::Value>,
+}
+
+/// Progress of a running import, written periodically so any node can report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunProgress {
+    pub bytes_read: u64,
+    pub bytes_total: Option<u64>,
+    pub seen: u64,
+    pub skipped: u64,
+}
+
+/// A product read by a run, waiting for the run to be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedProduct {
+    pub uuid: String,
+    pub url_key: String,
+    /// The product record as JSON.
+    pub data: String,
+    pub content_hash: String,
+}
+
+/// Where the change feed stands: everything up to and including `(seq, uuid)` has been read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub seq: i64,
+    pub uuid: String,
+}
+
+/// One row of the change feed: the product as it is now (inactive means "remove from search").
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProductChange {
+    pub seq: i64,
+    pub record: octogen_core::ProductRecord,
+}
+
+/// A catalog's feed, re-imported on an interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSource {
+    pub url: String,
+    pub format: String,
+    /// CSV column mapping (TOML), when the format needs one.
+    pub mapping: Option<String>,
+    pub interval_secs: u64,
+    pub next_run_at: Timestamp,
+}

@@ -205,3 +205,193 @@ async fn sqlite_refuses_a_second_process_on_the_same_file_and_reloads_state() {
     let principal = reopened.resolve_api_key(&key.id()).await.unwrap().expect("directory reloaded from disk");
     assert_eq!(principal.catalogs[0].key, "kept");
 }
+
+mod index_runs {
+    use super::*;
+    use octogen_core::{Product, ProductRecord};
+
+    fn staged(url: &str, title: &str) -> StagedProduct {
+        let product = Product { url: url.into(), title: title.into(), ..Product::default() };
+        let data = serde_json::to_string(&product).unwrap();
+        StagedProduct { uuid: format!("uuid-{url}"), url_key: url.into(), content_hash: format!("h-{title}"), data }
+    }
+
+    fn progress(seen: u64, skipped: u64) -> RunProgress {
+        RunProgress { seen, skipped, ..RunProgress::default() }
+    }
+
+    async fn run(store: &dyn Store, catalog: &str, products: &[StagedProduct]) -> IndexRun {
+        let run = store
+            .create_index_run(NewIndexRun {
+                catalog_key: catalog.into(),
+                trigger: RunTrigger::Operator,
+                format: "shopify".into(),
+                source: "feed.json".into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Queued);
+        store.start_index_run(&run.id).await.unwrap();
+        store.stage_products(&run.id, products).await.unwrap();
+        store.publish_index_run(&run.id, progress(products.len() as u64 + 1, 1), serde_json::json!({})).await.unwrap()
+    }
+
+    async fn all_changes(store: &dyn Store) -> Vec<ProductChange> {
+        let mut cursor = ChangeCursor::default();
+        let mut changes = Vec::new();
+        loop {
+            let page = store.product_changes(&cursor, 2).await.unwrap();
+            let Some(last) = page.last() else { return changes };
+            cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+            changes.extend(page);
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_upserts_deactivates_and_counts() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let org = partner(store, "Reader").await;
+            let cat = catalog(store, "shop").await;
+            store.grant(&org.id, "shop").await.unwrap();
+            let key = mint(store, &org).await;
+
+            let first = run(store, "shop", &[staged("a", "A"), staged("b", "B"), staged("c", "C")]).await;
+            assert_eq!(first.status, RunStatus::Succeeded, "{backend}");
+            assert_eq!(
+                first.counts,
+                RunCounts { seen: 4, added: 3, updated: 0, unchanged: 0, deactivated: 0, skipped: 1 },
+                "{backend}"
+            );
+            let shop = store.get_catalog("shop").await.unwrap();
+            assert_eq!(shop.product_count, 3);
+            assert!(shop.last_indexed_at.is_some());
+            let granted = &store.resolve_api_key(&key.id()).await.unwrap().unwrap().catalogs[0];
+            assert_eq!(granted.product_count, 3, "{backend}: the principal sees the new count at once");
+            assert_eq!(store.latest_change_seq().await.unwrap(), 1);
+
+            // b changes, c disappears, d is new, a is unchanged.
+            let second = run(store, "shop", &[staged("a", "A"), staged("b", "B2"), staged("d", "D")]).await;
+            assert_eq!(
+                second.counts,
+                RunCounts { seen: 4, added: 1, updated: 1, unchanged: 1, deactivated: 1, skipped: 1 },
+                "{backend}"
+            );
+            assert_eq!(store.get_catalog("shop").await.unwrap().product_count, 3);
+
+            let changes = all_changes(store).await;
+            let state: Vec<(String, bool, i64)> =
+                changes.iter().map(|c| (c.record.normalized_url.clone(), c.record.is_active, c.seq)).collect();
+            // a was published at seq 1 and never changed again; the rest moved to seq 2.
+            assert_eq!(
+                state,
+                [("a".into(), true, 1), ("b".into(), true, 2), ("c".into(), false, 2), ("d".into(), true, 2)],
+                "{backend}"
+            );
+            let b: &ProductRecord = &changes[1].record;
+            assert_eq!(b.product.title, "B2");
+            assert_eq!(b.catalog_key, "shop");
+
+            let found = store.find_product(std::slice::from_ref(&cat.id), "d").await.unwrap().unwrap();
+            assert_eq!(found.uuid, "uuid-d");
+            assert!(store.find_product(std::slice::from_ref(&cat.id), "c").await.unwrap().is_none(), "inactive");
+            assert!(store.find_product(&[], "d").await.unwrap().is_none(), "no catalogs, no product");
+            let rows: Vec<(String, bool)> = store
+                .catalog_products("shop", "", 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.normalized_url, p.is_active))
+                .collect();
+            assert_eq!(rows, [("a".into(), true), ("b".into(), true), ("c".into(), false), ("d".into(), true)]);
+
+            let runs = store.list_index_runs(Some("shop"), 10).await.unwrap();
+            assert_eq!(runs.len(), 2);
+            assert!(matches!(store.get_index_run("nope").await, Err(StoreError::NotFound(_))));
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_and_interrupted_runs_change_nothing() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            catalog(store, "steady").await;
+            run(store, "steady", &[staged("a", "A")]).await;
+            let before = store.get_catalog("steady").await.unwrap();
+
+            let failing = store
+                .create_index_run(NewIndexRun {
+                    catalog_key: "steady".into(),
+                    trigger: RunTrigger::Schedule,
+                    format: "csv".into(),
+                    source: "https://x".into(),
+                })
+                .await
+                .unwrap();
+            store.start_index_run(&failing.id).await.unwrap();
+            store.stage_products(&failing.id, &[staged("z", "Z")]).await.unwrap();
+            let failed = store
+                .fail_index_run(&failing.id, "feed truncated", progress(1, 0), serde_json::json!({}))
+                .await
+                .unwrap();
+            assert_eq!(failed.status, RunStatus::Failed);
+            assert_eq!(failed.error.as_deref(), Some("feed truncated"));
+            assert!(matches!(
+                store.publish_index_run(&failing.id, progress(1, 0), serde_json::json!({})).await,
+                Err(StoreError::Conflict(_))
+            ));
+
+            let orphan = store
+                .create_index_run(NewIndexRun {
+                    catalog_key: "steady".into(),
+                    trigger: RunTrigger::Operator,
+                    format: "csv".into(),
+                    source: "f".into(),
+                })
+                .await
+                .unwrap();
+            store.start_index_run(&orphan.id).await.unwrap();
+            store.stage_products(&orphan.id, &[staged("y", "Y")]).await.unwrap();
+            if backend == "sqlite" {
+                assert_eq!(store.interrupt_unfinished_runs().await.unwrap(), vec![orphan.id.clone()]);
+                assert_eq!(store.get_index_run(&orphan.id).await.unwrap().status, RunStatus::Interrupted);
+            } else {
+                assert!(
+                    store.interrupt_unfinished_runs().await.unwrap().is_empty(),
+                    "a live run on another node is left alone"
+                );
+            }
+
+            let after = store.get_catalog("steady").await.unwrap();
+            assert_eq!((after.product_count, after.last_indexed_at), (before.product_count, before.last_indexed_at));
+            assert_eq!(all_changes(store).await.len(), 1, "{backend}: no product was touched");
+        }
+    }
+
+    #[tokio::test]
+    async fn catalog_sources_schedule() {
+        for (_backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            catalog(store, "fed").await;
+            assert_eq!(store.get_catalog_source("fed").await.unwrap(), None);
+            let source = CatalogSource {
+                url: "https://fed.example/products.json".into(),
+                format: "shopify".into(),
+                mapping: None,
+                interval_secs: 3600,
+                next_run_at: Timestamp::from_millis(1_000),
+            };
+            store.set_catalog_source("fed", Some(source.clone())).await.unwrap();
+            assert_eq!(store.get_catalog_source("fed").await.unwrap(), Some(source.clone()));
+            assert_eq!(store.due_catalog_sources(Timestamp::from_millis(999)).await.unwrap(), vec![]);
+            assert_eq!(
+                store.due_catalog_sources(Timestamp::from_millis(1_000)).await.unwrap(),
+                vec![("fed".into(), source)]
+            );
+            store.reschedule_catalog_source("fed", Timestamp::from_millis(5_000)).await.unwrap();
+            assert!(store.due_catalog_sources(Timestamp::from_millis(4_999)).await.unwrap().is_empty());
+            store.set_catalog_source("fed", None).await.unwrap();
+            assert_eq!(store.get_catalog_source("fed").await.unwrap(), None);
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! `SqlStore`: one implementation of `Store` for SQLite and PostgreSQL.
+//!
+//! All SQL is portable (numbered `$N` placeholders, which SQLite also
+//! accepts; BIGINT milliseconds; TEXT ids), run through sqlx's `Any` driver.
+//! Each backend has its own versioned migrations. What differs between the
+//! backends is confined to this file: SQLite pragmas and the single-writer
+//! access directory; PostgreSQL reading access facts on every request.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use octogen_core::{KeyHash, KeyId, Timestamp};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+mod access;
+mod index;
+
+use crate::directory::{Directory, DirectoryData, KeyEntry};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::AccessStore;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    /// Present only for SQLite, where this process is the only writer.
+    directory: Option<Directory>,
+    /// Serializes mutations so the directory applies them in commit order.
+    write_lock: tokio::sync::Mutex<()>,
+    /// Held for the store's lifetime: a second server on the same SQLite file
+    /// would invalidate the directory, so it is refused at startup instead.
+    _exclusive: Option<File>,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode,
+    /// and applies migrations.
+    pub async fn open_sqlite(path: &Path) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let lock_path = path.with_extension("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|error| StoreError::Config(format!("cannot open {}: {error}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            StoreError::Config(format!(
+                "the database {} is in use by another octogen process (lock {})",
+                path.display(),
+                lock_path.display()
+            ))
+        })?;
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        SQLITE_MIGRATIONS.run(&pool).await?;
+        let store = SqlStore {
+            pool,
+            backend: Backend::Sqlite,
+            directory: Some(Directory::default()),
+            write_lock: tokio::sync::Mutex::new(()),
+            _exclusive: Some(lock),
+        };
+        store.load_directory().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL and applies migrations.
+    pub async fn connect_postgres(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let pool =
+            AnyPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(SqlStore {
+            pool,
+            backend: Backend::Postgres,
+            directory: None,
+            write_lock: tokio::sync::Mutex::new(()),
+            _exclusive: None,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    async fn load_directory(&self) -> StoreResult<()> {
+        let Some(directory) = &self.directory else { return Ok(()) };
+        let mut data = DirectoryData::default();
+        for org in self.list_orgs().await? {
+            data.put_org(&org);
+        }
+        for catalog in self.list_catalogs().await? {
+            data.put_catalog(&catalog);
+        }
+        for row in sqlx::query("SELECT org_id, catalog_id FROM grants").fetch_all(&self.pool).await? {
+            data.grants.entry(row.try_get("org_id")?).or_default().insert(row.try_get("catalog_id")?);
+        }
+        for row in sqlx::query("SELECT id, org_id, secret_hash, revoked_at FROM api_keys").fetch_all(&self.pool).await?
+        {
+            let id: String = row.try_get("id")?;
+            let key_id = KeyId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("API key id {id:?}")))?;
+            data.keys.insert(key_id, key_entry(&row)?);
+        }
+        directory.replace(data);
+        Ok(())
+    }
+
+    fn update_directory(&self, change: impl FnOnce(&mut DirectoryData)) {
+        if let Some(directory) = &self.directory {
+            directory.update(change);
+        }
+    }
+
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>> {
+        let row = sqlx::query(&format!("SELECT {ORG_COLUMNS} FROM organizations WHERE slug = $1"))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(org_from_row).transpose()
+    }
+
+    async fn catalog_id(&self, key: &str) -> StoreResult<String> {
+        Ok(self.get_catalog(key).await?.id)
+    }
+
+    async fn resolve_from_database(&self, id: &KeyId) -> StoreResult<Option<KeyPrincipal>> {
+        // One round trip: the key, its organization and every active granted catalog.
+        let rows = sqlx::query(
+            "SELECT k.id AS key_id, k.org_id, k.secret_hash, k.revoked_at, \
+                    o.name AS org_name, o.slug AS org_slug, o.org_type, o.suspended, \
+                    c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
+                    c.product_count, c.last_indexed_at \
+             FROM api_keys k \
+             JOIN organizations o ON o.id = k.org_id \
+             LEFT JOIN grants g ON g.org_id = o.id \
+             LEFT JOIN catalogs c ON c.id = g.catalog_id AND c.is_active = 1 \
+             WHERE k.id = $1 \
+             ORDER BY c.catalog_key",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let entry = key_entry(first)?;
+        let org = OrgAccess {
+            id: entry.org_id.clone(),
+            name: first.try_get("org_name")?,
+            slug: first.try_get("org_slug")?,
+            org_type: parse_org_type(first.try_get("org_type")?)?,
+            suspended: flag(first, "suspended")?,
+        };
+        let mut catalogs = Vec::new();
+        for row in &rows {
+            let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
+            catalogs.push(GrantedCatalog {
+                id: catalog_id,
+                key: row.try_get("catalog_key")?,
+                display_name: row.try_get("display_name")?,
+                source_base_url: row.try_get("source_base_url")?,
+                product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+                last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+            });
+        }
+        Ok(Some(KeyPrincipal {
+            key_id: *id,
+            secret_hash: entry.secret_hash,
+            revoked: entry.revoked,
+            org,
+            catalogs: Arc::from(catalogs),
+        }))
+    }
+}
+
+pub(super) const ORG_COLUMNS: &str = "id, name, slug, org_type, suspended, created_at";
+pub(super) const CATALOG_COLUMNS: &str =
+    "id, catalog_key, display_name, source_base_url, is_active, product_count, last_indexed_at, created_at";
+pub(super) const KEY_COLUMNS: &str = "id, org_id, name, created_at, last_used_at, revoked_at";
+
+/// A unique-constraint violation (another node won a race) is a conflict, not a backend failure.
+pub(super) fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Backend(error),
+    }
+}
+
+/// Flags are stored as 0/1 integers on both backends.
+pub(super) fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+pub(super) fn parse_org_type(text: String) -> StoreResult<OrgType> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+pub(super) fn org_from_row(row: &AnyRow) -> StoreResult<Org> {
+    Ok(Org {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        slug: row.try_get("slug")?,
+        org_type: parse_org_type(row.try_get("org_type")?)?,
+        suspended: flag(row, "suspended")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+    })
+}
+
+pub(super) fn catalog_from_row(row: &AnyRow) -> StoreResult<Catalog> {
+    Ok(Catalog {
+        id: row.try_get("id")?,
+        key: row.try_get("catalog_key")?,
+        display_name: row.try_get("display_name")?,
+        source_base_url: row.try_get("source_base_url")?,
+        is_active: flag(row, "is_active")?,
+        product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+        last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+    })
+}
+
+pub(super) fn key_info_from_row(row: &AnyRow) -> StoreResult<ApiKeyInfo> {
+    Ok(ApiKeyInfo {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp::from_millis),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_millis),
+    })
+}
+
+pub(super) fn key_entry(row: &AnyRow) -> StoreResult<KeyEntry> {
+    let hash: Vec<u8> = row.try_get("secret_hash")?;
+    Ok(KeyEntry {
+        org_id: row.try_get("org_id")?,
+        secret_hash: KeyHash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt("API key hash length".into()))?,
+        revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+    })
+}
+
+pub(super) fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
+    let detail: Option<String> = row.try_get("detail")?;
+    Ok(AuditEvent {
+        occurred_at: Timestamp::from_millis(row.try_get("occurred_at")?),
+        org_id: row.try_get("org_id")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        client_addr: row.try_get("client_addr")?,
+        detail: detail.and_then(|text| serde_json::from_str(&text).ok()),
+    })
+}
