@@ -231,6 +231,9 @@ impl SearchIndex {
     /// down) in the same commit. Visible to searches when this returns. On
     /// error nothing of the batch is applied.
     pub fn apply(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> Result<(), IndexError> {
+        if changes.is_empty() && up_to_seq <= self.applied_seq() {
+            return Ok(());
+        }
         let mut slot = self.lock_writer()?;
         let state = &mut *slot;
         let writer =

@@ -1,19 +1,34 @@
 //! The per-node search index of octogen (tantivy), derived from the store and
 //! rebuildable from it.
 //!
-//! The server calls [`SearchIndex::apply`] with the store's change feed (or
-//! [`SearchIndex::bulk_build`] for a full rebuild) and [`SearchIndex::search`]
-//! per request. Only active products are in the index; grants arrive as the
-//! `catalogs` of a [`SearchQuery`] and are a term filter inside the tantivy
-//! query.
+//! # Use
+//!
+//! - At startup: [`SearchIndex::open_or_recreate`]. On [`OpenOutcome::Created`]
+//!   or [`OpenOutcome::Recreated`] rebuild from the store with
+//!   [`SearchIndex::bulk_build`] (records read at store sequence S, then
+//!   `finish(S)`); otherwise replay the store's changes after
+//!   [`SearchIndex::applied_seq`].
+//! - Then follow the store's change feed with [`SearchIndex::apply`] (batches
+//!   of any size; one commit each; visible to searches when it returns;
+//!   `applied_seq` is persisted in the same commit as the documents).
+//! - Per request: [`SearchIndex::search`] with a [`SearchQuery`]. Only active
+//!   products are in the index; grants arrive as the `catalogs` of the query
+//!   and are a term filter inside the tantivy query, never a post-filter.
 //!
 //! # Order
 //!
 //! - **Text queries** (`text` has at least one word): by rank, highest first,
 //!   then by product uuid ascending. The rank is computed from constant
-//!   per-field, per-match-kind points (see [`query`](crate::query) for the formula), so it
-//!   depends only on the product and the query — never on other products,
-//!   corpus statistics, segment layout, merges or the node.
+//!   per-field, per-match-kind points, so it depends only on the product and
+//!   the query — never on other products, corpus statistics, segment layout,
+//!   merges or the node. In order of precedence: products with more query
+//!   words in their name fields (title, brand, type/tags/categories/colors/
+//!   materials); then better fields (title > brand > type and tags) and better
+//!   matches (exact > English stem > prefix of the last word > one typo in
+//!   words of 5+ letters); then shorter titles; then uuid. Products that
+//!   match only through their description come after all of those, by the
+//!   number of query words their description contains. The exact formula is
+//!   in the [`query`] module.
 //! - **Browse** (no text): by title, case-insensitive A→Z (byte order of the
 //!   lowercased, whitespace-collapsed title, first 64 bytes), then uuid ascending.
 //!
@@ -52,6 +67,16 @@
 //!   once, in the version current when its page was fetched.
 //! - Nodes with different `applied_seq` may serve different versions of a
 //!   changed product; the rules above apply to whichever version each page saw.
+
+//!
+//! # Performance (2 cores, synthetic 1M-product catalog, `examples/bench_search.rs`)
+//!
+//! Bulk build ≈ 35–48k products/s (index only), `apply` in 100k batches ≈ 38k/s,
+//! ≈ 320 bytes per product on disk, peak RSS ≈ 0.5–0.65 GB; 1,000 mixed
+//! queries single-threaded: p50 ≈ 4–5 ms, p99 ≈ 17–23 ms. Ranking is built so
+//! that a page is usually answered from the short name-field posting lists:
+//! an all-words intersection first, MaxScore pruning of words that match
+//! nearly everything, and the description only as a fallback tier.
 
 mod collect;
 mod error;
