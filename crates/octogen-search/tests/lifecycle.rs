@@ -206,3 +206,23 @@ fn searches_run_concurrently_with_changes() {
     }
     assert_eq!(index.num_docs(), 200 - 20 + 400);
 }
+
+#[test]
+fn huge_and_odd_fields_are_indexed_without_trouble() {
+    let huge = product(1, &"Blanket ".repeat(5_000), |p| {
+        p.description = Some("word ".repeat(50_000));
+        p.enrichment.attributes.insert("Note".into(), vec!["x".repeat(70_000)]);
+        p.tags = vec!["🙂 émoji 标签".into(), String::new()];
+        p.current_price = Some(f64::NAN);
+    });
+    let odd = product(2, "", |p| p.brand = brand("  "));
+    let index = index_of(vec![huge, odd]);
+    assert_eq!(index.num_docs(), 2);
+    assert_eq!(search_titles(&index, "blanket").len(), 1);
+    assert_eq!(search_titles(&index, "标签").len(), 1);
+    // A NaN price is no price: bounded queries skip it.
+    let bounded = SearchQuery { price_min: Some(0.0), ..SearchQuery::browse([CATALOG]) };
+    assert!(titles(&index, &bounded).is_empty());
+    // The untitled product browses first (empty title sorts first).
+    assert_eq!(titles(&index, &SearchQuery::browse([CATALOG]))[0], "");
+}
