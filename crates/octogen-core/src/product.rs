@@ -218,3 +218,35 @@ pub const COLOR_FAMILIES: [&str; 11] =
 pub const GENDERS: [&str; 3] = ["male", "female", "unisex"];
 
 pub const AGE_GROUPS: [&str; 4] = ["infant", "toddler", "kids", "adult"];
+
+/// Namespace of product uuids (UUID v5): fixed forever, or every uuid changes.
+const PRODUCT_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f63_746f_6765_6e00_7072_6f64_7563_7473);
+
+/// A product's stable id: a UUID v5 of its catalog and normalized URL, so the
+/// same page in the same catalog keeps its uuid across every index run.
+pub fn product_uuid(catalog_id: &str, normalized_url: &str) -> String {
+    let name = format!("{catalog_id}\n{normalized_url}");
+    uuid::Uuid::new_v5(&PRODUCT_NAMESPACE, name.as_bytes()).to_string()
+}
+
+/// A fingerprint of a stored product record, to tell changed products from unchanged ones.
+pub fn content_hash(record_json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(record_json.as_bytes())[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_are_stable_and_distinct() {
+        let a = product_uuid("catalog-1", "https://shop.example/products/a");
+        assert_eq!(a, product_uuid("catalog-1", "https://shop.example/products/a"));
+        assert_ne!(a, product_uuid("catalog-2", "https://shop.example/products/a"));
+        assert_ne!(a, product_uuid("catalog-1", "https://shop.example/products/b"));
+        assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
+        assert_eq!(content_hash("{}"), content_hash("{}"));
+        assert_ne!(content_hash("{}"), content_hash("{ }"));
+    }
+}

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::code_response;
+use crate::indexing::Indexing;
 use crate::secrets::ServerSecrets;
 use crate::service::Services;
 use crate::state::AppState;
@@ -32,7 +33,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    usage_writer: tokio::task::JoinHandle<()>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    stop_background: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -42,17 +44,22 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
         secrets.check_pepper_matches(store.as_ref()).await?;
         let (usage, usage_writer) = UsageRecorder::start(store.clone());
+        let indexing = Indexing::open(store.clone(), config.data_dir.clone()).await?;
+        let (stop_background, stopped) = tokio::sync::watch::channel(false);
+        let mut background = indexing.start_background(stopped);
+        background.push(usage_writer);
         let state = AppState {
             services: Services::new(store.clone(), secrets.clone()),
             config: Arc::new(config),
             store,
             secrets,
             usage,
+            indexing,
         };
         let listener = TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", state.config.listen))?;
-        Ok(Application { listener, router: router(state.clone()), state, usage_writer })
+        Ok(Application { listener, router: router(state.clone()), state, background, stop_background })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -63,15 +70,20 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish
-    /// and flushes pending key-usage writes.
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish,
+    /// stops the follower and scheduler, flushes pending key-usage writes and
+    /// closes the store.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, router, state, usage_writer } = self;
+        let Application { listener, router, state, background, stop_background } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         let store = state.store.clone();
+        // The usage writer ends when the last recorder (held by the state) is dropped.
         drop(state);
-        let _ = usage_writer.await;
+        let _ = stop_background.send(true);
+        for task in background {
+            let _ = task.await;
+        }
         store.close().await;
         Ok(())
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod indexing;
 pub mod net;
 pub mod secrets;
 pub mod service;

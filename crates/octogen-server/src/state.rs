@@ -3,6 +3,7 @@ use std::sync::Arc;
 use octogen_store::Store;
 
 use crate::config::Config;
+use crate::indexing::Indexing;
 use crate::secrets::ServerSecrets;
 use crate::service::Services;
 use crate::usage::UsageRecorder;
@@ -15,4 +16,5 @@ pub struct AppState {
     pub secrets: Arc<ServerSecrets>,
     pub services: Services,
     pub usage: UsageRecorder,
+    pub indexing: Arc<Indexing>,
 }

@@ -124,5 +124,12 @@ pub trait IndexStore: Send + Sync + 'static {
     async fn get_catalog_source(&self, catalog_key: &str) -> StoreResult<Option<CatalogSource>>;
     /// Sources whose next run is due at `now`, with their catalog keys.
     async fn due_catalog_sources(&self, now: Timestamp) -> StoreResult<Vec<(String, CatalogSource)>>;
-    async fn reschedule_catalog_source(&self, catalog_key: &str, next_run_at: Timestamp) -> StoreResult<()>;
+    /// Moves a source's next run from `expected` to `next_run_at`; false when
+    /// another node claimed it first (so each due run starts on one node only).
+    async fn claim_catalog_source(
+        &self,
+        catalog_key: &str,
+        expected: Timestamp,
+        next_run_at: Timestamp,
+    ) -> StoreResult<bool>;
 }

@@ -275,6 +275,9 @@ pub struct IndexRun {
     pub bytes_read: u64,
     pub bytes_total: Option<u64>,
     pub counts: RunCounts,
+    /// The change sequence value the run was published at; search has caught
+    /// up with the run once the index has applied it.
+    pub published_seq: Option<i64>,
     pub error: Option<String>,
     /// Skipped records with reasons and other details, as JSON.
     pub report: Option<serde_json::Value>,
@@ -321,6 +324,8 @@ pub struct CatalogSource {
     pub format: String,
     /// CSV column mapping (TOML), when the format needs one.
     pub mapping: Option<String>,
+    /// ISO 4217 code for feeds whose prices carry none.
+    pub currency: Option<String>,
     pub interval_secs: u64,
     pub next_run_at: Timestamp,
 }

@@ -258,6 +258,7 @@ mod index_runs {
 
             let first = run(store, "shop", &[staged("a", "A"), staged("b", "B"), staged("c", "C")]).await;
             assert_eq!(first.status, RunStatus::Succeeded, "{backend}");
+            assert_eq!(first.published_seq, Some(1));
             assert_eq!(
                 first.counts,
                 RunCounts { seen: 4, added: 3, updated: 0, unchanged: 0, deactivated: 0, skipped: 1 },
@@ -378,6 +379,7 @@ mod index_runs {
                 url: "https://fed.example/products.json".into(),
                 format: "shopify".into(),
                 mapping: None,
+                currency: Some("GBP".into()),
                 interval_secs: 3600,
                 next_run_at: Timestamp::from_millis(1_000),
             };
@@ -388,7 +390,9 @@ mod index_runs {
                 store.due_catalog_sources(Timestamp::from_millis(1_000)).await.unwrap(),
                 vec![("fed".into(), source)]
             );
-            store.reschedule_catalog_source("fed", Timestamp::from_millis(5_000)).await.unwrap();
+            let (due, later) = (Timestamp::from_millis(1_000), Timestamp::from_millis(5_000));
+            assert!(store.claim_catalog_source("fed", due, later).await.unwrap(), "the first claim wins");
+            assert!(!store.claim_catalog_source("fed", due, later).await.unwrap(), "a second node's claim loses");
             assert!(store.due_catalog_sources(Timestamp::from_millis(4_999)).await.unwrap().is_empty());
             store.set_catalog_source("fed", None).await.unwrap();
             assert_eq!(store.get_catalog_source("fed").await.unwrap(), None);

@@ -41,12 +41,41 @@ impl AdminClient {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// Streams a file to `POST /uploads`, calling `progress` with the bytes sent so far.
+    pub async fn upload(&self, path: &Path, progress: impl Fn(u64) + Send + Sync + 'static) -> CliResult<Value> {
+        use futures_util::StreamExt;
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|error| CliError::new(ExitClass::Invalid, format!("cannot read {}: {error}", path.display())))?;
+        let mut sent = 0u64;
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024).map(move |chunk| {
+            if let Ok(bytes) = &chunk {
+                sent += bytes.len() as u64;
+                progress(sent);
+            }
+            chunk
+        });
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let request = self
+            .http
+            .post(format!("{}/admin/v1/uploads", self.server))
+            .query(&[("name", name)])
+            .bearer_auth(self.token.expose_secret())
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream));
+        self.finish(request).await
+    }
+
     async fn send(&self, method: Method, path: &str, body: Option<Value>) -> CliResult<Value> {
         let url = format!("{}/admin/v1{path}", self.server);
         let mut request = self.http.request(method, &url).bearer_auth(self.token.expose_secret());
         if let Some(body) = body {
             request = request.json(&body);
         }
+        self.finish(request).await
+    }
+
+    async fn finish(&self, request: reqwest::RequestBuilder) -> CliResult<Value> {
         let response = request.send().await.map_err(|error| {
             CliError::new(
                 ExitClass::Unreachable,

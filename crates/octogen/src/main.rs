@@ -37,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::admin::AdminCommand,
     },
+    /// Import a catalog feed into a running server (one index run).
+    Catalog {
+        #[command(flatten)]
+        connection: Connection,
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     /// Manage organizations' API keys on a running server.
     Keys {
         #[command(flatten)]
@@ -44,6 +51,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::keys::KeysCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Import a feed file or URL: products seen are added or updated, products not seen become inactive.
+    Import(commands::catalog::ImportArgs),
 }
 
 /// How operator commands reach the server.
@@ -84,6 +97,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::serve::demo(args).await,
             Command::Admin { connection, command } => commands::admin::run(&connection, command).await,
             Command::Keys { connection, command } => commands::keys::run(&connection, command).await,
+            Command::Catalog { connection, command: CatalogCommand::Import(args) } => {
+                commands::catalog::import(&connection, args).await
+            }
         }
     });
     match result {

@@ -2,10 +2,14 @@
 //! `octogen keys` commands. Every route requires the operator token, named in
 //! each handler's signature.
 
+mod indexing;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+
+use self::indexing as data;
 use axum::{Json, Router};
 use octogen_core::Timestamp;
 use octogen_store::{ApiKeyInfo, Catalog, Org, OrgType};
@@ -31,6 +35,13 @@ pub fn router() -> Router<AppState> {
         .route("/catalogs", get(list_catalogs).post(create_catalog))
         .route("/catalogs/{key}/activate", post(activate_catalog))
         .route("/catalogs/{key}/deactivate", post(deactivate_catalog))
+        .route("/catalogs/{key}/imports", post(data::start_import))
+        .route("/catalogs/{key}/runs", get(data::list_runs))
+        .route("/catalogs/{key}/source", get(data::get_source).put(data::set_source).delete(data::clear_source))
+        .route("/uploads", post(data::upload))
+        .route("/runs/{run_id}", get(data::get_run))
+        .route("/reindex", post(data::start_reindex))
+        .route("/reindex/{id}", get(data::get_reindex))
         .route("/keys/{key_id}/revoke", post(revoke_key))
         .route("/keys/{key_id}/rotate", post(rotate_key))
 }

@@ -50,6 +50,8 @@ CREATE TABLE index_runs (
     unchanged BIGINT NOT NULL DEFAULT 0,
     deactivated BIGINT NOT NULL DEFAULT 0,
     skipped BIGINT NOT NULL DEFAULT 0,
+    -- The change sequence value this run was published at (search catches up to it).
+    published_seq BIGINT,
     error TEXT,
     report TEXT
 );
@@ -72,6 +74,7 @@ CREATE TABLE catalog_sources (
     url TEXT NOT NULL,
     format TEXT NOT NULL,
     mapping TEXT,
+    currency TEXT,
     interval_secs BIGINT NOT NULL,
     next_run_at BIGINT NOT NULL
 );

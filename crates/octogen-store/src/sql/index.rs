@@ -18,7 +18,7 @@ const RUN_LEASE_MILLIS: i64 = 120_000;
 
 const RUN_COLUMNS: &str = "r.id, c.catalog_key, r.status, r.trigger_kind, r.format, r.source, r.created_at, \
      r.started_at, r.finished_at, r.bytes_read, r.bytes_total, r.seen, r.added, r.updated, r.unchanged, \
-     r.deactivated, r.skipped, r.error, r.report";
+     r.deactivated, r.skipped, r.published_seq, r.error, r.report";
 const PRODUCT_COLUMNS: &str = "p.uuid, c.catalog_key, p.url_key, p.data, p.is_active, p.seq, p.updated_at";
 
 #[async_trait]
@@ -142,6 +142,11 @@ impl IndexStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         finish_run(&mut tx, run_id, RunStatus::Succeeded, None, &counts, progress, &report, now).await?;
+        sqlx::query("UPDATE index_runs SET published_seq = $1 WHERE id = $2")
+            .bind(seq)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
 
         self.discard_staging(run_id).await;
@@ -291,13 +296,14 @@ impl IndexStore for SqlStore {
         sqlx::query("DELETE FROM catalog_sources WHERE catalog_id = $1").bind(&catalog_id).execute(&mut *tx).await?;
         if let Some(source) = source {
             sqlx::query(
-                "INSERT INTO catalog_sources (catalog_id, url, format, mapping, interval_secs, next_run_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO catalog_sources (catalog_id, url, format, mapping, currency, interval_secs, next_run_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&catalog_id)
             .bind(&source.url)
             .bind(&source.format)
             .bind(&source.mapping)
+            .bind(&source.currency)
             .bind(source.interval_secs as i64)
             .bind(source.next_run_at.millis())
             .execute(&mut *tx)
@@ -309,7 +315,7 @@ impl IndexStore for SqlStore {
 
     async fn get_catalog_source(&self, catalog_key: &str) -> StoreResult<Option<CatalogSource>> {
         let row = sqlx::query(
-            "SELECT s.url, s.format, s.mapping, s.interval_secs, s.next_run_at FROM catalog_sources s \
+            "SELECT s.url, s.format, s.mapping, s.currency, s.interval_secs, s.next_run_at FROM catalog_sources s \
              JOIN catalogs c ON c.id = s.catalog_id WHERE c.catalog_key = $1",
         )
         .bind(catalog_key)
@@ -320,7 +326,7 @@ impl IndexStore for SqlStore {
 
     async fn due_catalog_sources(&self, now: Timestamp) -> StoreResult<Vec<(String, CatalogSource)>> {
         let rows = sqlx::query(
-            "SELECT c.catalog_key, s.url, s.format, s.mapping, s.interval_secs, s.next_run_at FROM catalog_sources s \
+            "SELECT c.catalog_key, s.url, s.format, s.mapping, s.currency, s.interval_secs, s.next_run_at FROM catalog_sources s \
              JOIN catalogs c ON c.id = s.catalog_id WHERE s.next_run_at <= $1 AND c.is_active = 1 ORDER BY s.next_run_at",
         )
         .bind(now.millis())
@@ -329,14 +335,21 @@ impl IndexStore for SqlStore {
         rows.iter().map(|row| Ok((row.try_get("catalog_key")?, source_from_row(row)?))).collect()
     }
 
-    async fn reschedule_catalog_source(&self, catalog_key: &str, next_run_at: Timestamp) -> StoreResult<()> {
+    async fn claim_catalog_source(
+        &self,
+        catalog_key: &str,
+        expected: Timestamp,
+        next_run_at: Timestamp,
+    ) -> StoreResult<bool> {
         let catalog_id = self.catalog_id(catalog_key).await?;
-        sqlx::query("UPDATE catalog_sources SET next_run_at = $1 WHERE catalog_id = $2")
-            .bind(next_run_at.millis())
-            .bind(&catalog_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let result =
+            sqlx::query("UPDATE catalog_sources SET next_run_at = $1 WHERE catalog_id = $2 AND next_run_at = $3")
+                .bind(next_run_at.millis())
+                .bind(&catalog_id)
+                .bind(expected.millis())
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
     }
 }
 
@@ -507,6 +520,7 @@ fn run_from_row(row: &AnyRow) -> StoreResult<IndexRun> {
             deactivated: count_of(row, "deactivated")?,
             skipped: count_of(row, "skipped")?,
         },
+        published_seq: row.try_get("published_seq")?,
         error: row.try_get("error")?,
         report: report.and_then(|text| serde_json::from_str(&text).ok()),
     })
@@ -532,6 +546,7 @@ fn source_from_row(row: &AnyRow) -> StoreResult<CatalogSource> {
         url: row.try_get("url")?,
         format: row.try_get("format")?,
         mapping: row.try_get("mapping")?,
+        currency: row.try_get("currency")?,
         interval_secs: count_of(row, "interval_secs")?,
         next_run_at: Timestamp::from_millis(row.try_get("next_run_at")?),
     })

@@ -1,3 +1,4 @@
 pub mod admin;
+pub mod catalog;
 pub mod keys;
 pub mod serve;

@@ -1,0 +1,96 @@
+//! The data plane: index runs that turn merchant feeds into products in the
+//! store, the follower that keeps this node's search index in step with the
+//! store's change feed, scheduled re-imports, and rebuilds.
+//!
+//! The store is the source of truth. An import never writes to the search
+//! index directly: it publishes products in one store transaction, and the
+//! follower applies the resulting changes. That one path serves a single
+//! node and many nodes alike (each follows the same change feed).
+
+mod follower;
+mod reindex;
+mod runs;
+mod scheduler;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use octogen_ingest::fetch::FetchOptions;
+use octogen_search::{OpenOutcome, SearchIndex};
+use octogen_store::Store;
+use tokio::sync::Notify;
+
+pub use reindex::{ReindexJob, ReindexJobs};
+pub use runs::{RunInput, RunRequest};
+
+pub struct Indexing {
+    store: Arc<dyn Store>,
+    pub index: Arc<SearchIndex>,
+    /// Wakes the follower after a publish on this node.
+    changed: Notify,
+    /// Runs of one catalog never interleave: each holds its catalog's lock.
+    catalog_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    uploads_dir: PathBuf,
+    fetch_options: FetchOptions,
+    pub reindex_jobs: ReindexJobs,
+}
+
+impl Indexing {
+    /// Opens this node's index under `data_dir/index`, wiping and recreating
+    /// it when it is corrupt (the follower then rebuilds it from the store).
+    pub async fn open(store: Arc<dyn Store>, data_dir: PathBuf) -> anyhow::Result<Arc<Indexing>> {
+        let index_dir = data_dir.join("index");
+        let (index, outcome) = tokio::task::spawn_blocking(move || SearchIndex::open_or_recreate(&index_dir))
+            .await?
+            .context("search index")?;
+        match outcome {
+            OpenOutcome::Recreated { reason } => {
+                tracing::warn!(%reason, "the search index was unusable and has been recreated; rebuilding it from the store")
+            }
+            OpenOutcome::Created => tracing::info!("created a new search index; filling it from the store"),
+            OpenOutcome::Opened => tracing::info!(applied_seq = index.applied_seq(), "opened the search index"),
+        }
+        let uploads_dir = data_dir.join("uploads");
+        std::fs::create_dir_all(&uploads_dir).with_context(|| format!("cannot create {}", uploads_dir.display()))?;
+        let interrupted = store.interrupt_unfinished_runs().await?;
+        if !interrupted.is_empty() {
+            tracing::warn!(runs = ?interrupted, "index runs interrupted by the last shutdown were marked interrupted; their catalogs are unchanged");
+        }
+        Ok(Arc::new(Indexing {
+            store,
+            index: Arc::new(index),
+            changed: Notify::new(),
+            catalog_locks: Mutex::default(),
+            uploads_dir,
+            fetch_options: FetchOptions::default(),
+            reindex_jobs: ReindexJobs::default(),
+        }))
+    }
+
+    /// Starts the follower and the scheduler; both stop when `shutdown` fires.
+    pub fn start_background(
+        self: &Arc<Self>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            tokio::spawn(follower::follow(self.clone(), shutdown.clone())),
+            tokio::spawn(scheduler::schedule(self.clone(), shutdown)),
+        ]
+    }
+
+    fn catalog_lock(&self, catalog_key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.catalog_locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(catalog_key.to_string()).or_default().clone()
+    }
+
+    /// Whether search reflects everything published up to `seq`.
+    pub fn is_searchable(&self, seq: i64) -> bool {
+        self.index.applied_seq() >= seq
+    }
+
+    pub fn uploads_dir(&self) -> &std::path::Path {
+        &self.uploads_dir
+    }
+}

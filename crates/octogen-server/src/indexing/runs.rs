@@ -1,0 +1,364 @@
+//! One index run: read a feed (uploaded or fetched), stage every valid
+//! product, then publish the run in one store transaction. A run that fails
+//! at any point before the publish commits leaves its catalog untouched.
+
+use std::io::{BufReader, Read};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use octogen_core::product::{content_hash, product_uuid};
+use octogen_core::url_norm::normalize_product_url;
+use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummary};
+use octogen_store::{IndexRun, NewIndexRun, RunProgress, RunTrigger, StagedProduct};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::Indexing;
+use crate::error::{ApiError, ApiResult};
+
+/// Products handed from the parser to the stager at a time.
+const STAGE_BATCH: usize = 500;
+/// Skipped records listed by name in a run's report (the count is always complete).
+const REPORTED_SKIPS: usize = 100;
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+pub struct RunRequest {
+    pub catalog_key: String,
+    pub format: FeedFormat,
+    /// CSV column mapping (TOML text).
+    pub mapping: Option<String>,
+    /// ISO 4217 code for feeds whose prices carry none.
+    pub currency: Option<String>,
+    pub input: RunInput,
+    pub trigger: RunTrigger,
+}
+
+pub enum RunInput {
+    /// A file uploaded to this node (see `save_upload`).
+    Upload { id: String, name: String },
+    /// A feed the server fetches itself (Shopify store URLs are paged).
+    Url(String),
+}
+
+impl RunInput {
+    fn describe(&self) -> String {
+        match self {
+            RunInput::Upload { name, .. } => name.clone(),
+            RunInput::Url(url) => url.clone(),
+        }
+    }
+}
+
+/// A run request, validated: everything that can be refused up front is.
+struct PreparedRun {
+    catalog_key: String,
+    format: FeedFormat,
+    mapping: Option<CsvMapping>,
+    currency: Option<String>,
+    input: RunInput,
+    trigger: RunTrigger,
+}
+
+/// Live counters of a running import, read by the progress writer.
+#[derive(Default)]
+struct LiveProgress {
+    bytes_read: AtomicU64,
+    bytes_total: AtomicU64,
+    seen: AtomicU64,
+    skipped: AtomicU64,
+    staged: AtomicU64,
+}
+
+impl LiveProgress {
+    fn snapshot(&self) -> RunProgress {
+        let total = self.bytes_total.load(Ordering::Relaxed);
+        RunProgress {
+            bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            bytes_total: (total > 0).then_some(total),
+            seen: self.seen.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Why a run failed, in a sentence for the operator.
+struct RunFailure {
+    message: String,
+    report: Value,
+}
+
+impl RunFailure {
+    fn new(message: impl Into<String>) -> Self {
+        RunFailure { message: message.into(), report: json!({}) }
+    }
+}
+
+impl Indexing {
+    /// Validates the request, records a queued run and starts it in the
+    /// background. Runs of the same catalog wait for each other.
+    pub async fn start_run(self: &Arc<Self>, request: RunRequest) -> ApiResult<IndexRun> {
+        let prepared = self.prepare(request)?;
+        let run = self
+            .store
+            .create_index_run(NewIndexRun {
+                catalog_key: prepared.catalog_key.clone(),
+                trigger: prepared.trigger,
+                format: prepared.format.as_str().to_string(),
+                source: prepared.input.describe(),
+            })
+            .await?;
+        let indexing = self.clone();
+        let run_id = run.id.clone();
+        tokio::spawn(async move { indexing.execute(run_id, prepared).await });
+        Ok(run)
+    }
+
+    fn prepare(&self, request: RunRequest) -> ApiResult<PreparedRun> {
+        let mapping = match (&request.mapping, request.format) {
+            (Some(text), _) => Some(CsvMapping::from_toml(text).map_err(|error| {
+                ApiError::Message(axum::http::StatusCode::UNPROCESSABLE_ENTITY, format!("invalid CSV mapping: {error}"))
+            })?),
+            (None, FeedFormat::Csv) => {
+                return Err(ApiError::Message(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "the csv format needs a column mapping file (--mapping FILE)".into(),
+                ))
+            }
+            (None, _) => None,
+        };
+        if let RunInput::Upload { id, .. } = &request.input {
+            if !self.upload_path(id).is_some_and(|path| path.exists()) {
+                return Err(ApiError::not_found(format!("upload {id} not found (uploads are used once)")));
+            }
+        }
+        if let Some(currency) = &request.currency {
+            if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(ApiError::Message(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("currency {currency:?} is not an ISO 4217 code such as GBP"),
+                ));
+            }
+        }
+        Ok(PreparedRun {
+            catalog_key: request.catalog_key,
+            format: request.format,
+            mapping,
+            currency: request.currency,
+            input: request.input,
+            trigger: request.trigger,
+        })
+    }
+
+    /// The path of an upload, if `id` is a well-formed upload id.
+    pub fn upload_path(&self, id: &str) -> Option<PathBuf> {
+        uuid::Uuid::parse_str(id).ok().map(|id| self.uploads_dir.join(format!("{id}.upload")))
+    }
+
+    async fn execute(self: Arc<Self>, run_id: String, prepared: PreparedRun) {
+        let lock = self.catalog_lock(&prepared.catalog_key);
+        let _one_run_per_catalog = lock.lock().await;
+        if let Err(error) = self.store.start_index_run(&run_id).await {
+            tracing::error!(%run_id, error = %error, "could not start index run");
+            return;
+        }
+        tracing::info!(%run_id, catalog = %prepared.catalog_key, "index run started");
+        let live = Arc::new(LiveProgress::default());
+        let reporter = tokio::spawn(report_progress(self.clone(), run_id.clone(), live.clone()));
+        let outcome = self.import(&run_id, &prepared, &live).await;
+        reporter.abort();
+        let finished = match outcome {
+            Ok(report) => match self.store.publish_index_run(&run_id, live.snapshot(), report.clone()).await {
+                Ok(run) => Ok(run),
+                Err(error) => Err(self.fail(&run_id, &format!("publishing failed: {error}"), &live, report).await),
+            },
+            Err(failure) => Err(self.fail(&run_id, &failure.message, &live, failure.report).await),
+        };
+        self.remove_input(&run_id, &prepared.input);
+        match finished {
+            Ok(run) => {
+                tracing::info!(%run_id, counts = ?run.counts, "index run published");
+                self.changed.notify_one();
+            }
+            Err(message) => tracing::warn!(%run_id, error = %message, "index run failed; the catalog is unchanged"),
+        }
+    }
+
+    async fn fail(&self, run_id: &str, message: &str, live: &LiveProgress, report: Value) -> String {
+        if let Err(error) = self.store.fail_index_run(run_id, message, live.snapshot(), report).await {
+            tracing::error!(%run_id, error = %error, "could not record the failure of an index run");
+        }
+        message.to_string()
+    }
+
+    /// Reads and stages the whole feed; returns the run's report.
+    async fn import(
+        &self,
+        run_id: &str,
+        prepared: &PreparedRun,
+        live: &Arc<LiveProgress>,
+    ) -> Result<Value, RunFailure> {
+        let catalog =
+            self.store.get_catalog(&prepared.catalog_key).await.map_err(|e| RunFailure::new(e.to_string()))?;
+        let (path, download) = self.input_file(run_id, prepared).await?;
+        let total = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
+        live.bytes_total.store(total, Ordering::Relaxed);
+
+        let options = FeedOptions {
+            base_url: catalog.source_base_url.clone(),
+            mapping: prepared.mapping.clone(),
+            default_currency: prepared.currency.clone(),
+            ..FeedOptions::default()
+        };
+        let (batches, mut received) = mpsc::channel::<Vec<StagedProduct>>(4);
+        let parser = {
+            let (format, live, catalog_id) = (prepared.format, live.clone(), catalog.id.clone());
+            tokio::task::spawn_blocking(move || parse_file(&path, format, &options, &catalog_id, &batches, &live))
+        };
+        let mut staging_error = None;
+        while let Some(batch) = received.recv().await {
+            if let Err(error) = self.store.stage_products(run_id, &batch).await {
+                staging_error = Some(error);
+                break;
+            }
+            live.staged.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        drop(received);
+        let parsed = parser.await.map_err(|error| RunFailure::new(format!("the feed parser crashed: {error}")))?;
+        if let Some(error) = staging_error {
+            return Err(RunFailure::new(format!("could not store the products: {error}")));
+        }
+        let (summary, mut report) = parsed.map_err(|(message, report)| RunFailure { message, report })?;
+        if let Some(download) = download {
+            report["download"] = download;
+        }
+        report["feedRecords"] = json!(summary.records);
+        let staged = live.staged.load(Ordering::Relaxed);
+        if staged == 0 {
+            return Err(RunFailure {
+                message: format!(
+                    "the feed has no valid product ({} record(s) skipped); the catalog was not changed",
+                    summary.skipped
+                ),
+                report,
+            });
+        }
+        Ok(report)
+    }
+
+    /// The local file to parse: the upload, or a fresh download of the URL.
+    async fn input_file(&self, run_id: &str, prepared: &PreparedRun) -> Result<(PathBuf, Option<Value>), RunFailure> {
+        match &prepared.input {
+            RunInput::Upload { id, .. } => {
+                let path = self.upload_path(id).ok_or_else(|| RunFailure::new(format!("upload {id} not found")))?;
+                Ok((path, None))
+            }
+            RunInput::Url(url) => {
+                let path = self.uploads_dir.join(format!("{run_id}.download"));
+                let mut file = tokio::fs::File::create(&path)
+                    .await
+                    .map_err(|error| RunFailure::new(format!("cannot create {}: {error}", path.display())))?;
+                let fetched = octogen_ingest::fetch::fetch_feed(url, prepared.format, &self.fetch_options, &mut file)
+                    .await
+                    .map_err(|error| RunFailure::new(format!("cannot fetch the feed: {error}")))?;
+                Ok((path, Some(json!({"url": url, "bytes": fetched.bytes, "pages": fetched.pages}))))
+            }
+        }
+    }
+
+    fn remove_input(&self, run_id: &str, input: &RunInput) {
+        let path = match input {
+            RunInput::Upload { id, .. } => self.upload_path(id),
+            RunInput::Url(_) => Some(self.uploads_dir.join(format!("{run_id}.download"))),
+        };
+        if let Some(path) = path {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes the run's progress to the store periodically, so any node (and the
+/// CLI polling it) can show it; also serves as the run's heartbeat.
+async fn report_progress(indexing: Arc<Indexing>, run_id: String, live: Arc<LiveProgress>) {
+    loop {
+        tokio::time::sleep(PROGRESS_INTERVAL).await;
+        if let Err(error) = indexing.store.record_run_progress(&run_id, live.snapshot()).await {
+            tracing::debug!(%run_id, error = %error, "could not record run progress");
+        }
+    }
+}
+
+/// Parses the feed file on a blocking thread, sending staged batches; returns
+/// the parse summary and the report, or a failure message with the report.
+fn parse_file(
+    path: &Path,
+    format: FeedFormat,
+    options: &FeedOptions,
+    catalog_id: &str,
+    batches: &mpsc::Sender<Vec<StagedProduct>>,
+    live: &LiveProgress,
+) -> Result<(FeedSummary, Value), (String, Value)> {
+    let file = std::fs::File::open(path).map_err(|error| (format!("cannot read the feed: {error}"), json!({})))?;
+    let reader = BufReader::with_capacity(256 * 1024, CountingReader { inner: file, count: &live.bytes_read });
+    let mut skips = Vec::new();
+    let mut batch = Vec::with_capacity(STAGE_BATCH);
+    let mut stager_gone = false;
+    let result = octogen_ingest::parse_feed(format, reader, options, |record: FeedRecord| {
+        live.seen.fetch_add(1, Ordering::Relaxed);
+        match record
+            .map_err(|error| (error.location.to_string(), error.reason))
+            .and_then(|product| stage(product, catalog_id))
+        {
+            Ok(staged) => batch.push(staged),
+            Err((record, reason)) => {
+                live.skipped.fetch_add(1, Ordering::Relaxed);
+                if skips.len() < REPORTED_SKIPS {
+                    skips.push(json!({"record": record, "reason": reason}));
+                }
+            }
+        }
+        if batch.len() >= STAGE_BATCH {
+            if batches.blocking_send(std::mem::take(&mut batch)).is_err() {
+                stager_gone = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    if !batch.is_empty() && !stager_gone {
+        let _ = batches.blocking_send(batch);
+    }
+    let skipped = live.skipped.load(Ordering::Relaxed);
+    let report = json!({
+        "skipped": skips,
+        "skippedNotListed": skipped.saturating_sub(REPORTED_SKIPS as u64),
+    });
+    match result {
+        Ok(summary) => Ok((summary, report)),
+        Err(error) => Err((format!("the feed cannot be read: {error}"), report)),
+    }
+}
+
+/// A product ready for the store, or why it cannot be stored.
+fn stage(product: octogen_core::Product, catalog_id: &str) -> Result<StagedProduct, (String, String)> {
+    let url_key = normalize_product_url(&product.url)
+        .map_err(|error| (product.url.clone(), format!("product URL {:?}: {error}", product.url)))?;
+    let data = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
+    Ok(StagedProduct { uuid: product_uuid(catalog_id, &url_key), content_hash: content_hash(&data), url_key, data })
+}
+
+/// Counts bytes as the parser consumes them (the run's progress).
+struct CountingReader<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
