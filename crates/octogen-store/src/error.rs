@@ -27,6 +27,8 @@ pub enum Entity {
     ApiKey(String),
     IndexRun(String),
     Grant { org: String, catalog: String },
+    User(String),
+    Membership { user: String, org: String },
 }
 
 impl fmt::Display for Entity {
@@ -37,6 +39,8 @@ impl fmt::Display for Entity {
             Entity::ApiKey(id) => write!(f, "API key {id}"),
             Entity::IndexRun(id) => write!(f, "index run {id}"),
             Entity::Grant { org, catalog } => write!(f, "grant of catalog {catalog} to organization {org}"),
+            Entity::User(id) => write!(f, "user {id}"),
+            Entity::Membership { user, org } => write!(f, "membership of user {user} in organization {org}"),
         }
     }
 }

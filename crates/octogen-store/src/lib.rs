@@ -6,6 +6,7 @@
 mod directory;
 mod error;
 mod model;
+mod portal;
 mod sql;
 
 use async_trait::async_trait;
@@ -13,12 +14,13 @@ use octogen_core::{KeyId, ProductRecord, Timestamp};
 
 pub use error::{Entity, StoreError, StoreResult};
 pub use model::*;
+pub use portal::*;
 pub use sql::{Backend, SqlStore};
 
 /// Everything the server needs from its database.
-pub trait Store: AccessStore + IndexStore {}
+pub trait Store: AccessStore + IndexStore + PortalStore {}
 
-impl<T: AccessStore + IndexStore> Store for T {}
+impl<T: AccessStore + IndexStore + PortalStore> Store for T {}
 
 /// Identity and access: organizations, catalogs, grants, keys, audit, settings.
 #[async_trait]

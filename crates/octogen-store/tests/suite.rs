@@ -399,3 +399,145 @@ mod index_runs {
         }
     }
 }
+
+mod portal {
+    use super::*;
+
+    async fn user(store: &dyn Store, email: &str, is_operator: bool) -> User {
+        let new = NewUser { email: email.into(), password_hash: format!("$argon2id$hash-of-{email}"), is_operator };
+        store.create_user(new).await.unwrap()
+    }
+
+    fn session_for(user: &User, token_hash: &str, created_at: Timestamp) -> NewSession {
+        NewSession {
+            token_hash: token_hash.into(),
+            user_id: user.id.clone(),
+            org_id: None,
+            created_at,
+            expires_at: created_at.plus_millis(60_000),
+            client_addr: Some("192.0.2.1".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn users_are_unique_by_email_and_keep_their_hash_private() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let ada = user(store, "ada@example.com", true).await;
+            let duplicate = NewUser { email: "ada@example.com".into(), password_hash: "x".into(), is_operator: false };
+            assert!(matches!(store.create_user(duplicate).await, Err(StoreError::Conflict(_))), "{backend}");
+            assert_eq!(store.get_user(&ada.id).await.unwrap(), ada);
+            assert!(matches!(store.get_user("nope").await, Err(StoreError::NotFound(Entity::User(_)))));
+
+            let credentials = store.find_user_credentials("ada@example.com").await.unwrap().unwrap();
+            assert_eq!(credentials.user, ada, "{backend}");
+            assert_eq!(credentials.password_hash, "$argon2id$hash-of-ada@example.com");
+            assert!(!format!("{credentials:?}").contains("argon2"), "Debug redacts the hash");
+            assert!(store.find_user_credentials("nobody@example.com").await.unwrap().is_none());
+
+            let bob = user(store, "bob@example.com", false).await;
+            assert_eq!(store.list_users().await.unwrap(), vec![ada.clone(), bob.clone()], "{backend}: by email");
+            assert!(store.set_user_operator(&bob.id, true).await.unwrap().is_operator);
+            assert!(matches!(store.set_user_operator("nope", true).await, Err(StoreError::NotFound(_))));
+        }
+    }
+
+    #[tokio::test]
+    async fn memberships_carry_a_role_per_organization() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let beta = partner(store, "Beta").await;
+            let alpha = partner(store, "Alpha").await;
+            let ada = user(store, "ada@example.com", false).await;
+            let bob = user(store, "bob@example.com", false).await;
+            assert!(store.put_membership(&ada.id, &beta.id, Role::Owner).await.unwrap());
+            assert!(store.put_membership(&ada.id, &alpha.id, Role::Member).await.unwrap());
+            assert!(!store.put_membership(&ada.id, &alpha.id, Role::Member).await.unwrap(), "{backend}: same role");
+            assert!(store.put_membership(&ada.id, &alpha.id, Role::Admin).await.unwrap(), "{backend}: new role");
+            store.put_membership(&bob.id, &beta.id, Role::Member).await.unwrap();
+
+            let mine = store.user_memberships(&ada.id).await.unwrap();
+            let summary: Vec<_> = mine.iter().map(|m| (m.org.name.as_str(), m.role)).collect();
+            assert_eq!(summary, [("Alpha", Role::Admin), ("Beta", Role::Owner)], "{backend}: sorted by org name");
+            let members = store.org_members(&beta.id).await.unwrap();
+            let summary: Vec<_> = members.iter().map(|m| (m.user.email.as_str(), m.role)).collect();
+            assert_eq!(summary, [("ada@example.com", Role::Owner), ("bob@example.com", Role::Member)]);
+
+            assert!(store.remove_membership(&ada.id, &alpha.id).await.unwrap());
+            assert!(!store.remove_membership(&ada.id, &alpha.id).await.unwrap());
+            assert_eq!(store.user_memberships(&ada.id).await.unwrap().len(), 1);
+            let missing = store.put_membership(&ada.id, "nope", Role::Member).await;
+            assert!(matches!(missing, Err(StoreError::NotFound(Entity::Organization(_)))), "{backend}");
+            let missing = store.put_membership("nope", &alpha.id, Role::Member).await;
+            assert!(matches!(missing, Err(StoreError::NotFound(Entity::User(_)))), "{backend}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sessions_are_found_by_token_hash_and_end() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let org = partner(store, "Org").await;
+            let ada = user(store, "ada@example.com", false).await;
+            let start = Timestamp::from_millis(1_000_000);
+            let session = store.create_session(session_for(&ada, "hash-1", start)).await.unwrap();
+            let other = store.create_session(session_for(&ada, "hash-2", start)).await.unwrap();
+            assert_ne!(session.id, other.id);
+
+            let (found, found_user) = store.find_session("hash-1").await.unwrap().unwrap();
+            assert_eq!(found, session, "{backend}");
+            assert_eq!(found_user, ada);
+            assert!(store.find_session("hash-3").await.unwrap().is_none());
+
+            store.touch_session(&session.id, start.plus_millis(5_000)).await.unwrap();
+            store.touch_session(&session.id, start.plus_millis(1_000)).await.unwrap();
+            let (found, _) = store.find_session("hash-1").await.unwrap().unwrap();
+            assert_eq!(found.last_seen_at, start.plus_millis(5_000), "{backend}: never moves backwards");
+            store.set_session_org(&session.id, Some(&org.id)).await.unwrap();
+            assert_eq!(store.find_session("hash-1").await.unwrap().unwrap().0.org_id, Some(org.id.clone()));
+
+            store.delete_session(&session.id).await.unwrap();
+            assert!(store.find_session("hash-1").await.unwrap().is_none(), "{backend}: sign-out");
+            assert!(store.find_session("hash-2").await.unwrap().is_some(), "{backend}: other sessions live on");
+            assert_eq!(store.delete_user_sessions(&ada.id).await.unwrap(), 1);
+            assert!(store.find_session("hash-2").await.unwrap().is_none());
+
+            // Pruning: past the absolute end, or idle for too long.
+            store.create_session(session_for(&ada, "expired", start)).await.unwrap();
+            let idle = store.create_session(session_for(&ada, "idle", start.plus_millis(30_000))).await.unwrap();
+            let live = store.create_session(session_for(&ada, "live", start.plus_millis(30_000))).await.unwrap();
+            store.touch_session(&live.id, start.plus_millis(61_000)).await.unwrap();
+            let pruned = store.prune_sessions(start.plus_millis(61_000), start.plus_millis(40_000)).await.unwrap();
+            assert_eq!(pruned, 2, "{backend}");
+            assert!(store.find_session("idle").await.unwrap().is_none(), "{}", idle.id);
+            assert!(store.find_session("live").await.unwrap().is_some());
+        }
+    }
+
+    #[tokio::test]
+    async fn sign_in_failures_count_within_a_window() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let window = 10_000;
+            let at = |millis: i64| Timestamp::from_millis(1_000_000 + millis);
+            assert_eq!(store.sign_in_failures("account:x", at(-window)).await.unwrap(), 0);
+            for expected in 1..=3 {
+                let count = store.record_sign_in_failure("account:x", at(expected), at(expected - window)).await;
+                assert_eq!(count.unwrap(), expected as u32, "{backend}");
+            }
+            assert_eq!(store.sign_in_failures("account:x", at(5 - window)).await.unwrap(), 3);
+            assert_eq!(store.sign_in_failures("address:y", at(5 - window)).await.unwrap(), 0, "scopes are separate");
+            // After the window has passed, counting starts over.
+            assert_eq!(store.sign_in_failures("account:x", at(window + 1 - window)).await.unwrap(), 0);
+            let restarted = store.record_sign_in_failure("account:x", at(window + 1), at(1)).await.unwrap();
+            assert_eq!(restarted, 1, "{backend}");
+            store.clear_sign_in_failures("account:x").await.unwrap();
+            assert_eq!(store.sign_in_failures("account:x", at(0)).await.unwrap(), 0);
+
+            store.record_sign_in_failure("address:old", at(0), at(-window)).await.unwrap();
+            store.record_sign_in_failure("address:new", at(500), at(500 - window)).await.unwrap();
+            assert_eq!(store.prune_sign_in_failures(at(100)).await.unwrap(), 1, "{backend}");
+            assert_eq!(store.sign_in_failures("address:new", at(0)).await.unwrap(), 1);
+        }
+    }
+}

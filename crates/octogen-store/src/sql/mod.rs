@@ -17,6 +17,7 @@ use sqlx::{AnyPool, Executor, Row};
 
 mod access;
 mod index;
+mod portal;
 
 use crate::directory::{Directory, DirectoryData, KeyEntry};
 use crate::error::{StoreError, StoreResult};
