@@ -49,7 +49,7 @@ impl Application {
         let mut background = indexing.start_background(stopped);
         background.push(usage_writer);
         let state = AppState {
-            services: Services::new(store.clone(), secrets.clone()),
+            services: Services::new(store.clone(), secrets.clone(), indexing.index.clone()),
             config: Arc::new(config),
             store,
             secrets,

@@ -29,6 +29,11 @@ impl Partner {
         &self.principal.catalogs
     }
 
+    /// What this caller may query: its organization and granted, active catalogs.
+    pub fn scope(&self) -> crate::service::products::Scope<'_> {
+        crate::service::products::Scope { org_id: &self.principal.org.id, catalogs: &self.principal.catalogs }
+    }
+
     /// A granted catalog by key, or the one 404 that never says which check failed.
     pub fn catalog(&self, key: &str) -> Result<&GrantedCatalog, ApiError> {
         self.catalogs().iter().find(|catalog| catalog.key == key).ok_or(ApiError::Code(ErrorCode::CatalogNotFound))

@@ -3,7 +3,10 @@
 //! every start (revoking the previous demo keys, whose secrets were only ever
 //! printed to a terminal).
 
-use octogen_store::{OrgType, StoreError};
+use std::time::Duration;
+
+use octogen_ingest::FeedFormat;
+use octogen_store::{OrgType, RunStatus, RunTrigger, StoreError};
 use secrecy::SecretString;
 
 use crate::service::Actor;
@@ -14,6 +17,8 @@ pub const DEMO_CATALOG: &str = "northwind";
 const DEMO_CATALOG_NAME: &str = "Northwind Outfitters";
 const DEMO_SOURCE: &str = "https://northwind.example";
 const DEMO_KEY_NAME: &str = "demo";
+/// A small catalog written for this project (24 products, Shopify storefront JSON).
+const DEMO_FEED: &[u8] = include_bytes!("../demo/northwind-products.json");
 
 pub struct DemoInfo {
     pub org_id: String,
@@ -38,6 +43,9 @@ pub async fn prepare(state: &AppState) -> anyhow::Result<DemoInfo> {
         Err(error) => return Err(error.into()),
     };
     services.grant(&actor, &org.id, &catalog.key).await.map_err(api_error)?;
+    if catalog.last_indexed_at.is_none() {
+        import_sample(state).await?;
+    }
     for key in state.store.list_api_keys(&org.id).await? {
         if key.name == DEMO_KEY_NAME && key.revoked_at.is_none() {
             services.revoke_key(&actor, &key.id).await.map_err(api_error)?;
@@ -50,4 +58,33 @@ pub async fn prepare(state: &AppState) -> anyhow::Result<DemoInfo> {
 
 fn api_error(error: crate::error::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{error:?}")
+}
+
+/// Imports the embedded sample feed as an ordinary index run and waits until it is searchable.
+async fn import_sample(state: &AppState) -> anyhow::Result<()> {
+    let indexing = &state.indexing;
+    let upload = indexing.save_upload_bytes(DEMO_FEED)?;
+    let request = crate::indexing::RunRequest {
+        catalog_key: DEMO_CATALOG.into(),
+        format: FeedFormat::Shopify,
+        mapping: None,
+        currency: Some("USD".into()),
+        input: crate::indexing::RunInput::Upload { id: upload, name: "northwind-products.json".into() },
+        trigger: RunTrigger::Operator,
+    };
+    let run = indexing.start_run(request).await.map_err(api_error)?;
+    loop {
+        let run = state.store.get_index_run(&run.id).await?;
+        match run.status {
+            RunStatus::Succeeded => {
+                let seq = run.published_seq.unwrap_or_default();
+                indexing.wait_until_searchable(seq, Duration::from_secs(30)).await;
+                return Ok(());
+            }
+            RunStatus::Failed | RunStatus::Interrupted => {
+                anyhow::bail!("importing the sample catalog failed: {}", run.error.unwrap_or_default())
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }

@@ -152,6 +152,14 @@ impl Indexing {
         })
     }
 
+    /// Stores bytes as an upload (what `POST /admin/v1/uploads` does with a request body).
+    pub fn save_upload_bytes(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let path = self.upload_path(&id).expect("a fresh uuid is a valid upload id");
+        std::fs::write(path, bytes)?;
+        Ok(id)
+    }
+
     /// The path of an upload, if `id` is a well-formed upload id.
     pub fn upload_path(&self, id: &str) -> Option<PathBuf> {
         uuid::Uuid::parse_str(id).ok().map(|id| self.uploads_dir.join(format!("{id}.upload")))

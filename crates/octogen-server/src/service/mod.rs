@@ -3,10 +3,13 @@
 //! the admin API). Handlers translate HTTP to calls here and nothing more.
 
 mod access;
+pub mod cursor;
+pub mod products;
 
 use std::sync::Arc;
 
 use octogen_core::Timestamp;
+use octogen_search::SearchIndex;
 use octogen_store::{AuditEvent, Store};
 
 use crate::secrets::ServerSecrets;
@@ -17,6 +20,7 @@ pub use access::{IssuedKey, KeyRotation};
 pub struct Services {
     store: Arc<dyn Store>,
     secrets: Arc<ServerSecrets>,
+    index: Arc<SearchIndex>,
 }
 
 /// Who is acting, for the audit log.
@@ -38,8 +42,8 @@ impl Actor {
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<ServerSecrets>) -> Self {
-        Services { store, secrets }
+    pub fn new(store: Arc<dyn Store>, secrets: Arc<ServerSecrets>, index: Arc<SearchIndex>) -> Self {
+        Services { store, secrets, index }
     }
 
     pub fn store(&self) -> &dyn Store {

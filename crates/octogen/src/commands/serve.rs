@@ -84,6 +84,9 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     println!();
     println!("Try it:");
     println!("  curl -H \"Authorization: Bearer {key}\" {base}/v1/catalogs");
+    println!(
+        "  curl -H \"Authorization: Bearer {key}\" -H \"Content-Type: application/json\" \\\n       -d '{{\"q\": \"fleece hoodie\", \"limit\": 3}}' {base}/v1/products/search"
+    );
     println!();
     println!(
         "Operator commands (octogen admin …, octogen keys …) find the token in {}/admin-token.",

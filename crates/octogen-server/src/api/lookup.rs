@@ -1,0 +1,122 @@
+//! `POST /v1/products/lookup` (SPEC §4): a product page URL → the full product.
+
+use axum::extract::{Request, State};
+use axum::{Extension, Json};
+use octogen_core::wire::MerchantProductView;
+use octogen_core::{loc, ErrorCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::body::ObjectBody;
+use crate::app::RequestId;
+use crate::auth::Partner;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::json_value;
+use crate::service::products::{LookupFailure, LookupOutcome};
+use crate::state::AppState;
+
+/// Resolution controls that later clients send. This server resolves from its
+/// index only (there is no on-demand fetching), so every mode behaves like
+/// `index_only` and the cache policy has no effect; both are accepted so such
+/// clients work unchanged. `matchMode` is accepted too: `strict` and `loose`
+/// both match the normalized URL (see the README on URL normalization).
+pub const RESOLUTION_MODES: &[&str] = &["auto", "index_only", "on_demand_only"];
+pub const CACHE_POLICIES: &[&str] = &["prefer_cache", "refresh"];
+pub const MATCH_MODES: &[&str] = &["strict", "loose"];
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LookupRequest {
+    /// A product page URL (http or https).
+    #[schema(min_length = 1, example = "https://northwind.example/products/trail-hoodie")]
+    pub url: String,
+    /// Accepted for compatibility; lookups are always served from the index.
+    #[schema(value_type = Option<String>, example = "auto")]
+    pub resolution_mode: Option<String>,
+    /// Accepted for compatibility; has no effect.
+    #[schema(value_type = Option<String>, example = "prefer_cache")]
+    pub on_demand_cache_policy: Option<String>,
+    /// Accepted for compatibility; both modes match the normalized URL.
+    #[schema(value_type = Option<String>, example = "loose")]
+    pub match_mode: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupResponse {
+    pub catalog_key: String,
+    pub catalog_display_name: String,
+    pub source_base_url: Option<String>,
+    pub product: MerchantProductView,
+    /// Matches the `X-Request-Id` header.
+    pub request_id: String,
+    /// Always `indexed`: the product came from this server's index.
+    pub source: String,
+    /// The URL as sent.
+    pub requested_url: String,
+    /// The normalized URL the product is stored under; reuse it for follow-up lookups.
+    pub normalized_url: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/products/lookup",
+    operation_id = "lookupProduct",
+    tag = "products",
+    request_body = LookupRequest,
+    responses(
+        (status = 200, description = "The product", body = LookupResponse),
+        (status = 401, description = "Missing or invalid API key", body = super::openapi::ErrorDetail, example = json!({"detail": "Invalid API key"})),
+        (status = 403, description = "The key's organization may not use the API", body = super::openapi::ErrorDetail, example = json!({"detail": "api_key_forbidden"})),
+        (status = 404, description = "No active product in the granted catalogs has this URL", body = super::openapi::ErrorDetail, example = json!({"detail": "product_not_found"})),
+        (status = 422, description = "Not an http(s) URL, or an invalid body", body = super::openapi::ErrorDetail, example = json!({"detail": "invalid_product_url"})),
+        (status = 429, description = "The organization's rate budget is spent", body = super::openapi::ErrorDetail, example = json!({"detail": "rate_limit_exceeded"})),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn lookup_product(
+    partner: Partner,
+    State(state): State<AppState>,
+    Extension(request_id): Extension<RequestId>,
+    request: Request,
+) -> ApiResult<Json<LookupResponse>> {
+    let body = json_value(request, &state).await?;
+    let url = parse_lookup(&body).map_err(ApiError::Validation)?;
+    let outcome = state.services.lookup_product(partner.scope(), &url, None).await.map_err(lookup_error)?;
+    Ok(Json(render(outcome, url, request_id)))
+}
+
+fn render(outcome: LookupOutcome, requested_url: String, request_id: RequestId) -> LookupResponse {
+    LookupResponse {
+        catalog_key: outcome.catalog.key.clone(),
+        catalog_display_name: outcome.catalog.display_name.clone(),
+        source_base_url: outcome.catalog.source_base_url.clone(),
+        product: MerchantProductView::from_record(&outcome.record),
+        request_id: request_id.0,
+        source: "indexed".into(),
+        requested_url,
+        normalized_url: outcome.record.normalized_url.clone(),
+    }
+}
+
+pub fn lookup_error(failure: LookupFailure) -> ApiError {
+    match failure {
+        LookupFailure::InvalidUrl => ErrorCode::InvalidProductUrl.into(),
+        LookupFailure::ProductNotFound => ErrorCode::ProductNotFound.into(),
+        LookupFailure::CatalogNotFound => ErrorCode::CatalogNotFound.into(),
+        LookupFailure::Internal(error) => ApiError::Internal(error),
+    }
+}
+
+/// Validates a lookup body; returns the URL.
+pub fn parse_lookup(value: &Value) -> Result<String, Vec<octogen_core::ValidationIssue>> {
+    let mut body =
+        ObjectBody::new(value, loc!["body"], &["url", "resolutionMode", "onDemandCachePolicy", "matchMode"])?;
+    let url = body.required_string("url", 1);
+    body.optional_choice("resolutionMode", RESOLUTION_MODES);
+    body.optional_choice("onDemandCachePolicy", CACHE_POLICIES);
+    body.optional_choice("matchMode", MATCH_MODES);
+    body.finish()?;
+    Ok(url.unwrap_or_default())
+}
