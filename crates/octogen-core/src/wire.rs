@@ -39,6 +39,31 @@ pub struct ProductRecord {
     pub product: Product,
 }
 
+/// A variant as the May 2026 contract shows it (`{sku, productUrl, color, size, inStock, imageUrl}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VariantView {
+    pub sku: Option<String>,
+    pub product_url: Option<String>,
+    pub color: Option<Color>,
+    pub size: Option<String>,
+    pub in_stock: Option<bool>,
+    pub image_url: Option<String>,
+}
+
+impl From<&Variant> for VariantView {
+    fn from(variant: &Variant) -> Self {
+        VariantView {
+            sku: variant.sku.clone(),
+            product_url: variant.product_url.clone(),
+            color: variant.color.clone(),
+            size: variant.size.clone(),
+            in_stock: variant.in_stock,
+            image_url: variant.image_url.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Audience {
@@ -79,7 +104,7 @@ pub struct MerchantProductView {
     pub sizes: Vec<String>,
     pub colors: Vec<Color>,
     pub tags: Vec<String>,
-    pub variants: Vec<Variant>,
+    pub variants: Vec<VariantView>,
     pub details: Details,
     pub audience: Option<Audience>,
     pub identifiers: Identifiers,
@@ -109,7 +134,7 @@ impl MerchantProductView {
             sizes: product.sizes.clone(),
             colors: product.colors.clone(),
             tags: product.tags.clone(),
-            variants: product.variants.clone(),
+            variants: product.variants.iter().map(VariantView::from).collect(),
             details: product.details.clone(),
             audience: audience_of(product),
             identifiers: product.identifiers.clone(),

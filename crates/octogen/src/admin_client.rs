@@ -37,6 +37,10 @@ impl AdminClient {
         self.send(Method::PUT, path, None).await
     }
 
+    pub async fn put_json(&self, path: &str, body: Value) -> CliResult<Value> {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> CliResult<Value> {
         self.send(Method::DELETE, path, None).await
     }

@@ -96,10 +96,50 @@ pub fn singularize_phrase(phrase: &str) -> String {
 /// Short words ending in "s" that are not plurals.
 const SHORT_NON_PLURALS: [&str; 6] = ["gas", "yes", "has", "was", "its", "ps"];
 
+/// Plurals in "-ies" of nouns ending in "-ie" (the regular rule would make "hoody").
+const IE_NOUNS: [&str; 16] = [
+    "hoodies",
+    "beanies",
+    "onesies",
+    "cookies",
+    "ties",
+    "pies",
+    "booties",
+    "undies",
+    "smoothies",
+    "brownies",
+    "selfies",
+    "goalies",
+    "veggies",
+    "lingeries",
+    "rookies",
+    "movies",
+];
+/// Plurals in "-ves" of nouns ending in "-f" or "-fe" ("gloves" is regular).
+const VES_NOUNS: [(&str, &str); 11] = [
+    ("scarves", "scarf"),
+    ("knives", "knife"),
+    ("shelves", "shelf"),
+    ("leaves", "leaf"),
+    ("halves", "half"),
+    ("loaves", "loaf"),
+    ("wolves", "wolf"),
+    ("lives", "life"),
+    ("wives", "wife"),
+    ("calves", "calf"),
+    ("thieves", "thief"),
+];
+
 pub fn singularize_word(word: &str) -> String {
     let lower = word.to_lowercase();
     if PLURALIA.contains(&lower.as_str()) || lower.len() <= 2 || SHORT_NON_PLURALS.contains(&lower.as_str()) {
         return lower;
+    }
+    if IE_NOUNS.contains(&lower.as_str()) {
+        return lower[..lower.len() - 1].to_string();
+    }
+    if let Some((_, singular)) = VES_NOUNS.iter().find(|(plural, _)| *plural == lower) {
+        return singular.to_string();
     }
     if let Some(stem) = lower.strip_suffix("ies") {
         return format!("{stem}y");
@@ -214,6 +254,10 @@ mod tests {
         assert_eq!(singularize_phrase("dress"), "dress");
         assert_eq!(singularize_phrase("boxes"), "box");
         assert_eq!(singularize_phrase("accessories"), "accessory");
+        assert_eq!(singularize_phrase("Hoodies"), "hoodie");
+        assert_eq!(singularize_phrase("Bow Ties"), "bow tie");
+        assert_eq!(singularize_phrase("Silk Scarves"), "silk scarf");
+        assert_eq!(singularize_phrase("Gloves"), "glove");
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub enum AdminCommand {
         #[arg(long)]
         catalog: String,
     },
+    /// Portal users: operators and members of organizations.
+    #[command(subcommand)]
+    User(super::users::UserCommand),
+    /// Rebuild this server's search index from the store (all catalogs, or one).
+    Reindex {
+        #[arg(long)]
+        catalog: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +84,12 @@ pub enum CatalogCommand {
     Deactivate { key: String },
     /// Show a deactivated catalog to its grantees again.
     Activate { key: String },
+    /// Re-import a catalog from a feed URL on a schedule (the first import starts right away).
+    SetSource(crate::commands::catalog::SourceArgs),
+    /// Stop scheduled re-imports of a catalog.
+    ClearSource { key: String },
+    /// A catalog's recent index runs.
+    Runs { key: String },
 }
 
 pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
@@ -127,10 +141,23 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
             let catalog = client.post(&format!("/catalogs/{key}/activate"), json!({})).await?;
             report(json_output, &catalog, || println!("Activated catalog {key}"));
         }
+        AdminCommand::Catalog(CatalogCommand::SetSource(args)) => {
+            crate::commands::catalog::set_source(&client, json_output, args).await?
+        }
+        AdminCommand::Catalog(CatalogCommand::ClearSource { key }) => {
+            let result = client.delete(&format!("/catalogs/{key}/source")).await?;
+            report(json_output, &result, || println!("Catalog {key} is no longer re-imported on a schedule"));
+        }
+        AdminCommand::Catalog(CatalogCommand::Runs { key }) => {
+            let runs = client.get(&format!("/catalogs/{key}/runs")).await?;
+            report(json_output, &runs, || crate::commands::catalog::print_runs(&runs));
+        }
+        AdminCommand::Reindex { catalog } => crate::commands::catalog::reindex(&client, json_output, catalog).await?,
         AdminCommand::Grant { org, catalog } => {
             let result = client.put(&format!("/orgs/{org}/grants/{catalog}")).await?;
             report(json_output, &result, || println!("Granted catalog {catalog} to organization {org}"));
         }
+        AdminCommand::User(command) => super::users::run(&client, json_output, command).await?,
         AdminCommand::Ungrant { org, catalog } => {
             let result = client.delete(&format!("/orgs/{org}/grants/{catalog}")).await?;
             report(json_output, &result, || println!("Removed catalog {catalog} from organization {org}"));

@@ -165,3 +165,121 @@ fn print_report(run: &Value, elapsed: Duration) {
         }
     }
 }
+
+#[derive(Args)]
+pub struct SourceArgs {
+    /// The catalog.
+    key: String,
+    /// The feed URL (a Shopify store URL is paged through products.json).
+    #[arg(long)]
+    url: String,
+    /// shopify | merchant-xml | merchant-tsv | jsonld | csv
+    #[arg(long)]
+    format: String,
+    /// How often to re-import: e.g. 30m, 6h, 1d (at least 1m).
+    #[arg(long)]
+    every: String,
+    /// Column mapping (TOML) for the csv format.
+    #[arg(long)]
+    mapping: Option<PathBuf>,
+    /// ISO 4217 currency for feeds whose prices carry none.
+    #[arg(long)]
+    currency: Option<String>,
+}
+
+pub async fn set_source(client: &AdminClient, json_output: bool, args: SourceArgs) -> CliResult {
+    let interval = parse_interval(&args.every)?;
+    let mapping = match &args.mapping {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
+            CliError::new(ExitClass::Invalid, format!("cannot read the mapping file {}: {error}", path.display()))
+        })?),
+        None => None,
+    };
+    let body = json!({
+        "url": args.url, "format": args.format, "mapping": mapping, "currency": args.currency, "intervalSecs": interval
+    });
+    let source = client.put_json(&format!("/catalogs/{}/source", args.key), body).await?;
+    crate::commands::admin::report(json_output, &source, || {
+        println!(
+            "Catalog {} is re-imported from {} every {}; the first import starts now",
+            args.key, args.url, args.every
+        )
+    });
+    Ok(())
+}
+
+/// `30m`, `6h`, `1d`, `90s` → seconds.
+fn parse_interval(text: &str) -> CliResult<u64> {
+    let invalid = || CliError::new(ExitClass::Invalid, format!("invalid interval {text:?}: use e.g. 30m, 6h or 1d"));
+    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?);
+    let number: u64 = number.parse().map_err(|_| invalid())?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number * 60,
+        "h" => number * 3600,
+        "d" => number * 86_400,
+        _ => return Err(invalid()),
+    };
+    Ok(seconds)
+}
+
+pub fn print_runs(runs: &Value) {
+    let rows: Vec<Vec<String>> = runs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|run| {
+            let counts = &run["counts"];
+            vec![
+                output::text(run, "id"),
+                output::text(run, "status"),
+                output::text(run, "trigger"),
+                output::text(run, "createdAt"),
+                format!(
+                    "+{} ~{} -{} skipped {}",
+                    counts["added"].as_u64().unwrap_or(0),
+                    counts["updated"].as_u64().unwrap_or(0),
+                    counts["deactivated"].as_u64().unwrap_or(0),
+                    counts["skipped"].as_u64().unwrap_or(0)
+                ),
+                output::text(run, "source"),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!(
+            "No index runs yet. Import a feed with: octogen catalog import --catalog KEY --format FORMAT FILE_OR_URL"
+        );
+    } else {
+        output::table(&["RUN", "STATUS", "TRIGGER", "CREATED", "CHANGES", "SOURCE"], &rows);
+    }
+}
+
+/// Starts a rebuild and follows it with a progress bar.
+pub async fn reindex(client: &AdminClient, json_output: bool, catalog: Option<String>) -> CliResult {
+    let job = client.post("/reindex", json!({"catalog": catalog})).await?;
+    let id = output::text(&job, "id");
+    let bar = if json_output { ProgressBar::hidden() } else { ProgressBar::new(job["total"].as_u64().unwrap_or(0)) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} products")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    loop {
+        let job = client.get(&format!("/reindex/{id}")).await?;
+        bar.set_position(job["done"].as_u64().unwrap_or(0));
+        match job["status"].as_str() {
+            Some("running") => tokio::time::sleep(POLL).await,
+            Some("succeeded") => {
+                bar.finish_and_clear();
+                crate::commands::admin::report(json_output, &job, || {
+                    println!("Rebuilt the search index from the store: {} products", output::text(&job, "done"))
+                });
+                return Ok(());
+            }
+            _ => {
+                bar.finish_and_clear();
+                return Err(CliError::failure(format!("the reindex failed: {}", output::text(&job, "error"))));
+            }
+        }
+    }
+}

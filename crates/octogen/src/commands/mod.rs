@@ -2,3 +2,4 @@ pub mod admin;
 pub mod catalog;
 pub mod keys;
 pub mod serve;
+pub mod users;

@@ -13,7 +13,12 @@ const INVALID_KEY: &str = "Invalid API key";
 
 /// Every `/v1` route, each aimed at a catalog (`{catalog}`) of the organization under test.
 pub fn v1_routes() -> Vec<(Method, &'static str, Option<Value>)> {
-    vec![(Method::GET, "/v1/catalogs", None)]
+    vec![
+        (Method::GET, "/v1/catalogs", None),
+        (Method::POST, "/v1/products/search", Some(json!({"catalog": "owned"}))),
+        (Method::POST, "/v1/products/search", Some(json!({"q": "anything"}))),
+        (Method::POST, "/v1/products/lookup", Some(json!({"url": "https://owned.example/products/a"}))),
+    ]
 }
 
 /// Sends `route` with an optional Authorization value; returns status, headers and body.

@@ -251,3 +251,95 @@ fn wait_for_address(log_path: &Path) -> String {
     }
     panic!("the server did not start; its log:\n{}", std::fs::read_to_string(log_path).unwrap_or_default());
 }
+
+/// The project's sample catalog (24 products, Shopify storefront JSON).
+pub const NORTHWIND: &[u8] = include_bytes!("../../../octogen-server/demo/northwind-products.json");
+
+impl TestApp {
+    /// Uploads `feed` and imports it into `catalog`; waits until the run has
+    /// finished and (when it succeeded) is searchable. Returns the run.
+    pub async fn import(&self, catalog: &str, format: &str, feed: &[u8], options: Value) -> Value {
+        let upload = self
+            .http
+            .post(self.url("/admin/v1/uploads?name=feed"))
+            .bearer_auth(&self.admin_token)
+            .body(feed.to_vec())
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(upload.status(), 201);
+        let upload: Value = upload.json().await.unwrap();
+        let mut request = json!({"format": format, "upload": upload["upload"], "name": "feed"});
+        if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
+            request.extend(options.clone());
+        }
+        let (status, run) =
+            self.admin(reqwest::Method::POST, &format!("/catalogs/{catalog}/imports"), Some(request)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        self.wait_for_run(run["id"].as_str().unwrap()).await
+    }
+
+    pub async fn wait_for_run(&self, run_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let (_, run) = self.admin(reqwest::Method::GET, &format!("/runs/{run_id}"), None).await;
+            let finished = matches!(run["status"].as_str(), Some("failed" | "interrupted"))
+                || (run["status"] == "succeeded" && run["searchable"] == true);
+            if finished {
+                return run;
+            }
+            assert!(std::time::Instant::now() < deadline, "the run did not finish: {run}");
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A catalog-partner organization with `catalog` created, filled with the
+    /// sample feed and granted; returns (org id, API key).
+    pub async fn partner_with_northwind(&self, catalog: &str) -> (String, String) {
+        let org = self.partner(&format!("Partner of {catalog}")).await;
+        self.create_catalog(catalog).await;
+        let run = self.import(catalog, "shopify", NORTHWIND, json!({"currency": "USD"})).await;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        self.grant(&org, catalog).await;
+        let key = self.mint_key(&org).await;
+        (org, key.key)
+    }
+
+    pub async fn post_v1(&self, key: &str, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        let response = self.http.post(self.url(path)).bearer_auth(key).json(&body).send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, response.json().await.unwrap_or(Value::Null), headers)
+    }
+
+    pub async fn search(&self, key: &str, body: Value) -> (u16, Value) {
+        let (status, body, _) = self.post_v1(key, "/v1/products/search", body).await;
+        (status, body)
+    }
+
+    pub async fn lookup(&self, key: &str, body: Value) -> (u16, Value) {
+        let (status, body, _) = self.post_v1(key, "/v1/products/lookup", body).await;
+        (status, body)
+    }
+}
+
+/// Titles of a search response's items, in order.
+pub fn titles(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["title"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `../shared` next to the checkout, or `None` (with a message) when absent outside CI.
+pub fn shared_data(file: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(file);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{} is required in CI", path.display());
+    eprintln!("skipping: {} is absent", path.display());
+    None
+}

@@ -7,4 +7,6 @@ mod helpers;
 mod auth;
 mod catalogs;
 mod cli;
+mod lookup;
+mod search;
 mod secrets;
