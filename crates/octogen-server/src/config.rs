@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::net::TrustedProxies;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -28,6 +30,13 @@ pub struct Config {
     pub log_level: String,
     /// `json` (default for `serve`) or `pretty`.
     pub log_format: LogFormat,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: addresses or CIDR
+    /// ranges. Empty (the default): the connection's peer is the client.
+    pub trusted_proxies: TrustedProxies,
+    /// The URL people reach this server at, e.g. `https://octogen.example.com`.
+    /// With an `https` URL the portal's cookies are `Secure` and `__Host-`
+    /// prefixed; its origin is the one browser form posts must come from.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -47,6 +56,8 @@ impl Default for Config {
             admin_token: None,
             log_level: "info".into(),
             log_format: LogFormat::Json,
+            trusted_proxies: TrustedProxies::default(),
+            public_url: None,
         }
     }
 }
@@ -105,6 +116,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.public_url {
+            public_origin(url).map_err(ConfigError::Invalid)?;
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError::Invalid(format!("log_level {:?} is not a valid log filter", self.log_level)));
         }
@@ -114,12 +128,40 @@ impl Config {
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("octogen.db")
     }
+
+    /// Whether people reach the server over https (decided by `public_url`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|url| url.starts_with("https://"))
+    }
+
+    /// `scheme://host[:port]` of `public_url`, when set.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url.as_deref().and_then(|url| public_origin(url).ok())
+    }
+}
+
+fn public_origin(url: &str) -> Result<String, String> {
+    let invalid = || format!("public_url {url:?} must be an absolute http(s) URL such as https://octogen.example.com");
+    let parsed = url::Url::parse(url).map_err(|_| invalid())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(invalid());
+    }
+    Ok(parsed.origin().ascii_serialization())
 }
 
 /// Every setting name, for naming the offender when a file or environment
 /// variable uses an unknown one. A test keeps this in step with `Config`.
-const SETTINGS: &[&str] =
-    &["listen", "data_dir", "database_url", "key_pepper", "admin_token", "log_level", "log_format"];
+const SETTINGS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "key_pepper",
+    "admin_token",
+    "log_level",
+    "log_format",
+    "trusted_proxies",
+    "public_url",
+];
 
 fn check_keys<'a>(
     keys: impl IntoIterator<Item = &'a String>,
@@ -197,5 +239,26 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
         let error = load(Some(&file), Vec::new(), BTreeMap::new()).unwrap_err().to_string();
         assert!(error.contains("listen_port") && error.contains("bad.toml"), "{error}");
+        let error = load(None, env(&[("OCTOGEN_PUBLIC_URL", "ftp://x")]), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("public_url"), "{error}");
+        let error = load(None, env(&[("OCTOGEN_TRUSTED_PROXIES", "10.0.0.0/99")]), BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().contains("trusted_proxies"), "{error}");
+    }
+
+    #[test]
+    fn portal_settings_come_from_the_environment() {
+        let config = load(
+            None,
+            env(&[
+                ("OCTOGEN_TRUSTED_PROXIES", "127.0.0.1,10.0.0.0/8"),
+                ("OCTOGEN_PUBLIC_URL", "https://Octo.example/"),
+            ]),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(config.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        assert!(config.serves_https());
+        assert_eq!(config.public_origin().as_deref(), Some("https://octo.example"));
+        assert!(!Config::default().serves_https());
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod indexing;
 pub mod net;
+pub mod portal;
 pub mod secrets;
 pub mod service;
 pub mod state;

@@ -7,8 +7,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
-use octogen_core::Timestamp;
-use octogen_ingest::FeedFormat;
 use octogen_store::{CatalogSource, IndexRun, RunTrigger};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,6 +16,9 @@ use crate::auth::Operator;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::indexing::{RunInput, RunRequest};
+use crate::net::ClientAddr;
+use crate::service::sources::{parse_format, SourceSettings};
+use crate::service::Actor;
 use crate::state::AppState;
 
 /// Uploads larger than this are refused (a feed, not a backup).
@@ -160,26 +161,18 @@ pub struct SourceRequest {
 pub async fn set_source(
     _: Operator,
     State(state): State<AppState>,
+    client: ClientAddr,
     Path(catalog_key): Path<String>,
     JsonBody(body): JsonBody<SourceRequest>,
 ) -> ApiResult<Json<CatalogSource>> {
-    parse_format(&body.format)?;
-    if body.interval_secs < 60 {
-        return Err(unprocessable("intervalSecs must be at least 60"));
-    }
-    if !matches!(url::Url::parse(&body.url).map(|url| url.scheme().to_string()).as_deref(), Ok("http" | "https")) {
-        return Err(unprocessable(&format!("{:?} is not an http(s) URL", body.url)));
-    }
-    let source = CatalogSource {
+    let settings = SourceSettings {
         url: body.url,
         format: body.format,
         mapping: body.mapping,
         currency: body.currency,
         interval_secs: body.interval_secs,
-        next_run_at: Timestamp::now(),
     };
-    state.store.set_catalog_source(&catalog_key, Some(source.clone())).await?;
-    Ok(Json(source))
+    Ok(Json(state.services.set_catalog_source(&Actor::operator(client.label()), &catalog_key, settings).await?))
 }
 
 pub async fn get_source(
@@ -193,9 +186,10 @@ pub async fn get_source(
 pub async fn clear_source(
     _: Operator,
     State(state): State<AppState>,
+    client: ClientAddr,
     Path(catalog_key): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    state.store.set_catalog_source(&catalog_key, None).await?;
+    state.services.clear_catalog_source(&Actor::operator(client.label()), &catalog_key).await?;
     Ok(Json(json!({"catalog": catalog_key, "source": null})))
 }
 
@@ -223,10 +217,6 @@ pub async fn get_reindex(_: Operator, State(state): State<AppState>, Path(id): P
         .get(&id)
         .ok_or_else(|| ApiError::not_found(format!("reindex job {id} not found")))?;
     Ok(Json(job.view()).into_response())
-}
-
-fn parse_format(name: &str) -> ApiResult<FeedFormat> {
-    name.parse().map_err(|error: octogen_ingest::UnknownFormat| unprocessable(&error.to_string()))
 }
 
 fn unprocessable(message: &str) -> ApiError {

@@ -3,6 +3,7 @@
 //! each handler's signature.
 
 mod indexing;
+mod users;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/reindex/{id}", get(data::get_reindex))
         .route("/keys/{key_id}/revoke", post(revoke_key))
         .route("/keys/{key_id}/rotate", post(rotate_key))
+        .merge(users::router())
 }
 
 #[derive(Serialize)]

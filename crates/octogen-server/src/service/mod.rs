@@ -4,7 +4,11 @@
 
 mod access;
 pub mod cursor;
+pub mod password;
 pub mod products;
+pub mod sessions;
+pub mod sources;
+mod users;
 
 use std::sync::Arc;
 
@@ -15,6 +19,8 @@ use octogen_store::{AuditEvent, Store};
 use crate::secrets::ServerSecrets;
 
 pub use access::{IssuedKey, KeyRotation};
+pub use sessions::{SignInError, SignedIn};
+pub use users::normalize_email;
 
 #[derive(Clone)]
 pub struct Services {
@@ -34,6 +40,11 @@ pub struct Actor {
 impl Actor {
     pub fn operator(client_addr: Option<String>) -> Self {
         Actor { label: "operator".into(), client_addr }
+    }
+
+    /// A signed-in portal user.
+    pub fn user(email: &str, client_addr: Option<String>) -> Self {
+        Actor { label: format!("user:{email}"), client_addr }
     }
 
     pub fn system() -> Self {

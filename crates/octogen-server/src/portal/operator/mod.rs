@@ -1,0 +1,55 @@
+//! The operator area (`/operator/…`), for users with the operator flag: the
+//! same operations as the admin API (`/admin/v1`), in the browser, through the
+//! same service functions. Later settings of an organization (its rate limit,
+//! its pinned API version) belong on its page, `orgs.rs`.
+
+mod catalogs;
+mod orgs;
+mod users;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::render::PortalError;
+use super::session::PortalUser;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/operator", get(|| async { Redirect::to("/operator/orgs") }))
+        .route("/operator/orgs", get(orgs::list).post(orgs::create))
+        .route("/operator/orgs/{org_id}", get(orgs::show))
+        .route("/operator/orgs/{org_id}/suspend", post(orgs::suspend))
+        .route("/operator/orgs/{org_id}/unsuspend", post(orgs::unsuspend))
+        .route("/operator/orgs/{org_id}/grants", post(orgs::grant))
+        .route("/operator/orgs/{org_id}/grants/{catalog}/revoke", post(orgs::revoke_grant))
+        .route("/operator/orgs/{org_id}/members", post(orgs::add_member))
+        .route("/operator/catalogs", get(catalogs::list).post(catalogs::create))
+        .route("/operator/catalogs/{key}", get(catalogs::show))
+        .route("/operator/catalogs/{key}/activate", post(catalogs::activate))
+        .route("/operator/catalogs/{key}/deactivate", post(catalogs::deactivate))
+        .route("/operator/catalogs/{key}/source", post(catalogs::set_source))
+        .route("/operator/catalogs/{key}/source/clear", post(catalogs::clear_source))
+        .route("/operator/catalogs/{key}/imports", post(catalogs::import))
+        .route("/operator/runs/{run_id}", get(catalogs::run))
+        .route("/operator/users", get(users::list).post(users::create))
+        .route("/operator/users/{user_id}", get(users::show))
+        .route("/operator/users/{user_id}/memberships", post(users::set_membership))
+        .route("/operator/users/{user_id}/memberships/{org_id}/remove", post(users::remove_membership))
+}
+
+/// A signed-in operator. Handlers that take it cannot run for anyone else.
+pub struct OperatorUser(pub PortalUser);
+
+impl FromRequestParts<AppState> for OperatorUser {
+    type Rejection = PortalError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PortalError> {
+        let user = PortalUser::from_request_parts(parts, state).await?;
+        user.require_operator()?;
+        Ok(OperatorUser(user))
+    }
+}

@@ -1,0 +1,267 @@
+//! Operator pages for organizations: create, suspend, grants and members.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
+use minijinja::context;
+use octogen_store::{OrgType, Role};
+use serde::{Deserialize, Serialize};
+
+use super::OperatorUser;
+use crate::error::ApiError;
+use crate::portal::csrf::CsrfForm;
+use crate::portal::render::{page, time, user_message, PortalError};
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct OrgRow {
+    id: String,
+    name: String,
+    org_type: OrgType,
+    suspended: bool,
+    created_at: String,
+}
+
+impl From<octogen_store::Org> for OrgRow {
+    fn from(org: octogen_store::Org) -> Self {
+        OrgRow {
+            id: org.id,
+            name: org.name,
+            org_type: org.org_type,
+            suspended: org.suspended,
+            created_at: time(org.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "created" => "Organization created.",
+        "suspended" => "Organization suspended: its API keys get 403 from the next request on.",
+        "unsuspended" => "Organization reactivated: its API keys work again.",
+        "granted" => "Catalog granted: the organization's keys see it from the next request on.",
+        "revoked" => "Grant removed: the organization's keys no longer see the catalog.",
+        "member" => "Membership saved.",
+        _ => return None,
+    })
+}
+
+/// `GET /operator/orgs`.
+pub async fn list(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Query(query): Query<Notice>,
+) -> Result<Response, PortalError> {
+    orgs_page(&state, &user, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+}
+
+async fn orgs_page(
+    state: &AppState,
+    user: &crate::portal::PortalUser,
+    notice: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PortalError> {
+    let orgs: Vec<OrgRow> = state.store.list_orgs().await?.into_iter().map(OrgRow::from).collect();
+    let context = context! { layout => user.layout("operator-orgs"), orgs, notice, error };
+    Ok(page(status, "portal/operator/orgs.html", context))
+}
+
+#[derive(Deserialize)]
+pub struct CreateOrg {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    org_type: String,
+}
+
+/// `POST /operator/orgs`.
+pub async fn create(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    CsrfForm(form): CsrfForm<CreateOrg>,
+) -> Result<Response, PortalError> {
+    let org_type: OrgType = match form.org_type.parse() {
+        Ok(org_type) => org_type,
+        Err(message) => return orgs_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
+    match state.services.create_org(&user.actor(), &form.name, org_type).await {
+        Ok(org) => Ok(redirect(&format!("/operator/orgs/{}?notice=created", org.id))),
+        Err(error) => {
+            form_error(error, |message| orgs_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY))
+                .await
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MemberRow {
+    user_id: String,
+    email: String,
+    role: Role,
+}
+
+/// `GET /operator/orgs/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    Query(query): Query<Notice>,
+) -> Result<Response, PortalError> {
+    org_page(&state, &user, &org_id, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+}
+
+async fn org_page(
+    state: &AppState,
+    user: &crate::portal::PortalUser,
+    org_id: &str,
+    notice: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PortalError> {
+    let org = state.store.get_org(org_id).await?;
+    let granted = state.store.granted_catalogs(org_id).await?;
+    let grantable: Vec<_> = state
+        .store
+        .list_catalogs()
+        .await?
+        .into_iter()
+        .filter(|catalog| !granted.iter().any(|g| g.key == catalog.key))
+        .map(|catalog| context! { key => catalog.key, name => catalog.display_name })
+        .collect();
+    let granted: Vec<_> = granted
+        .into_iter()
+        .map(|c| context! { key => c.key, name => c.display_name, active => c.is_active, products => c.product_count })
+        .collect();
+    let members: Vec<MemberRow> = state
+        .store
+        .org_members(org_id)
+        .await?
+        .into_iter()
+        .map(|m| MemberRow { user_id: m.user.id, email: m.user.email, role: m.role })
+        .collect();
+    let keys = state.store.list_api_keys(org_id).await?;
+    let active_keys = keys.iter().filter(|key| key.revoked_at.is_none()).count();
+    let context = context! {
+        layout => user.layout("operator-orgs"),
+        org => OrgRow::from(org),
+        granted, grantable, members, active_keys, total_keys => keys.len(),
+        roles => Role::ALL.map(Role::as_str),
+        notice, error,
+    };
+    Ok(page(status, "portal/operator/org.html", context))
+}
+
+/// `POST /operator/orgs/{id}/suspend`.
+pub async fn suspend(
+    state: State<AppState>,
+    user: OperatorUser,
+    path: Path<String>,
+    form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    set_suspended(state, user, path, form, true).await
+}
+
+/// `POST /operator/orgs/{id}/unsuspend`.
+pub async fn unsuspend(
+    state: State<AppState>,
+    user: OperatorUser,
+    path: Path<String>,
+    form: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    set_suspended(state, user, path, form, false).await
+}
+
+async fn set_suspended(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+    suspended: bool,
+) -> Result<Response, PortalError> {
+    state.services.set_org_suspended(&user.actor(), &org_id, suspended).await?;
+    let notice = if suspended { "suspended" } else { "unsuspended" };
+    Ok(redirect(&format!("/operator/orgs/{org_id}?notice={notice}")))
+}
+
+#[derive(Deserialize)]
+pub struct GrantForm {
+    #[serde(default)]
+    catalog: String,
+}
+
+/// `POST /operator/orgs/{id}/grants`: effective on the organization's next API request.
+pub async fn grant(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    CsrfForm(form): CsrfForm<GrantForm>,
+) -> Result<Response, PortalError> {
+    match state.services.grant(&user.actor(), &org_id, &form.catalog).await {
+        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=granted"))),
+        Err(ApiError::Message(StatusCode::NOT_FOUND, message)) if state.store.get_org(&org_id).await.is_ok() => {
+            org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `POST /operator/orgs/{id}/grants/{catalog}/revoke`.
+pub async fn revoke_grant(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((org_id, catalog)): Path<(String, String)>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    state.services.ungrant(&user.actor(), &org_id, &catalog).await?;
+    Ok(redirect(&format!("/operator/orgs/{org_id}?notice=revoked")))
+}
+
+#[derive(Deserialize)]
+pub struct AddMember {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /operator/orgs/{id}/members`: adds an existing user (by email) or changes their role.
+pub async fn add_member(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    CsrfForm(form): CsrfForm<AddMember>,
+) -> Result<Response, PortalError> {
+    state.store.get_org(&org_id).await?;
+    let fail =
+        |message: String| org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
+    let Ok(role) = form.role.parse::<Role>() else { return fail("Choose a role.".into()).await };
+    let email = form.email.trim().to_lowercase();
+    let Some(member) = state.store.find_user_credentials(&email).await?.map(|c| c.user) else {
+        return fail(format!("There is no user with email {email}. Create the user first (Users page).")).await;
+    };
+    state.services.set_membership(&user.actor(), &member.id, &org_id, role).await?;
+    Ok(redirect(&format!("/operator/orgs/{org_id}?notice=member")))
+}
+
+/// 303 See Other: the browser follows with a GET (post/redirect/get).
+pub fn redirect(to: &str) -> Response {
+    axum::response::IntoResponse::into_response(Redirect::to(to))
+}
+
+/// Renders a service refusal on the form's page; anything else is an error page.
+pub async fn form_error<F>(error: ApiError, render: impl FnOnce(String) -> F) -> Result<Response, PortalError>
+where
+    F: std::future::Future<Output = Result<Response, PortalError>>,
+{
+    match error {
+        ApiError::Validation(_) | ApiError::Message(..) | ApiError::Code(_) => render(user_message(&error)).await,
+        other => Err(other.into()),
+    }
+}

@@ -1,0 +1,179 @@
+//! Operator pages for users: create (operator and/or member), memberships and roles.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use minijinja::context;
+use octogen_store::Role;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::orgs::{form_error, redirect};
+use super::OperatorUser;
+use crate::portal::csrf::CsrfForm;
+use crate::portal::render::{page, time, PortalError};
+use crate::portal::PortalUser;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    Some(match code? {
+        "created" => "User created. Give them their email and password over a channel you trust.",
+        "member" => "Membership saved.",
+        "removed" => "Membership removed.",
+        _ => return None,
+    })
+}
+
+#[derive(Serialize)]
+struct UserRow {
+    id: String,
+    email: String,
+    is_operator: bool,
+    created_at: String,
+    orgs: Vec<String>,
+}
+
+/// `GET /operator/users`.
+pub async fn list(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Query(query): Query<Notice>,
+) -> Result<Response, PortalError> {
+    users_page(&state, &user, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+}
+
+async fn users_page(
+    state: &AppState,
+    user: &PortalUser,
+    notice: Option<&str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PortalError> {
+    let mut users = Vec::new();
+    for listed in state.store.list_users().await? {
+        let orgs = state.store.user_memberships(&listed.id).await?;
+        users.push(UserRow {
+            orgs: orgs.into_iter().map(|m| format!("{} ({})", m.org.name, m.role)).collect(),
+            id: listed.id,
+            email: listed.email,
+            is_operator: listed.is_operator,
+            created_at: time(listed.created_at),
+        });
+    }
+    let orgs: Vec<_> =
+        state.store.list_orgs().await?.into_iter().map(|org| context! { id => org.id, name => org.name }).collect();
+    let context = context! {
+        layout => user.layout("operator-users"), users, orgs, roles => Role::ALL.map(Role::as_str),
+        min_password => crate::service::password::MIN_PASSWORD_CHARS,
+        max_password => crate::service::password::MAX_PASSWORD_CHARS,
+        notice, error,
+    };
+    Ok(page(status, "portal/operator/users.html", context))
+}
+
+#[derive(Deserialize)]
+pub struct CreateUser {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: Option<SecretString>,
+    /// A checkbox: present (any value) when ticked.
+    #[serde(default)]
+    operator: Option<String>,
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /operator/users`.
+pub async fn create(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    CsrfForm(form): CsrfForm<CreateUser>,
+) -> Result<Response, PortalError> {
+    let fail = |message: String| users_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
+    let is_operator = form.operator.is_some();
+    let membership = match (form.org.trim(), form.role.parse::<Role>()) {
+        ("", _) if is_operator => None,
+        ("", _) => return fail("Choose an organization, or make the user an operator.".into()).await,
+        (org, Ok(role)) => Some((org.to_string(), role)),
+        (_, Err(_)) => return fail("Choose a role in the organization.".into()).await,
+    };
+    if let Some((org, _)) = &membership {
+        state.store.get_org(org).await?;
+    }
+    let password = form.password.unwrap_or_else(|| SecretString::from(String::new()));
+    let actor = user.actor();
+    let created = match state.services.create_user(&actor, &form.email, &password, is_operator).await {
+        Ok(created) => created,
+        Err(error) => return form_error(error, fail).await,
+    };
+    if let Some((org, role)) = membership {
+        state.services.set_membership(&actor, &created.id, &org, role).await?;
+    }
+    Ok(redirect(&format!("/operator/users/{}?notice=created", created.id)))
+}
+
+/// `GET /operator/users/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    Query(query): Query<Notice>,
+) -> Result<Response, PortalError> {
+    let shown = state.store.get_user(&user_id).await?;
+    let memberships: Vec<_> = state
+        .store
+        .user_memberships(&user_id)
+        .await?
+        .into_iter()
+        .map(|m| context! { org_id => m.org.id, org_name => m.org.name, role => m.role })
+        .collect();
+    let orgs: Vec<_> =
+        state.store.list_orgs().await?.into_iter().map(|org| context! { id => org.id, name => org.name }).collect();
+    let context = context! {
+        layout => user.layout("operator-users"),
+        shown => context! { id => shown.id, email => shown.email, is_operator => shown.is_operator, created_at => time(shown.created_at) },
+        memberships, orgs, roles => Role::ALL.map(Role::as_str),
+        notice => notice_text(query.notice.as_deref()),
+    };
+    Ok(page(StatusCode::OK, "portal/operator/user.html", context))
+}
+
+#[derive(Deserialize)]
+pub struct MembershipForm {
+    #[serde(default)]
+    org: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /operator/users/{id}/memberships`: adds the user to an organization or changes their role.
+pub async fn set_membership(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    CsrfForm(form): CsrfForm<MembershipForm>,
+) -> Result<Response, PortalError> {
+    let role = form.role.parse::<Role>().map_err(PortalError::BadRequest)?;
+    state.services.set_membership(&user.actor(), &user_id, &form.org, role).await?;
+    Ok(redirect(&format!("/operator/users/{user_id}?notice=member")))
+}
+
+/// `POST /operator/users/{id}/memberships/{org}/remove`.
+pub async fn remove_membership(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((user_id, org_id)): Path<(String, String)>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    state.services.remove_membership(&user.actor(), &user_id, &org_id).await?;
+    Ok(redirect(&format!("/operator/users/{user_id}?notice=removed")))
+}

@@ -1,0 +1,71 @@
+//! Catalog sources: where a catalog's feed lives, for scheduled re-imports.
+//! Shared by the admin API and the portal's operator area.
+
+use axum::http::StatusCode;
+use octogen_core::Timestamp;
+use octogen_ingest::FeedFormat;
+use octogen_store::CatalogSource;
+use serde_json::json;
+
+use super::{Actor, Services};
+use crate::error::{ApiError, ApiResult};
+
+/// Scheduled imports run at most this often.
+pub const MIN_INTERVAL_SECS: u64 = 60;
+
+pub struct SourceSettings {
+    pub url: String,
+    pub format: String,
+    /// CSV column mapping (TOML text).
+    pub mapping: Option<String>,
+    pub currency: Option<String>,
+    pub interval_secs: u64,
+}
+
+impl Services {
+    /// Sets a catalog's source; its first scheduled import runs right away.
+    pub async fn set_catalog_source(
+        &self,
+        actor: &Actor,
+        catalog_key: &str,
+        settings: SourceSettings,
+    ) -> ApiResult<CatalogSource> {
+        parse_format(&settings.format)?;
+        if settings.interval_secs < MIN_INTERVAL_SECS {
+            return Err(unprocessable("intervalSecs must be at least 60"));
+        }
+        if !matches!(
+            url::Url::parse(&settings.url).map(|url| url.scheme().to_string()).as_deref(),
+            Ok("http" | "https")
+        ) {
+            return Err(unprocessable(&format!("{:?} is not an http(s) URL", settings.url)));
+        }
+        let source = CatalogSource {
+            url: settings.url,
+            format: settings.format,
+            mapping: settings.mapping,
+            currency: settings.currency,
+            interval_secs: settings.interval_secs,
+            next_run_at: Timestamp::now(),
+        };
+        self.store.set_catalog_source(catalog_key, Some(source.clone())).await?;
+        let detail = json!({"url": source.url, "format": source.format, "intervalSecs": source.interval_secs});
+        self.audit(actor, None, "catalog.source_set", Some(catalog_key), Some(detail)).await?;
+        Ok(source)
+    }
+
+    pub async fn clear_catalog_source(&self, actor: &Actor, catalog_key: &str) -> ApiResult<()> {
+        self.store.set_catalog_source(catalog_key, None).await?;
+        self.audit(actor, None, "catalog.source_cleared", Some(catalog_key), None).await?;
+        Ok(())
+    }
+}
+
+/// A feed format by name (`shopify`, `merchant-xml`, …), or a 422 naming the known ones.
+pub fn parse_format(name: &str) -> ApiResult<FeedFormat> {
+    name.parse().map_err(|error: octogen_ingest::UnknownFormat| unprocessable(&error.to_string()))
+}
+
+fn unprocessable(message: &str) -> ApiError {
+    ApiError::Message(StatusCode::UNPROCESSABLE_ENTITY, message.to_string())
+}
