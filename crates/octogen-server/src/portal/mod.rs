@@ -47,8 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::list))
         .merge(operator::router())
         .route("/static/{file}", get(assets::serve))
-        // Unknown pages under the portal's own prefixes get the portal's 404 page.
-        .route("/keys/{*rest}", get(not_found))
+        // Unknown pages under the operator prefix get the portal's 404 page
+        // (an unknown key or organization id gets it from its handler).
         .route("/operator/{*rest}", get(not_found))
         .layer(middleware::from_fn(security_headers))
 }

@@ -8,5 +8,6 @@ mod auth;
 mod catalogs;
 mod cli;
 mod lookup;
+mod portal;
 mod search;
 mod secrets;
