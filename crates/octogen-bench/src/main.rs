@@ -1,0 +1,248 @@
+//! `octogen-bench`: the project's benchmarks. See BENCHMARKS.md for results
+//! and `octogen-bench --help` for the options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use octogen_bench::mix::templates_from_json;
+use octogen_bench::report::{render_intervals, render_labels, render_table};
+use octogen_bench::scenarios::auth;
+use octogen_bench::server::{serve_child, CHILD_SUBCOMMAND};
+use octogen_bench::{run_load, BenchServer, LoadConfig, RequestMix, RequestTemplate, ServerMode, ServerOptions, Stop};
+
+#[derive(Parser)]
+#[command(name = "octogen-bench", about = "Loopback load generator and benchmarks for the Octogen server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Cost of API-key authentication: authenticated GET /v1/catalogs vs GET /healthz, and
+    /// authenticate_key timed in-process.
+    Auth(AuthArgs),
+    /// Ad-hoc load: any mix of requests against a booted or external server.
+    Load(LoadCommand),
+    /// (internal) Serve as the child server process.
+    #[command(name = CHILD_SUBCOMMAND, hide = true)]
+    ServeChild(ServeChildArgs),
+}
+
+/// Which server to measure.
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Benchmark a running server (http://host:port) instead of booting one; fixtures are made
+    /// through its operator API with the token in OCTOGEN_ADMIN_TOKEN.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// Boot the server as a separate process (default: client and server are scheduled as
+    /// separate processes, and the server runs with its production logging) or inside this one.
+    #[arg(long, value_enum, default_value = "child")]
+    server_mode: ModeArg,
+    /// Run `PATH serve` (e.g. target/release/octogen) as the child server instead of this program.
+    #[arg(long, value_name = "PATH")]
+    octogen_bin: Option<PathBuf>,
+    /// Log filter of a child server; `octogen serve` defaults to info (one line per request).
+    #[arg(long, default_value = "info")]
+    server_log_level: String,
+    /// PostgreSQL URL for the booted server's store (default: SQLite in a temporary directory).
+    #[arg(long, env = "OCTOGEN_BENCH_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Child,
+    InProcess,
+}
+
+impl ServerArgs {
+    fn options(&self) -> ServerOptions {
+        ServerOptions {
+            mode: match self.server_mode {
+                ModeArg::Child => ServerMode::Child,
+                ModeArg::InProcess => ServerMode::InProcess,
+            },
+            octogen_bin: self.octogen_bin.clone(),
+            log_level: self.server_log_level.clone(),
+            database_url: self.database_url.clone(),
+            external: self.server.clone(),
+        }
+    }
+}
+
+/// How hard and how long to push.
+#[derive(Args, Clone)]
+struct LoadArgs {
+    /// Concurrent keep-alive connections, one request in flight on each.
+    #[arg(short, long, default_value_t = 32)]
+    connections: usize,
+    /// Measured seconds per run.
+    #[arg(short, long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
+    duration: Duration,
+    /// Unmeasured seconds before each run.
+    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "SECONDS")]
+    warmup: Duration,
+}
+
+#[derive(Args)]
+struct AuthArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Rounds of (baseline, authenticated) runs; the order alternates between rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Catalogs granted to the benchmark partner.
+    #[arg(long, default_value_t = 3)]
+    catalogs: usize,
+    /// Calls per case in the in-process authenticate_key micro-benchmark.
+    #[arg(long, default_value_t = 1_000_000)]
+    micro_calls: u64,
+    /// Only the micro-benchmark.
+    #[arg(long, conflicts_with = "skip_micro")]
+    skip_load: bool,
+    /// Only the load comparison.
+    #[arg(long)]
+    skip_micro: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LoadCommand {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    load: LoadArgs,
+    /// Stop after this many measured requests instead of after --duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Also report requests/s and latency for each slice of this many seconds.
+    #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
+    interval: Option<Duration>,
+    /// A GET request to send (repeatable, equal weights).
+    #[arg(long = "get", value_name = "PATH")]
+    gets: Vec<String>,
+    /// A JSON mix file: [{"label", "method", "path", "headers": {…}, "body", "weight"}].
+    #[arg(long, value_name = "FILE")]
+    mix: Option<PathBuf>,
+    /// Create a catalog partner with this many granted catalogs: its key signs the --get
+    /// requests and replaces `{partner_key}` in the mix file.
+    #[arg(long, value_name = "CATALOGS")]
+    partner: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ServeChildArgs {
+    #[arg(long)]
+    listen: SocketAddr,
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long)]
+    log_level: String,
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 =
+        text.trim_end_matches('s').parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Auth(args) => auth_command(args).await,
+        Command::Load(args) => load_command(args).await,
+        Command::ServeChild(args) => serve_child(args.listen, args.data_dir, args.log_level, args.database_url).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn auth_command(args: AuthArgs) -> anyhow::Result<()> {
+    let options = auth::AuthOptions {
+        server: args.server.options(),
+        connections: args.load.connections,
+        warmup: args.load.warmup,
+        duration: args.load.duration,
+        rounds: args.rounds,
+        catalogs: args.catalogs,
+        micro_calls: args.micro_calls,
+        skip_load: args.skip_load,
+        skip_micro: args.skip_micro,
+    };
+    let report = auth::run(&options).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", auth::render(&report));
+    }
+    Ok(())
+}
+
+async fn load_command(args: LoadCommand) -> anyhow::Result<()> {
+    let server = BenchServer::start(&args.server.options()).await?;
+    eprintln!("server: {} at {}", server.mode(), server.base_url());
+    let result = load_on(&server, &args).await;
+    server.stop().await?;
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_table(&[("all requests", &report)]));
+        if report.labels.len() > 1 {
+            print!("\n{}", render_labels(&report));
+        }
+        if !report.intervals.is_empty() {
+            print!("\n{}", render_intervals(&report));
+        }
+    }
+    Ok(())
+}
+
+async fn load_on(server: &BenchServer, args: &LoadCommand) -> anyhow::Result<octogen_bench::LoadReport> {
+    let partner_key = match args.partner {
+        Some(catalogs) => Some(server.admin().partner_fixture("Load partner", catalogs).await?.key.key),
+        None => None,
+    };
+    let mut templates = Vec::new();
+    for path in &args.gets {
+        let template = RequestTemplate::get(format!("GET {path}"), path.clone());
+        templates.push(match &partner_key {
+            Some(key) => template.bearer(key),
+            None => template,
+        });
+    }
+    if let Some(file) = &args.mix {
+        let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let vars: Vec<(&str, &str)> = partner_key.iter().map(|key| ("partner_key", key.as_str())).collect();
+        templates.extend(templates_from_json(&text, &vars).with_context(|| format!("in {}", file.display()))?);
+    }
+    anyhow::ensure!(!templates.is_empty(), "nothing to send: give --get PATH or --mix FILE");
+    let mix = RequestMix::new(templates)?;
+    let mut config = LoadConfig::timed(args.load.connections, args.load.warmup, args.load.duration);
+    if let Some(requests) = args.requests {
+        config.stop = Stop::Requests(requests);
+    }
+    config.interval = args.interval;
+    config.server_pid = server.pid();
+    run_load(server.addr(), &mix, &config).await
+}

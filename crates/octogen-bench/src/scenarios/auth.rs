@@ -1,0 +1,416 @@
+//! Issue 2, point 8: what authentication and the grant lookup cost.
+//!
+//! 1. **Throughput**: on one server, in one run, unauthenticated `GET /healthz`
+//!    (the baseline: routing, middleware, request id, access log, a tiny JSON
+//!    body) against authenticated `GET /v1/catalogs` for a partner with a few
+//!    granted catalogs. The relative loss of requests/s is the cost of the
+//!    key check, the grant lookup and the (small) catalog list. Target < 15 %.
+//! 2. **Server-side latency**: `octogen_server::auth::authenticate_key` called
+//!    directly on an in-process server, ~1M times per case, each call timed.
+//!    Target p99 < 50 µs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use octogen_core::api_key::random_token;
+use octogen_server::auth::authenticate_key;
+use octogen_server::state::AppState;
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::access_log::{log_len, route_summaries};
+use crate::admin::PartnerFixture;
+use crate::load::{run_load, LoadConfig};
+use crate::machine::Machine;
+use crate::micro::{clock_overhead, time_calls, MicroReport};
+use crate::mix::{RequestMix, RequestTemplate};
+use crate::report::{align, render_table, LoadReport};
+use crate::server::{BenchServer, ServerMode, ServerOptions};
+use crate::stats::{format_us, LatencySummary};
+
+/// Authentication may cost at most this share of the baseline's requests/s.
+pub const THROUGHPUT_COST_TARGET: f64 = 0.15;
+/// Server-side authentication + grant lookup, p99.
+pub const LATENCY_TARGET_US: f64 = 50.0;
+
+#[derive(Debug, Clone)]
+pub struct AuthOptions {
+    pub server: ServerOptions,
+    pub connections: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Each round runs both targets; their order alternates between rounds.
+    pub rounds: usize,
+    /// Catalogs granted to the benchmark partner.
+    pub catalogs: usize,
+    pub micro_calls: u64,
+    pub skip_load: bool,
+    pub skip_micro: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuthReport {
+    pub benchmark: &'static str,
+    pub machine: Machine,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadComparison>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub micro: Option<MicroComparison>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LoadComparison {
+    pub server: &'static str,
+    pub server_log_level: String,
+    pub connections: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub rounds: usize,
+    pub granted_catalogs: usize,
+    /// `GET /healthz`, every round merged.
+    pub baseline: LoadReport,
+    /// Authenticated `GET /v1/catalogs`, every round merged.
+    pub authenticated: LoadReport,
+    pub per_round: Vec<Round>,
+    /// The median over rounds of each round's `1 - authenticated / baseline`
+    /// requests/s. Pairing runs that were seconds apart, and taking the median,
+    /// keeps one round disturbed by other work on the machine from deciding.
+    pub throughput_cost: f64,
+    /// `1 - authenticated / baseline` over all rounds merged.
+    pub throughput_cost_merged: f64,
+    /// `1 - baseline / authenticated` server CPU time per request (child server
+    /// only): the same cost seen as CPU, insensitive to what else runs.
+    pub server_cpu_cost: Option<f64>,
+    pub throughput_cost_target: f64,
+    pub target_met: bool,
+    /// Per route, from the server's access log (child server only; includes warm-ups).
+    pub server_side: BTreeMap<String, LatencySummary>,
+}
+
+/// One baseline run and one authenticated run, back to back.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Round {
+    pub baseline_rps: f64,
+    pub authenticated_rps: f64,
+    pub cost: f64,
+    /// The larger `other_cores` of the two runs: how much else was running.
+    pub other_cores: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MicroComparison {
+    pub granted_catalogs: usize,
+    pub cases: Vec<MicroReport>,
+    pub latency_target_p99_us: f64,
+    /// Every authentication case's p99 is under the target.
+    pub target_met: bool,
+}
+
+pub async fn run(options: &AuthOptions) -> anyhow::Result<AuthReport> {
+    let machine = Machine::describe();
+    let load = if options.skip_load { None } else { Some(compare_throughput(options).await?) };
+    let micro = if options.skip_micro { None } else { Some(time_authentication(options).await?) };
+    Ok(AuthReport { benchmark: "auth", machine, load, micro })
+}
+
+async fn compare_throughput(options: &AuthOptions) -> anyhow::Result<LoadComparison> {
+    let server = BenchServer::start(&options.server).await?;
+    eprintln!("server: {} at {}", server.mode(), server.base_url());
+    let result = compare_on(&server, options).await;
+    server.stop().await?;
+    result
+}
+
+async fn compare_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Result<LoadComparison> {
+    let partner = server.admin().partner_fixture("Benchmark partner", options.catalogs).await?;
+    check_catalogs_answer(server, &partner).await?;
+    let baseline_mix = RequestMix::single(RequestTemplate::get("healthz", "/healthz"))?;
+    let authenticated_mix =
+        RequestMix::single(RequestTemplate::get("catalogs", "/v1/catalogs").bearer(&partner.key.key))?;
+    let mut config = LoadConfig::timed(options.connections, options.warmup, options.duration);
+    config.server_pid = server.pid();
+    let log_start = server.log_path().map(log_len);
+
+    let mut baseline: Option<LoadReport> = None;
+    let mut authenticated: Option<LoadReport> = None;
+    let mut per_round = Vec::new();
+    for round in 0..options.rounds {
+        // Alternate the order so slow drift (a noisy neighbour, CPU boost) hits both sides alike.
+        let baseline_first = round % 2 == 0;
+        let mut pair: [Option<LoadReport>; 2] = [None, None];
+        for run_baseline in [baseline_first, !baseline_first] {
+            let (name, mix) =
+                if run_baseline { ("GET /healthz", &baseline_mix) } else { ("GET /v1/catalogs", &authenticated_mix) };
+            let report = run_load(server.addr(), mix, &config).await?;
+            eprintln!("round {}/{}: {name}: {:.0} req/s", round + 1, options.rounds, report.requests_per_s);
+            pair[usize::from(!run_baseline)] = Some(report);
+        }
+        let [Some(round_baseline), Some(round_authenticated)] = pair else { unreachable!("both sides ran") };
+        per_round.push(Round::of(&round_baseline, &round_authenticated));
+        merge_into(&mut baseline, round_baseline);
+        merge_into(&mut authenticated, round_authenticated);
+    }
+    let baseline = baseline.context("at least one round is needed")?;
+    let authenticated = authenticated.context("at least one round is needed")?;
+    let throughput_cost = median(per_round.iter().map(|round| round.cost).collect());
+    let throughput_cost_merged = 1.0 - authenticated.requests_per_s / baseline.requests_per_s;
+    let server_cpu_cost = baseline
+        .cpu
+        .server_cpu_us_per_request
+        .zip(authenticated.cpu.server_cpu_us_per_request)
+        .map(|(baseline, authenticated)| 1.0 - baseline / authenticated);
+    let server_side = match (server.log_path(), log_start) {
+        (Some(path), Some(start)) => route_summaries(path, start)?,
+        _ => BTreeMap::new(),
+    };
+    Ok(LoadComparison {
+        server: server.mode(),
+        server_log_level: options.server.log_level.clone(),
+        connections: options.connections,
+        warmup_s: options.warmup.as_secs_f64(),
+        duration_s: options.duration.as_secs_f64(),
+        rounds: options.rounds,
+        granted_catalogs: options.catalogs,
+        target_met: throughput_cost < THROUGHPUT_COST_TARGET
+            && baseline.unexpected(&[200]) == 0
+            && authenticated.unexpected(&[200]) == 0,
+        baseline,
+        authenticated,
+        per_round,
+        throughput_cost,
+        throughput_cost_merged,
+        server_cpu_cost,
+        throughput_cost_target: THROUGHPUT_COST_TARGET,
+        server_side,
+    })
+}
+
+impl Round {
+    fn of(baseline: &LoadReport, authenticated: &LoadReport) -> Self {
+        let other = baseline.cpu.other_cores.zip(authenticated.cpu.other_cores).map(|(a, b)| a.max(b));
+        Round {
+            baseline_rps: baseline.requests_per_s,
+            authenticated_rps: authenticated.requests_per_s,
+            cost: 1.0 - authenticated.requests_per_s / baseline.requests_per_s,
+            other_cores: other,
+        }
+    }
+}
+
+fn merge_into(total: &mut Option<LoadReport>, report: LoadReport) {
+    match total {
+        Some(total) => total.merge(&report),
+        None => *total = Some(report),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// One request before the clock starts: the key works and sees exactly its grants,
+/// so the benchmark measures the real, successful path.
+async fn check_catalogs_answer(server: &BenchServer, partner: &PartnerFixture) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/catalogs", server.base_url()))
+        .bearer_auth(&partner.key.key)
+        .send()
+        .await?;
+    ensure!(response.status() == 200, "GET /v1/catalogs answered {}", response.status());
+    let catalogs: Vec<serde_json::Value> = response.json().await?;
+    ensure!(catalogs.len() == partner.catalogs.len(), "expected {} catalogs, got {catalogs:?}", partner.catalogs.len());
+    Ok(())
+}
+
+async fn time_authentication(options: &AuthOptions) -> anyhow::Result<MicroComparison> {
+    // In-process whatever the load used: the function is called directly.
+    let server_options = ServerOptions { mode: ServerMode::InProcess, ..options.server.clone() };
+    let server = BenchServer::in_process(&server_options).await?;
+    let result = time_authentication_on(&server, options).await;
+    server.stop().await?;
+    result
+}
+
+async fn time_authentication_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Result<MicroComparison> {
+    let partner = server.admin().partner_fixture("Micro-benchmark partner", options.catalogs).await?;
+    let state = server.state().context("an in-process server exposes its state")?.clone();
+    let tokens = Tokens::for_key(&partner.key.key);
+    tokens.check(&state).await?;
+
+    let calls = options.micro_calls;
+    let warmup = calls / 10;
+    eprintln!("timing authenticate_key: {calls} calls per case");
+    let mut cases = vec![clock_overhead(calls).await];
+    let granted = format!("valid key, {} granted catalogs", options.catalogs);
+    cases.push(
+        time_calls(&format!("authenticate_key: {granted}"), warmup, calls, || authenticate_key(&state, &tokens.valid))
+            .await,
+    );
+    cases.push(
+        time_calls(&format!("Partner extractor: {granted} (+ last-used touch)"), warmup, calls, || async {
+            let principal = authenticate_key(&state, &tokens.valid).await;
+            if let Ok(principal) = &principal {
+                state.usage.touch(principal.key_id);
+            }
+            principal
+        })
+        .await,
+    );
+    cases.push(
+        time_calls("authenticate_key: wrong secret", warmup, calls, || authenticate_key(&state, &tokens.wrong_secret))
+            .await,
+    );
+    cases.push(
+        time_calls("authenticate_key: unknown key id", warmup, calls, || authenticate_key(&state, &tokens.unknown_id))
+            .await,
+    );
+    let target_met = cases.iter().skip(1).all(|case| case.latency.p99_us < LATENCY_TARGET_US);
+    Ok(MicroComparison {
+        granted_catalogs: options.catalogs,
+        cases,
+        latency_target_p99_us: LATENCY_TARGET_US,
+        target_met,
+    })
+}
+
+/// The three credentials the micro-benchmark presents.
+struct Tokens {
+    valid: Vec<u8>,
+    /// The valid key's id with another secret: found, HMAC compared, refused.
+    wrong_secret: Vec<u8>,
+    /// An id no key has: not found, but the same HMAC is computed anyway.
+    unknown_id: Vec<u8>,
+}
+
+impl Tokens {
+    fn for_key(key: &str) -> Self {
+        // `octo_live_` + 32 hex id + `_`, then the 43-character secret.
+        let id_part = &key[..key.len() - 43];
+        let other_secret = random_token(32);
+        Tokens {
+            valid: key.as_bytes().to_vec(),
+            wrong_secret: format!("{id_part}{}", other_secret.expose_secret()).into_bytes(),
+            unknown_id: format!("octo_live_{}_{}", "0123456789abcdef".repeat(2), other_secret.expose_secret())
+                .into_bytes(),
+        }
+    }
+
+    /// Each case takes the path it is named for, or the numbers would mislead.
+    async fn check(&self, state: &AppState) -> anyhow::Result<()> {
+        ensure!(authenticate_key(state, &self.valid).await.is_ok(), "the minted key does not authenticate");
+        ensure!(authenticate_key(state, &self.wrong_secret).await.is_err(), "a wrong secret authenticates");
+        ensure!(authenticate_key(state, &self.unknown_id).await.is_err(), "an unknown key id authenticates");
+        Ok(())
+    }
+}
+
+/// The human-readable report.
+pub fn render(report: &AuthReport) -> String {
+    let mut out = format!("octogen-bench auth — {}\n", report.machine.summary());
+    if let Some(load) = &report.load {
+        out.push_str(&render_load(load));
+    }
+    if let Some(micro) = &report.micro {
+        out.push_str(&render_micro(micro));
+    }
+    out
+}
+
+fn render_load(load: &LoadComparison) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nThroughput: GET /healthz vs authenticated GET /v1/catalogs ({} granted catalogs)\n\
+         server: {} (log level {}); {} connections; {} rounds of {:.0} s each after {:.0} s warm-up\n",
+        load.granted_catalogs,
+        load.server,
+        load.server_log_level,
+        load.connections,
+        load.rounds,
+        load.duration_s,
+        load.warmup_s
+    );
+    out.push_str(&render_table(&[
+        ("GET /healthz (baseline)", &load.baseline),
+        ("GET /v1/catalogs (authenticated)", &load.authenticated),
+    ]));
+    let _ = writeln!(out);
+    let mut rows = vec![["round", "healthz req/s", "catalogs req/s", "cost", "other cores"].map(String::from).to_vec()];
+    for (index, round) in load.per_round.iter().enumerate() {
+        rows.push(vec![
+            (index + 1).to_string(),
+            format!("{:.0}", round.baseline_rps),
+            format!("{:.0}", round.authenticated_rps),
+            format!("{:.1} %", round.cost * 100.0),
+            round.other_cores.map_or("-".into(), |cores| format!("{cores:.2}")),
+        ]);
+    }
+    out.push_str(&align(&rows));
+    let _ = writeln!(
+        out,
+        "\nthroughput cost of authentication + grant lookup (median of rounds): {:.1} % (target < {:.0} %): {}",
+        load.throughput_cost * 100.0,
+        load.throughput_cost_target * 100.0,
+        verdict(load.target_met)
+    );
+    let _ = writeln!(out, "  over all rounds merged: {:.1} %", load.throughput_cost_merged * 100.0);
+    if let Some(cost) = load.server_cpu_cost {
+        let _ = writeln!(out, "  as server CPU time per request: {:.1} %", cost * 100.0);
+    }
+    if !load.server_side.is_empty() {
+        let _ = writeln!(out, "\nServer-side latency per route (access log latency_us, warm-ups included):");
+        let mut rows = vec![["route", "requests", "p50", "p99", "p99.9", "max"].map(String::from).to_vec()];
+        for (route, summary) in &load.server_side {
+            rows.push(vec![
+                route.clone(),
+                summary.count.to_string(),
+                format_us(summary.p50_us),
+                format_us(summary.p99_us),
+                format_us(summary.p99_9_us),
+                format_us(summary.max_us),
+            ]);
+        }
+        out.push_str(&align(&rows));
+    }
+    out
+}
+
+fn render_micro(micro: &MicroComparison) -> String {
+    let mut out = String::from("\nServer-side authentication, called directly (in-process):\n");
+    let mut rows = vec![["case", "calls", "calls/s", "p50", "p90", "p99", "p99.9", "max"].map(String::from).to_vec()];
+    for case in &micro.cases {
+        rows.push(vec![
+            case.name.clone(),
+            case.calls.to_string(),
+            format!("{:.0}", case.calls_per_s),
+            format_us(case.latency.p50_us),
+            format_us(case.latency.p90_us),
+            format_us(case.latency.p99_us),
+            format_us(case.latency.p99_9_us),
+            format_us(case.latency.max_us),
+        ]);
+    }
+    out.push_str(&align(&rows));
+    let _ = writeln!(
+        out,
+        "p99 of every authentication case < {:.0} µs: {}",
+        micro.latency_target_p99_us,
+        verdict(micro.target_met)
+    );
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "NOT met"
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per benchmark; each has options, a `run` returning a
+//! serializable report, and a `render` for people. Later benchmarks (search,
+//! the mixed load test, PostgreSQL vs SQLite) go here the same way.
+
+pub mod auth;
