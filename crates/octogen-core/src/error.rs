@@ -94,13 +94,14 @@ impl ErrorCode {
 /// One entry of a 422 body: `{loc, msg, type, input?, ctx?}` (SPEC §3, pydantic's shape).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ValidationIssue {
-    #[schema(value_type = Vec<Object>, example = json!(["body", "limit"]))]
+    #[schema(example = json!(["body", "limit"]))]
     pub loc: Vec<LocPart>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The offending input, of whatever JSON type it had.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<utoipa::openapi::schema::Value>)]
     pub input: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -108,7 +109,7 @@ pub struct ValidationIssue {
 }
 
 /// A path segment in `loc`: a field name or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LocPart {
     Field(String),

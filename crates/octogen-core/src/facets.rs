@@ -38,17 +38,18 @@ const CATEGORY_PREFIX: &str = "category_path.depth_";
 pub enum FacetNameError {
     #[error("facet name must not be empty")]
     Empty,
-    #[error("category depth must be 0 to 6")]
-    CategoryDepth,
 }
 
 impl FacetKey {
     /// Parses a facet name as clients send it. Names are case-insensitive.
+    /// Every non-empty name is valid: a name that is not one of SPEC §4's
+    /// (including `category_path.depth_7` and beyond) is an attribute facet,
+    /// which simply matches nothing when no product has that attribute.
     pub fn parse(name: &str) -> Result<FacetKey, FacetNameError> {
-        let name = name.trim().to_lowercase();
         if name.is_empty() {
             return Err(FacetNameError::Empty);
         }
+        let name = name.trim().to_lowercase();
         Ok(match name.as_str() {
             "brand_name" => FacetKey::BrandName,
             "brand_slug" => FacetKey::BrandSlug,
@@ -60,19 +61,14 @@ impl FacetKey {
             "color_family" => FacetKey::ColorFamily,
             "is_activewear" => FacetKey::IsActivewear,
             _ => {
-                if let Some(depth) = name.strip_prefix(CATEGORY_PREFIX) {
-                    let depth: u8 = depth.parse().map_err(|_| FacetNameError::CategoryDepth)?;
-                    if depth > MAX_CATEGORY_DEPTH {
-                        return Err(FacetNameError::CategoryDepth);
+                match name.strip_prefix(CATEGORY_PREFIX).and_then(|depth| depth.parse::<u8>().ok()) {
+                    Some(depth) if depth <= MAX_CATEGORY_DEPTH => FacetKey::CategoryDepth(depth),
+                    _ => {
+                        let raw = name.strip_prefix(ATTRIBUTE_PREFIX).unwrap_or(&name);
+                        let handle = attribute_handle(raw);
+                        // A name of only punctuation keeps its spelling (it matches no attribute).
+                        FacetKey::Attribute(if handle.is_empty() { raw.to_string() } else { handle })
                     }
-                    FacetKey::CategoryDepth(depth)
-                } else {
-                    let handle = name.strip_prefix(ATTRIBUTE_PREFIX).unwrap_or(&name);
-                    let handle = attribute_handle(handle);
-                    if handle.is_empty() {
-                        return Err(FacetNameError::Empty);
-                    }
-                    FacetKey::Attribute(handle)
                 }
             }
         })
@@ -181,12 +177,16 @@ mod tests {
     fn parses_fixed_and_dynamic_names() {
         assert_eq!(FacetKey::parse("Color_Family").unwrap(), FacetKey::ColorFamily);
         assert_eq!(FacetKey::parse("category_path.depth_3").unwrap(), FacetKey::CategoryDepth(3));
-        assert_eq!(FacetKey::parse("category_path.depth_7"), Err(FacetNameError::CategoryDepth));
+        assert_eq!(
+            FacetKey::parse("category_path.depth_7").unwrap(),
+            FacetKey::Attribute("category_path_depth_7".into())
+        );
         assert_eq!(FacetKey::parse("fit").unwrap(), FacetKey::Attribute("fit".into()));
         assert_eq!(FacetKey::parse("attribute_facets.fit").unwrap(), FacetKey::Attribute("fit".into()));
         assert_eq!(FacetKey::parse("Heel Height").unwrap(), FacetKey::Attribute("heel_height".into()));
-        assert_eq!(FacetKey::parse("  "), Err(FacetNameError::Empty));
-        assert_eq!(FacetKey::parse("attribute_facets."), Err(FacetNameError::Empty));
+        assert_eq!(FacetKey::parse(""), Err(FacetNameError::Empty));
+        assert_eq!(FacetKey::parse(">").unwrap(), FacetKey::Attribute(">".into()));
+        assert_eq!(FacetKey::parse("  ").unwrap(), FacetKey::Attribute("".into()));
     }
 
     #[test]

@@ -28,18 +28,44 @@ pub const MATCH_MODES: &[&str] = &["strict", "loose"];
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LookupRequest {
-    /// A product page URL (http or https).
-    #[schema(min_length = 1, example = "https://northwind.example/products/trail-hoodie")]
+    /// A product page URL (http or https). Anything else is refused with 422 `invalid_product_url`.
+    #[schema(
+        min_length = 1,
+        pattern = r"^https?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$",
+        example = "https://northwind.example/products/trail-hoodie"
+    )]
     pub url: String,
     /// Accepted for compatibility; lookups are always served from the index.
-    #[schema(value_type = Option<String>, example = "auto")]
+    #[schema(value_type = Option<ResolutionMode>)]
     pub resolution_mode: Option<String>,
     /// Accepted for compatibility; has no effect.
-    #[schema(value_type = Option<String>, example = "prefer_cache")]
+    #[schema(value_type = Option<CachePolicy>)]
     pub on_demand_cache_policy: Option<String>,
     /// Accepted for compatibility; both modes match the normalized URL.
-    #[schema(value_type = Option<String>, example = "loose")]
+    #[schema(value_type = Option<MatchMode>)]
     pub match_mode: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(non_camel_case_types, dead_code)]
+pub enum ResolutionMode {
+    auto,
+    index_only,
+    on_demand_only,
+}
+
+#[derive(ToSchema)]
+#[allow(non_camel_case_types, dead_code)]
+pub enum CachePolicy {
+    prefer_cache,
+    refresh,
+}
+
+#[derive(ToSchema)]
+#[allow(non_camel_case_types, dead_code)]
+pub enum MatchMode {
+    strict,
+    loose,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,7 +96,7 @@ pub struct LookupResponse {
         (status = 401, description = "Missing or invalid API key", body = super::openapi::ErrorDetail, example = json!({"detail": "Invalid API key"})),
         (status = 403, description = "The key's organization may not use the API", body = super::openapi::ErrorDetail, example = json!({"detail": "api_key_forbidden"})),
         (status = 404, description = "No active product in the granted catalogs has this URL", body = super::openapi::ErrorDetail, example = json!({"detail": "product_not_found"})),
-        (status = 422, description = "Not an http(s) URL, or an invalid body", body = super::openapi::ErrorDetail, example = json!({"detail": "invalid_product_url"})),
+        (status = 422, description = "Not an http(s) URL (`invalid_product_url`), or an invalid body", body = super::openapi::UnprocessableBody, example = json!({"detail": "invalid_product_url"})),
         (status = 429, description = "The organization's rate budget is spent", body = super::openapi::ErrorDetail, example = json!({"detail": "rate_limit_exceeded"})),
     ),
     security(("bearer" = []))

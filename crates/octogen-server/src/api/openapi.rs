@@ -21,6 +21,28 @@ pub struct ValidationErrorBody {
     pub detail: Vec<ValidationIssue>,
 }
 
+/// A 422 of an operation that also has a coded 422 (e.g. `invalid_product_url`).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UnprocessableBody {
+    Coded(ErrorDetail),
+    Validation(ValidationErrorBody),
+}
+
+/// A string of at least one character (list items in request schemas).
+pub struct NonEmptyString;
+
+impl utoipa::PartialSchema for NonEmptyString {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .into()
+    }
+}
+
+impl ToSchema for NonEmptyString {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -30,7 +52,7 @@ pub struct ValidationErrorBody {
         version = "2026-05-28"
     ),
     paths(super::catalogs::list_catalogs, super::search::search_products, super::lookup::lookup_product),
-    components(schemas(ErrorDetail, ValidationErrorBody, ValidationIssue)),
+    components(schemas(ErrorDetail, ValidationErrorBody, UnprocessableBody, ValidationIssue)),
     modifiers(&BearerAuth),
     tags((name = "catalogs", description = "Catalogs granted to your organization"), (name = "products", description = "Product search and lookup"))
 )]

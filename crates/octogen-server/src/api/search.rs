@@ -33,7 +33,7 @@ pub struct SearchRequest {
     #[schema(min_length = 1, example = "northwind")]
     pub catalog: Option<String>,
     /// Restrict to these granted catalogs (1–500 keys; every one must be granted).
-    #[schema(min_items = 1, max_items = 500)]
+    #[schema(min_items = 1, max_items = 500, value_type = Option<Vec<super::openapi::NonEmptyString>>)]
     pub catalogs: Option<Vec<String>>,
     /// Free text; absent, null or blank browses.
     #[schema(example = "black hoodie")]
@@ -62,7 +62,7 @@ pub struct Facet {
     #[schema(min_length = 1, example = "color_family")]
     pub name: String,
     /// Matched case-insensitively; a product matches when it has any of them.
-    #[schema(min_items = 1, example = json!(["Black"]))]
+    #[schema(min_items = 1, example = json!(["Black"]), value_type = Vec<super::openapi::NonEmptyString>)]
     pub values: Vec<String>,
 }
 

@@ -51,17 +51,31 @@ impl Indexing {
             // A rebuild moved the index past us: continue from where it ended.
             *cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
         }
+        // Read the latest sequence value first: every publish up to it has
+        // committed, so once the changes after our cursor are read, the index
+        // reflects everything up to it (even publishes that changed no product).
+        let latest = self.store.latest_change_seq().await?;
         let page = self.store.product_changes(cursor, PAGE).await?;
-        let Some(last) = page.last() else { return Ok(0) };
+        let Some(last) = page.last() else {
+            if latest > applied {
+                self.apply_blocking(Vec::new(), latest).await?;
+            }
+            return Ok(0);
+        };
         let next_cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
         // A full page may stop in the middle of a sequence value; only the values before it are complete.
-        let complete_up_to = if page.len() == PAGE as usize { last.seq - 1 } else { last.seq };
+        let complete_up_to = if page.len() == PAGE as usize { last.seq - 1 } else { latest.max(last.seq) };
         let count = page.len();
         let changes: Vec<IndexChange> = page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect();
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.apply(changes, complete_up_to)).await??;
+        self.apply_blocking(changes, complete_up_to).await?;
         *cursor = next_cursor;
         Ok(count)
+    }
+
+    async fn apply_blocking(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> anyhow::Result<()> {
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || index.apply(changes, up_to_seq)).await??;
+        Ok(())
     }
 
     /// Waits until search reflects every change published so far (tests, benchmarks, readiness).

@@ -184,28 +184,54 @@ pub struct ServerProcess {
     pub base: String,
     pub log_path: PathBuf,
     pub admin_token: String,
-    /// Kept alive for the process's lifetime.
-    _data_dir: tempfile::TempDir,
+    extra_args: Vec<String>,
+    /// Kept alive for the process's lifetime (and across restarts).
+    data_dir: tempfile::TempDir,
 }
 
 impl ServerProcess {
     /// Starts `octogen serve` on an ephemeral port with the given extra arguments.
     pub fn start(extra_args: &[&str]) -> ServerProcess {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let log_path = data_dir.path().join("server.log");
-        let log = std::fs::File::create(&log_path).expect("log file");
         let admin_token = format!("octo_admin_{}", random_token(32).expose_secret());
+        let extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
+        Self::spawn(data_dir, admin_token, extra_args)
+    }
+
+    fn spawn(data_dir: tempfile::TempDir, admin_token: String, extra_args: Vec<String>) -> ServerProcess {
+        let log_path = data_dir.path().join(format!(
+            "server-{}.log",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        let log = std::fs::File::create(&log_path).expect("log file");
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
-            .args(extra_args)
+            .args(&extra_args)
             .env("OCTOGEN_ADMIN_TOKEN", &admin_token)
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
             .expect("octogen serve starts");
         let base = wait_for_address(&log_path);
-        ServerProcess { child, base, log_path, admin_token, _data_dir: data_dir }
+        ServerProcess { child, base, log_path, admin_token, extra_args, data_dir }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    /// SIGKILL: no graceful anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a new server process on the same data directory (after `kill` or `terminate`).
+    pub fn restart(mut self) -> ServerProcess {
+        self.kill();
+        let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        Self::spawn(data_dir, self.admin_token.clone(), self.extra_args.clone())
     }
 
     pub fn logs(&self) -> String {
