@@ -35,6 +35,9 @@ pub use session::PortalUser;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
+    // The dummy hash that unknown emails are checked against is computed now, in the
+    // background, so that even the first such sign-in costs one hash, not two.
+    std::thread::spawn(crate::service::password::warm_up);
     Router::new()
         .route("/", get(home))
         .route("/login", get(sign_in::form_page).post(sign_in::submit))
