@@ -2,7 +2,7 @@
 //! `detail` clients see (SPEC §2, §3). Handlers return these; the server turns
 //! them into responses in exactly one place.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Errors whose body is `{"detail": "<string>"}`.
@@ -92,7 +92,7 @@ impl ErrorCode {
 }
 
 /// One entry of a 422 body: `{loc, msg, type, input?, ctx?}` (SPEC §3, pydantic's shape).
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValidationIssue {
     #[schema(example = json!(["body", "limit"]))]
     pub loc: Vec<LocPart>,
@@ -109,7 +109,7 @@ pub struct ValidationIssue {
 }
 
 /// A path segment in `loc`: a field name or an array index.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum LocPart {
     Field(String),
