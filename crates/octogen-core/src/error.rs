@@ -30,7 +30,7 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 413: request body over the configured limit.
     PayloadTooLarge,
-    /// 408: the request took longer than the per-request timeout.
+    /// 503: the request took longer than the per-request timeout (retryable).
     RequestTimeout,
     /// 503: the server is shutting down or overloaded.
     ServiceUnavailable,
@@ -45,12 +45,11 @@ impl ErrorCode {
             ErrorCode::OrgTypeForbidden | ErrorCode::KeyForbidden => 403,
             ErrorCode::CatalogNotFound | ErrorCode::ProductNotFound | ErrorCode::RouteNotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::RequestTimeout => 408,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::InvalidProductUrl => 422,
             ErrorCode::RateLimitExceeded => 429,
             ErrorCode::Internal => 500,
-            ErrorCode::ServiceUnavailable => 503,
+            ErrorCode::ServiceUnavailable | ErrorCode::RequestTimeout => 503,
         }
     }
 

@@ -4,25 +4,31 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{BoxError, Json, Router};
 use octogen_core::ErrorCode;
 use octogen_store::{SqlStore, Store};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::code_response;
 use crate::indexing::Indexing;
+use crate::metrics::Metrics;
+use crate::ratelimit::{LocalLimiter, RateLimiter};
 use crate::secrets::ServerSecrets;
+use crate::server::{serve, ServeOptions};
 use crate::service::Services;
 use crate::state::AppState;
 use crate::usage::UsageRecorder;
@@ -44,7 +50,12 @@ impl Application {
         let store: Arc<dyn Store> = Arc::new(open_store(&config).await?);
         secrets.check_pepper_matches(store.as_ref()).await?;
         let (usage, usage_writer) = UsageRecorder::start(store.clone());
-        let indexing = Indexing::open(store.clone(), config.data_dir.clone()).await?;
+        let metrics = Arc::new(Metrics::default());
+        let indexing = Indexing::open(store.clone(), config.data_dir.clone(), metrics.clone()).await?;
+        let ready_at_seq = store.latest_change_seq().await?;
+        let limiter = Arc::new(LocalLimiter::default());
+        LocalLimiter::start_sweeper(&limiter);
+        let limiter: Arc<dyn RateLimiter> = limiter;
         let (stop_background, stopped) = tokio::sync::watch::channel(false);
         let mut background = indexing.start_background(stopped);
         background.push(usage_writer);
@@ -55,6 +66,9 @@ impl Application {
             secrets,
             usage,
             indexing,
+            limiter,
+            metrics,
+            ready_at_seq,
         };
         let listener = TcpListener::bind(state.config.listen)
             .await
@@ -75,8 +89,11 @@ impl Application {
     /// closes the store.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, router, state, background, stop_background } = self;
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        let options = ServeOptions {
+            max_header_bytes: state.config.max_header_bytes,
+            shutdown_grace: Duration::from_secs(state.config.shutdown_grace_secs),
+        };
+        serve(listener, router, options, shutdown).await?;
         let store = state.store.clone();
         // The usage writer ends when the last recorder (held by the state) is dropped.
         drop(state);
@@ -97,19 +114,66 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .nest("/v1", crate::api::router())
+    let config = &state.config;
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    // Uploads stream feeds of any size and are exempt from the request timeout.
+    let bounded = Router::new()
+        .nest("/v1", crate::api::router(state.clone()))
         .nest("/admin/v1", crate::admin::router())
         .merge(crate::portal::router())
+        .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(overloaded)).timeout(timeout));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .nest("/admin/v1", crate::admin::upload_router())
+        .merge(bounded)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(request_context))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        // `Router::layer` wraps each route separately, so the limit must share one semaphore.
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(config.max_concurrent_requests)),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)
+}
+
+/// Requests refused because the server is saturated, or answered too late.
+async fn overloaded(error: BoxError) -> Response {
+    let mut response = if error.is::<tower::timeout::error::Elapsed>() {
+        code_response(ErrorCode::RequestTimeout)
+    } else {
+        code_response(ErrorCode::ServiceUnavailable)
+    };
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
+}
+
+/// Ready when the store answers and the search index has caught up with
+/// everything the store held when this node started.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = state.store.ping().await.is_ok();
+    let index = state.indexing.is_searchable(state.ready_at_seq);
+    let body = Json(json!({
+        "status": if store && index { "ready" } else { "not_ready" },
+        "store": if store { "ok" } else { "unavailable" },
+        "index": if index { "ok" } else { "catching_up" },
+    }));
+    let status = if store && index { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, body).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(&state.indexing.index);
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
 async fn not_found() -> Response {
@@ -123,7 +187,7 @@ async fn method_not_allowed() -> Response {
 /// A fresh request id for every request (a client-sent `X-Request-Id` is not
 /// reused: ids must be unique per execution), on the response and in the
 /// request's span, plus one access log line.
-async fn request_context(mut request: Request, next: Next) -> Response {
+async fn request_context(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = RequestId::new();
     request.extensions_mut().insert(request_id.clone());
@@ -134,14 +198,12 @@ async fn request_context(mut request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
+    let elapsed = started.elapsed();
+    let route = route.as_deref().unwrap_or("<unmatched>");
+    let status = response.status().as_u16();
+    state.metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(
-            method = %method,
-            route = route.as_deref().unwrap_or("<unmatched>"),
-            status = response.status().as_u16(),
-            latency_us = started.elapsed().as_micros() as u64,
-            "request"
-        );
+        tracing::info!(method = %method, route, status, latency_us = elapsed.as_micros() as u64, "request");
     });
     response
 }

@@ -6,7 +6,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use octogen_core::{ApiKey, ErrorCode, KeyHash};
 use octogen_store::{GrantedCatalog, KeyPrincipal, OrgAccess, OrgType};
 
@@ -40,35 +40,66 @@ impl Partner {
     }
 }
 
+/// Handlers get the `Partner` that the `/v1` gate (`api::gate`) authenticated
+/// and charged to its organization's budget.
 impl FromRequestParts<AppState> for Partner {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or(ErrorCode::AuthorizationRequired)?;
-        let principal = authenticate_key(state, token).await?;
-        state.usage.touch(principal.key_id);
-        Ok(Partner { principal })
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        parts.extensions.get::<Partner>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("a partner route is not behind the /v1 authentication gate"))
+        })
     }
+}
+
+/// Why a credential was refused: the contract's code, and a finer reason for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthFailure {
+    pub code: ErrorCode,
+    pub reason: &'static str,
+}
+
+impl AuthFailure {
+    const fn new(code: ErrorCode, reason: &'static str) -> Self {
+        AuthFailure { code, reason }
+    }
+}
+
+/// Authenticates the request's `Authorization` header (SPEC §2).
+pub async fn authenticate_request(state: &AppState, headers: &HeaderMap) -> Result<KeyPrincipal, AuthFailure> {
+    let token = bearer_token(headers).ok_or(AuthFailure::new(ErrorCode::AuthorizationRequired, "missing_bearer"))?;
+    authenticate_key(state, token).await
 }
 
 /// The checks of SPEC §2, in order. Every way a key can be wrong gives the
 /// same `InvalidApiKey`, and an unknown key id costs the same HMAC as a wrong
 /// secret so timing does not tell them apart.
-pub async fn authenticate_key(state: &AppState, token: &[u8]) -> Result<KeyPrincipal, ApiError> {
-    let key = std::str::from_utf8(token).ok().and_then(ApiKey::parse).ok_or(ErrorCode::InvalidApiKey)?;
+pub async fn authenticate_key(state: &AppState, token: &[u8]) -> Result<KeyPrincipal, AuthFailure> {
+    let invalid = |reason| AuthFailure::new(ErrorCode::InvalidApiKey, reason);
+    let key = std::str::from_utf8(token).ok().and_then(ApiKey::parse).ok_or(invalid("malformed_key"))?;
     let pepper = &state.secrets.pepper;
-    let Some(principal) = state.store.resolve_api_key(&key.id()).await? else {
-        let _ = key.verify(pepper, &UNKNOWN_KEY_HASH);
-        return Err(ErrorCode::InvalidApiKey.into());
+    let principal = match state.store.resolve_api_key(&key.id()).await {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::error!(error = %error, "cannot resolve an API key");
+            return Err(AuthFailure::new(ErrorCode::ServiceUnavailable, "store_unavailable"));
+        }
     };
-    if !key.verify(pepper, &principal.secret_hash) || principal.revoked {
-        return Err(ErrorCode::InvalidApiKey.into());
+    let Some(principal) = principal else {
+        let _ = key.verify(pepper, &UNKNOWN_KEY_HASH);
+        return Err(invalid("unknown_key"));
+    };
+    if !key.verify(pepper, &principal.secret_hash) {
+        return Err(invalid("wrong_secret"));
+    }
+    if principal.revoked {
+        return Err(invalid("revoked_key"));
     }
     if principal.org.org_type != OrgType::CatalogPartner {
-        return Err(ErrorCode::OrgTypeForbidden.into());
+        return Err(AuthFailure::new(ErrorCode::OrgTypeForbidden, "org_not_catalog_partner"));
     }
     if principal.org.suspended {
-        return Err(ErrorCode::KeyForbidden.into());
+        return Err(AuthFailure::new(ErrorCode::KeyForbidden, "org_suspended"));
     }
     Ok(principal)
 }
@@ -78,8 +109,8 @@ static UNKNOWN_KEY_HASH: std::sync::LazyLock<KeyHash> =
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is
 /// case-insensitive (RFC 7235); the token is taken exactly as sent.
-pub fn bearer_token(parts: &Parts) -> Option<&[u8]> {
-    let value = parts.headers.get(AUTHORIZATION)?.as_bytes();
+pub fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(AUTHORIZATION)?.as_bytes();
     let (scheme, token) = value.split_at_checked(7)?;
     (scheme.eq_ignore_ascii_case(b"bearer ") && !token.is_empty()).then_some(token)
 }
@@ -92,7 +123,7 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match bearer_token(parts) {
+        match bearer_token(&parts.headers) {
             Some(token) if state.secrets.is_admin_token(token) => Ok(Operator),
             _ => Err(ApiError::Message(StatusCode::UNAUTHORIZED, "Operator token required".into())),
         }

@@ -37,6 +37,20 @@ pub struct Config {
     /// With an `https` URL the portal's cookies are `Secure` and `__Host-`
     /// prefixed; its origin is the one browser form posts must come from.
     pub public_url: Option<String>,
+    /// Requests per minute of an organization without its own limit (SPEC §6).
+    pub default_rate_limit_per_minute: u32,
+    /// Failed authentications a client address may make per minute before it gets 429.
+    pub auth_failure_limit_per_minute: u32,
+    /// Largest JSON request body, in bytes (feed uploads have their own cap).
+    pub max_body_bytes: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Longest a request may take before it is answered 503 (uploads and imports are exempt).
+    pub request_timeout_secs: u64,
+    /// Requests handled at once; more are refused with 503 rather than queued without bound.
+    pub max_concurrent_requests: usize,
+    /// On shutdown, how long in-flight requests get to finish.
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -58,6 +72,13 @@ impl Default for Config {
             log_format: LogFormat::Json,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
+            default_rate_limit_per_minute: 600,
+            auth_failure_limit_per_minute: 60,
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 64 * 1024 + 16 * 1024,
+            request_timeout_secs: 30,
+            max_concurrent_requests: 1024,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -122,6 +143,21 @@ impl Config {
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return Err(ConfigError::Invalid(format!("log_level {:?} is not a valid log filter", self.log_level)));
         }
+        let in_range = |name: &str, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!("{name} must be between {min} and {max} (got {value})")))
+            }
+        };
+        in_range("default_rate_limit_per_minute", self.default_rate_limit_per_minute.into(), 1, 10_000_000)?;
+        in_range("auth_failure_limit_per_minute", self.auth_failure_limit_per_minute.into(), 1, 10_000_000)?;
+        in_range("max_body_bytes", self.max_body_bytes as u64, 1024, 1 << 30)?;
+        // A 64 KB Authorization header must still reach authentication (and get its 401).
+        in_range("max_header_bytes", self.max_header_bytes as u64, 8 * 1024, 1 << 24)?;
+        in_range("request_timeout_secs", self.request_timeout_secs, 1, 3600)?;
+        in_range("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1_000_000)?;
+        in_range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3600)?;
         Ok(())
     }
 
@@ -161,6 +197,13 @@ const SETTINGS: &[&str] = &[
     "log_format",
     "trusted_proxies",
     "public_url",
+    "default_rate_limit_per_minute",
+    "auth_failure_limit_per_minute",
+    "max_body_bytes",
+    "max_header_bytes",
+    "request_timeout_secs",
+    "max_concurrent_requests",
+    "shutdown_grace_secs",
 ];
 
 fn check_keys<'a>(
@@ -223,6 +266,23 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:9100".parse().unwrap(), "env beats file");
         assert_eq!(config.log_level, "warn", "flags beat env and file");
         assert_eq!(config.data_dir, PathBuf::from("octogen-data"), "defaults fill the rest");
+    }
+
+    #[test]
+    fn out_of_range_settings_are_named() {
+        for (name, value) in [
+            ("OCTOGEN_DEFAULT_RATE_LIMIT_PER_MINUTE", "0"),
+            ("OCTOGEN_MAX_BODY_BYTES", "10"),
+            ("OCTOGEN_MAX_HEADER_BYTES", "100"),
+            ("OCTOGEN_REQUEST_TIMEOUT_SECS", "0"),
+            ("OCTOGEN_MAX_CONCURRENT_REQUESTS", "0"),
+        ] {
+            let error = load(None, env(&[(name, value)]), BTreeMap::new()).unwrap_err().to_string();
+            let setting = name.trim_start_matches("OCTOGEN_").to_lowercase();
+            assert!(error.contains(&setting), "{name}: {error}");
+        }
+        let error = load(None, env(&[("OCTOGEN_MAX_BODY_BYTES", "lots")]), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("invalid configuration"), "{error}");
     }
 
     #[test]

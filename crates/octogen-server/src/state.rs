@@ -4,6 +4,8 @@ use octogen_store::Store;
 
 use crate::config::Config;
 use crate::indexing::Indexing;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 use crate::secrets::ServerSecrets;
 use crate::service::Services;
 use crate::usage::UsageRecorder;
@@ -17,4 +19,8 @@ pub struct AppState {
     pub services: Services,
     pub usage: UsageRecorder,
     pub indexing: Arc<Indexing>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub metrics: Arc<Metrics>,
+    /// The store's change sequence when this node started: ready once search has caught up with it.
+    pub ready_at_seq: i64,
 }

@@ -32,6 +32,10 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
     async fn get_org(&self, id: &str) -> StoreResult<Org>;
     async fn set_org_suspended(&self, id: &str, suspended: bool) -> StoreResult<Org>;
+    /// `None` returns the organization to the server's default budget.
+    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>) -> StoreResult<Org>;
+    /// `None` returns the organization to the server's default API version.
+    async fn set_org_api_version(&self, id: &str, version: Option<&str>) -> StoreResult<Org>;
 
     // Catalogs.
     async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog>;

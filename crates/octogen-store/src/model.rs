@@ -50,6 +50,10 @@ pub struct Org {
     pub org_type: OrgType,
     pub suspended: bool,
     pub created_at: Timestamp,
+    /// Requests per minute; `None` means the server's default.
+    pub rate_limit_per_minute: Option<u32>,
+    /// The pinned API version; `None` means the server's default.
+    pub api_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +146,8 @@ pub struct OrgAccess {
     pub slug: String,
     pub org_type: OrgType,
     pub suspended: bool,
+    pub rate_limit_per_minute: Option<u32>,
+    pub api_version: Option<String>,
 }
 
 impl From<&Org> for OrgAccess {
@@ -152,6 +158,8 @@ impl From<&Org> for OrgAccess {
             slug: org.slug.clone(),
             org_type: org.org_type,
             suspended: org.suspended,
+            rate_limit_per_minute: org.rate_limit_per_minute,
+            api_version: org.api_version.clone(),
         }
     }
 }

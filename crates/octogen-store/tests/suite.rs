@@ -71,8 +71,15 @@ async fn organizations() {
         let suspended = store.set_org_suspended(&acme.id, true).await.unwrap();
         assert!(suspended.suspended);
         assert_eq!(store.get_org(&acme.id).await.unwrap(), suspended);
-        assert_eq!(store.list_orgs().await.unwrap(), vec![suspended]);
+        assert_eq!(store.list_orgs().await.unwrap(), vec![suspended.clone()]);
         assert!(matches!(store.get_org("nope").await, Err(StoreError::NotFound(_))));
+        assert_eq!((suspended.rate_limit_per_minute, suspended.api_version.as_deref()), (None, None));
+        let limited = store.set_org_rate_limit(&acme.id, Some(120)).await.unwrap();
+        assert_eq!(limited.rate_limit_per_minute, Some(120), "{backend}");
+        let pinned = store.set_org_api_version(&acme.id, Some("2026-10-01")).await.unwrap();
+        assert_eq!((pinned.rate_limit_per_minute, pinned.api_version.as_deref()), (Some(120), Some("2026-10-01")));
+        assert_eq!(store.set_org_rate_limit(&acme.id, None).await.unwrap().rate_limit_per_minute, None);
+        assert!(matches!(store.set_org_rate_limit("nope", Some(1)).await, Err(StoreError::NotFound(_))));
         assert!(matches!(store.set_org_suspended("nope", true).await, Err(StoreError::NotFound(_))));
     }
 }

@@ -51,6 +51,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::keys::KeysCommand,
     },
+    /// List the catalogs your API key may search (key from OCTO_API_KEY).
+    Catalogs(commands::client::CatalogsArgs),
+    /// Search products in your granted catalogs (key from OCTO_API_KEY).
+    Search(commands::client::SearchArgs),
+    /// Look up a product by its page URL (key from OCTO_API_KEY).
+    Lookup(commands::client::LookupArgs),
 }
 
 #[derive(Subcommand)]
@@ -97,6 +103,9 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::serve::demo(args).await,
             Command::Admin { connection, command } => commands::admin::run(&connection, command).await,
             Command::Keys { connection, command } => commands::keys::run(&connection, command).await,
+            Command::Catalogs(args) => commands::client::catalogs(args).await,
+            Command::Search(args) => commands::client::search(args).await,
+            Command::Lookup(args) => commands::client::lookup(args).await,
             Command::Catalog { connection, command: CatalogCommand::Import(args) } => {
                 commands::catalog::import(&connection, args).await
             }

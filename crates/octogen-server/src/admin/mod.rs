@@ -25,12 +25,18 @@ use crate::net::ClientAddr;
 use crate::service::{Actor, IssuedKey};
 use crate::state::AppState;
 
+/// Feed uploads stream bodies of any size, so they are routed outside the request timeout and body limit.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route("/uploads", post(data::upload)).layer(axum::extract::DefaultBodyLimit::disable())
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/orgs", get(list_orgs).post(create_org))
         .route("/orgs/{org_id}", get(get_org))
         .route("/orgs/{org_id}/suspend", post(suspend_org))
         .route("/orgs/{org_id}/unsuspend", post(unsuspend_org))
+        .route("/orgs/{org_id}/rate-limit", put(set_rate_limit))
         .route("/orgs/{org_id}/grants/{catalog}", put(grant).delete(ungrant))
         .route("/orgs/{org_id}/keys", get(list_keys).post(create_key))
         .route("/catalogs", get(list_catalogs).post(create_catalog))
@@ -39,7 +45,6 @@ pub fn router() -> Router<AppState> {
         .route("/catalogs/{key}/imports", post(data::start_import))
         .route("/catalogs/{key}/runs", get(data::list_runs))
         .route("/catalogs/{key}/source", get(data::get_source).put(data::set_source).delete(data::clear_source))
-        .route("/uploads", post(data::upload))
         .route("/runs/{run_id}", get(data::get_run))
         .route("/reindex", post(data::start_reindex))
         .route("/reindex/{id}", get(data::get_reindex))
@@ -58,6 +63,10 @@ struct OrgView {
     org_type: OrgType,
     suspended: bool,
     created_at: Timestamp,
+    /// Requests per minute; null means the server's default.
+    rate_limit_per_minute: Option<u32>,
+    /// The pinned API version; null means the server's default.
+    api_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     granted_catalogs: Option<Vec<String>>,
 }
@@ -71,6 +80,8 @@ impl OrgView {
             org_type: org.org_type,
             suspended: org.suspended,
             created_at: org.created_at,
+            rate_limit_per_minute: org.rate_limit_per_minute,
+            api_version: org.api_version,
             granted_catalogs,
         }
     }
@@ -183,6 +194,24 @@ async fn set_suspended(
     suspended: bool,
 ) -> ApiResult<Json<OrgView>> {
     let org = state.services.set_org_suspended(&Actor::operator(client.label()), &org_id, suspended).await?;
+    Ok(Json(OrgView::new(org, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RateLimitRequest {
+    /// Requests per minute, or null for the server's default.
+    per_minute: Option<u32>,
+}
+
+async fn set_rate_limit(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<RateLimitRequest>,
+) -> ApiResult<Json<OrgView>> {
+    let org = state.services.set_org_rate_limit(&Actor::operator(client.label()), &org_id, body.per_minute).await?;
     Ok(Json(OrgView::new(org, None)))
 }
 

@@ -2,19 +2,23 @@
 
 mod body;
 mod catalogs;
+pub mod gate;
 mod lookup;
 pub mod openapi;
 mod search;
 
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{middleware, Router};
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// The partner routes sit behind the gate (authentication and rate limits);
+/// the OpenAPI document is public.
+pub fn router(state: AppState) -> Router<AppState> {
+    let partner = Router::new()
         .route("/catalogs", get(catalogs::list_catalogs))
         .route("/products/search", post(search::search_products))
         .route("/products/lookup", post(lookup::lookup_product))
-        .route("/openapi.json", get(openapi::openapi_json))
+        .route_layer(middleware::from_fn_with_state(state, gate::gate));
+    Router::new().merge(partner).route("/openapi.json", get(openapi::openapi_json))
 }

@@ -35,12 +35,17 @@ pub struct Indexing {
     uploads_dir: PathBuf,
     fetch_options: FetchOptions,
     pub reindex_jobs: ReindexJobs,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Indexing {
     /// Opens this node's index under `data_dir/index`, wiping and recreating
     /// it when it is corrupt (the follower then rebuilds it from the store).
-    pub async fn open(store: Arc<dyn Store>, data_dir: PathBuf) -> anyhow::Result<Arc<Indexing>> {
+    pub async fn open(
+        store: Arc<dyn Store>,
+        data_dir: PathBuf,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> anyhow::Result<Arc<Indexing>> {
         let index_dir = data_dir.join("index");
         let (index, outcome) = tokio::task::spawn_blocking(move || SearchIndex::open_or_recreate(&index_dir))
             .await?
@@ -66,6 +71,7 @@ impl Indexing {
             uploads_dir,
             fetch_options: FetchOptions::default(),
             reindex_jobs: ReindexJobs::default(),
+            metrics,
         }))
     }
 

@@ -173,6 +173,7 @@ impl Indexing {
             return;
         }
         tracing::info!(%run_id, catalog = %prepared.catalog_key, "index run started");
+        let started = std::time::Instant::now();
         let live = Arc::new(LiveProgress::default());
         let reporter = tokio::spawn(report_progress(self.clone(), run_id.clone(), live.clone()));
         let outcome = self.import(&run_id, &prepared, &live).await;
@@ -185,6 +186,8 @@ impl Indexing {
             Err(failure) => Err(self.fail(&run_id, &failure.message, &live, failure.report).await),
         };
         self.remove_input(&run_id, &prepared.input);
+        let status = if finished.is_ok() { "succeeded" } else { "failed" };
+        self.metrics.index_run_finished(status, started.elapsed().as_secs_f64());
         match finished {
             Ok(run) => {
                 tracing::info!(%run_id, counts = ?run.counts, "index run published");

@@ -9,6 +9,9 @@ use serde_json::json;
 use super::{Actor, Services};
 use crate::error::{ApiError, ApiResult};
 
+/// The largest per-organization budget accepted (requests per minute).
+pub const MAX_RATE_LIMIT: u32 = 10_000_000;
+
 /// A freshly minted key: its metadata and the full key, which exists only
 /// in this value and the one response that shows it.
 pub struct IssuedKey {
@@ -44,6 +47,33 @@ impl Services {
         let org = self.store.set_org_suspended(org_id, suspended).await?;
         let action = if suspended { "organization.suspended" } else { "organization.unsuspended" };
         self.audit(actor, Some(&org.id), action, Some(&org.id), None).await?;
+        Ok(org)
+    }
+
+    /// Sets an organization's budget (`None`: the server default). Effective on its next request.
+    pub async fn set_org_rate_limit(&self, actor: &Actor, org_id: &str, per_minute: Option<u32>) -> ApiResult<Org> {
+        if let Some(limit) = per_minute {
+            if !(1..=MAX_RATE_LIMIT).contains(&limit) {
+                return Err(ApiError::validation(
+                    ValidationIssue::new(
+                        loc!["body", "perMinute"],
+                        "less_than_equal",
+                        format!("The rate limit must be between 1 and {MAX_RATE_LIMIT} requests per minute"),
+                    )
+                    .with_input(json!(limit))
+                    .with_ctx(json!({"ge": 1, "le": MAX_RATE_LIMIT})),
+                ));
+            }
+        }
+        let org = self.store.set_org_rate_limit(org_id, per_minute).await?;
+        self.audit(
+            actor,
+            Some(org_id),
+            "organization.rate_limit_set",
+            Some(org_id),
+            Some(json!({"perMinute": per_minute})),
+        )
+        .await?;
         Ok(org)
     }
 

@@ -31,6 +31,8 @@ impl AccessStore for SqlStore {
             org_type: new.org_type,
             suspended: false,
             created_at: Timestamp::now(),
+            rate_limit_per_minute: None,
+            api_version: None,
         };
         sqlx::query("INSERT INTO organizations (id, name, slug, org_type, suspended, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&org.id)
@@ -62,18 +64,27 @@ impl AccessStore for SqlStore {
     }
 
     async fn set_org_suspended(&self, id: &str, suspended: bool) -> StoreResult<Org> {
+        self.update_org_setting(id, "UPDATE organizations SET suspended = $1 WHERE id = $2", Some(i64::from(suspended)))
+            .await
+    }
+
+    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>) -> StoreResult<Org> {
+        self.update_org_setting(
+            id,
+            "UPDATE organizations SET rate_limit_per_minute = $1 WHERE id = $2",
+            per_minute.map(i64::from),
+        )
+        .await
+    }
+
+    async fn set_org_api_version(&self, id: &str, version: Option<&str>) -> StoreResult<Org> {
         let _writer = self.write_lock.lock().await;
-        let result = sqlx::query("UPDATE organizations SET suspended = $1 WHERE id = $2")
-            .bind(i64::from(suspended))
+        let result = sqlx::query("UPDATE organizations SET api_version = $1 WHERE id = $2")
+            .bind(version)
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::Organization(id.into())));
-        }
-        let org = self.get_org(id).await?;
-        self.update_directory(|data| data.put_org(&org));
-        Ok(org)
+        self.after_org_update(id, result.rows_affected()).await
     }
 
     async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog> {

@@ -146,6 +146,22 @@ impl SqlStore {
         row.as_ref().map(org_from_row).transpose()
     }
 
+    /// Runs an `UPDATE organizations SET <column> = $1 WHERE id = $2` and refreshes the directory.
+    async fn update_org_setting(&self, id: &str, sql: &'static str, value: Option<i64>) -> StoreResult<Org> {
+        let _writer = self.write_lock.lock().await;
+        let result = sqlx::query(sql).bind(value).bind(id).execute(&self.pool).await?;
+        self.after_org_update(id, result.rows_affected()).await
+    }
+
+    async fn after_org_update(&self, id: &str, rows_affected: u64) -> StoreResult<Org> {
+        if rows_affected == 0 {
+            return Err(StoreError::NotFound(crate::error::Entity::Organization(id.into())));
+        }
+        let org = self.get_org(id).await?;
+        self.update_directory(|data| data.put_org(&org));
+        Ok(org)
+    }
+
     async fn catalog_id(&self, key: &str) -> StoreResult<String> {
         Ok(self.get_catalog(key).await?.id)
     }
@@ -155,6 +171,7 @@ impl SqlStore {
         let rows = sqlx::query(
             "SELECT k.id AS key_id, k.org_id, k.secret_hash, k.revoked_at, \
                     o.name AS org_name, o.slug AS org_slug, o.org_type, o.suspended, \
+                    o.rate_limit_per_minute, o.api_version, \
                     c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
                     c.product_count, c.last_indexed_at \
              FROM api_keys k \
@@ -175,6 +192,10 @@ impl SqlStore {
             slug: first.try_get("org_slug")?,
             org_type: parse_org_type(first.try_get("org_type")?)?,
             suspended: flag(first, "suspended")?,
+            rate_limit_per_minute: first
+                .try_get::<Option<i64>, _>("rate_limit_per_minute")?
+                .map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32),
+            api_version: first.try_get("api_version")?,
         };
         let mut catalogs = Vec::new();
         for row in &rows {
@@ -198,7 +219,8 @@ impl SqlStore {
     }
 }
 
-pub(super) const ORG_COLUMNS: &str = "id, name, slug, org_type, suspended, created_at";
+pub(super) const ORG_COLUMNS: &str =
+    "id, name, slug, org_type, suspended, created_at, rate_limit_per_minute, api_version";
 pub(super) const CATALOG_COLUMNS: &str =
     "id, catalog_key, display_name, source_base_url, is_active, product_count, last_indexed_at, created_at";
 pub(super) const KEY_COLUMNS: &str = "id, org_id, name, created_at, last_used_at, revoked_at";
@@ -228,6 +250,10 @@ pub(super) fn org_from_row(row: &AnyRow) -> StoreResult<Org> {
         org_type: parse_org_type(row.try_get("org_type")?)?,
         suspended: flag(row, "suspended")?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        rate_limit_per_minute: row
+            .try_get::<Option<i64>, _>("rate_limit_per_minute")?
+            .map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32),
+        api_version: row.try_get("api_version")?,
     })
 }
 

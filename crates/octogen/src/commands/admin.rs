@@ -54,6 +54,16 @@ pub enum OrgCommand {
     Suspend { id: String },
     /// Lift a suspension.
     Unsuspend { id: String },
+    /// Set the organization's request budget (shared by all its keys), effective on its next request.
+    SetRateLimit {
+        id: String,
+        /// Requests per minute.
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        per_minute: Option<u32>,
+        /// Return to the server's default budget.
+        #[arg(long)]
+        default: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,6 +134,13 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
         AdminCommand::Org(OrgCommand::Unsuspend { id }) => {
             let org = client.post(&format!("/orgs/{id}/unsuspend"), json!({})).await?;
             report(json_output, &org, || println!("Organization {id} is active again"));
+        }
+        AdminCommand::Org(OrgCommand::SetRateLimit { id, per_minute, .. }) => {
+            let org = client.put_json(&format!("/orgs/{id}/rate-limit"), json!({"perMinute": per_minute})).await?;
+            report(json_output, &org, || match per_minute {
+                Some(limit) => println!("Organization {id} may now make {limit} requests per minute"),
+                None => println!("Organization {id} now has the server's default request budget"),
+            });
         }
         AdminCommand::Catalog(CatalogCommand::Create { key, name, source_url }) => {
             let catalog = client.post("/catalogs", json!({"key": key, "name": name, "sourceUrl": source_url})).await?;

@@ -151,13 +151,17 @@ impl TestApp {
     }
 }
 
-/// A config for tests: ephemeral port, the given data dir, explicit random secrets.
+/// A config for tests: ephemeral port, the given data dir, explicit random
+/// secrets, and budgets high enough that only the rate-limit tests (which set
+/// their own) ever meet them.
 pub fn test_config(data_dir: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data_dir.to_path_buf(),
         key_pepper: Some(random_token(32)),
         admin_token: Some(SecretString::from(format!("octo_admin_{}", random_token(32).expose_secret()))),
+        default_rate_limit_per_minute: 1_000_000,
+        auth_failure_limit_per_minute: 1_000_000,
         ..Config::default()
     }
 }
@@ -185,6 +189,7 @@ pub struct ServerProcess {
     pub log_path: PathBuf,
     pub admin_token: String,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     /// Kept alive for the process's lifetime (and across restarts).
     data_dir: tempfile::TempDir,
 }
@@ -195,10 +200,66 @@ impl ServerProcess {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let admin_token = format!("octo_admin_{}", random_token(32).expose_secret());
         let extra_args = extra_args.iter().map(|arg| arg.to_string()).collect();
-        Self::spawn(data_dir, admin_token, extra_args)
+        Self::spawn(data_dir, admin_token, extra_args, Vec::new())
     }
 
-    fn spawn(data_dir: tempfile::TempDir, admin_token: String, extra_args: Vec<String>) -> ServerProcess {
+    /// Like `start`, with extra `OCTOGEN_*` environment settings.
+    pub fn start_with_env(env: &[(&str, &str)]) -> ServerProcess {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let admin_token = format!("octo_admin_{}", random_token(32).expose_secret());
+        let env = env.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+        Self::spawn(data_dir, admin_token, Vec::new(), env)
+    }
+
+    /// A catalog partner with the sample catalog granted; returns its API key.
+    pub fn partner_key(&self) -> String {
+        let json = |output: Output| -> Value { serde_json::from_slice(&output.stdout).expect("JSON output") };
+        let org = json(self.cli(&[
+            "admin",
+            "org",
+            "create",
+            "--name",
+            "Process Partner",
+            "--type",
+            "catalog_partner",
+            "--json",
+        ]));
+        let org = org["id"].as_str().expect("org id").to_string();
+        self.cli(&[
+            "admin",
+            "catalog",
+            "create",
+            "--key",
+            "northwind",
+            "--name",
+            "Northwind",
+            "--source-url",
+            "https://northwind.example",
+        ]);
+        self.cli(&["admin", "grant", "--org", &org, "--catalog", "northwind"]);
+        let feed = self.data_dir().join("northwind-feed.json");
+        std::fs::write(&feed, NORTHWIND).expect("feed file");
+        let run = self.cli(&[
+            "catalog",
+            "import",
+            "--catalog",
+            "northwind",
+            "--format",
+            "shopify",
+            "--json",
+            feed.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let key = json(self.cli(&["keys", "create", "--org", &org, "--name", "process", "--json"]));
+        key["key"].as_str().expect("key").to_string()
+    }
+
+    fn spawn(
+        data_dir: tempfile::TempDir,
+        admin_token: String,
+        extra_args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> ServerProcess {
         let log_path = data_dir.path().join(format!(
             "server-{}.log",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
@@ -208,13 +269,14 @@ impl ServerProcess {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(&extra_args)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .env("OCTOGEN_ADMIN_TOKEN", &admin_token)
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
             .expect("octogen serve starts");
         let base = wait_for_address(&log_path);
-        ServerProcess { child, base, log_path, admin_token, extra_args, data_dir }
+        ServerProcess { child, base, log_path, admin_token, extra_args, env, data_dir }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -231,7 +293,7 @@ impl ServerProcess {
     pub fn restart(mut self) -> ServerProcess {
         self.kill();
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
-        Self::spawn(data_dir, self.admin_token.clone(), self.extra_args.clone())
+        Self::spawn(data_dir, self.admin_token.clone(), self.extra_args.clone(), self.env.clone())
     }
 
     pub fn logs(&self) -> String {

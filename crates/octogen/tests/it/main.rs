@@ -9,6 +9,7 @@ mod catalogs;
 mod cli;
 mod ingestion;
 mod lookup;
+mod operability;
 mod portal;
 mod search;
 mod secrets;

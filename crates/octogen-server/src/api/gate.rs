@@ -1,0 +1,71 @@
+//! The `/v1` gate: every partner request is authenticated here once, charged
+//! to its organization's budget, and answered with the `X-RateLimit-*`
+//! headers — errors included. Failed authentications are charged to the
+//! client address instead, so guessing keys is throttled too.
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use octogen_core::ErrorCode;
+
+use crate::auth::{authenticate_request, Partner};
+use crate::error::code_response;
+use crate::net::client_ip;
+use crate::ratelimit::Budget;
+use crate::state::AppState;
+
+pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match authenticate_request(&state, request.headers()).await {
+        Ok(principal) => {
+            let per_minute = principal.org.rate_limit_per_minute.unwrap_or(state.config.default_rate_limit_per_minute);
+            let budget = match charge(&state, &organization_budget(&principal.org.id), per_minute).await {
+                Ok(budget) => budget,
+                Err(response) => return response,
+            };
+            if !budget.allowed() {
+                state.metrics.rate_limited("organization");
+                return refused(budget);
+            }
+            state.usage.touch(principal.key_id);
+            request.extensions_mut().insert(Partner { principal });
+            let mut response = next.run(request).await;
+            budget.apply_headers(response.headers_mut());
+            response
+        }
+        Err(failure) => {
+            state.metrics.auth_failure(failure.reason);
+            let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+            let client = client_ip(peer, request.headers(), &state.config.trusted_proxies);
+            let key = format!("auth-failures:{}", client.map(|ip| ip.to_string()).unwrap_or_default());
+            let budget = match charge(&state, &key, state.config.auth_failure_limit_per_minute).await {
+                Ok(budget) => budget,
+                Err(response) => return response,
+            };
+            if !budget.allowed() {
+                state.metrics.rate_limited("auth_failures");
+                return refused(budget);
+            }
+            let mut response = code_response(failure.code);
+            budget.apply_headers(response.headers_mut());
+            response
+        }
+    }
+}
+
+/// The bucket every request of an organization draws from, on every surface (REST and MCP).
+pub fn organization_budget(org_id: &str) -> String {
+    format!("org:{org_id}")
+}
+
+async fn charge(state: &AppState, key: &str, per_minute: u32) -> Result<Budget, Response> {
+    state.limiter.take(key, per_minute).await.map_err(|error| {
+        tracing::error!(error = format!("{error:#}"), "the rate limiter is unavailable");
+        code_response(ErrorCode::ServiceUnavailable)
+    })
+}
+
+fn refused(budget: Budget) -> Response {
+    let mut response = code_response(ErrorCode::RateLimitExceeded);
+    budget.apply_headers(response.headers_mut());
+    response
+}
