@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod catalogs;
 mod cli;
+mod client_cli;
 mod ingestion;
 mod lookup;
 mod operability;
