@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{BoxError, Json, Router};
 use octogen_core::ErrorCode;
-use octogen_store::{SqlStore, Store};
+use octogen_store::{Backend, SqlStore, Store};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::error::code_response;
 use crate::indexing::Indexing;
 use crate::metrics::Metrics;
-use crate::ratelimit::{LocalLimiter, RateLimiter};
+use crate::ratelimit::{LocalLimiter, RateLimiter, StoreLimiter};
 use crate::secrets::ServerSecrets;
 use crate::server::{serve, ServeOptions};
 use crate::service::Services;
@@ -53,9 +53,14 @@ impl Application {
         let metrics = Arc::new(Metrics::default());
         let indexing = Indexing::open(store.clone(), config.data_dir.clone(), metrics.clone()).await?;
         let ready_at_seq = store.latest_change_seq().await?;
-        let limiter = Arc::new(LocalLimiter::default());
-        LocalLimiter::start_sweeper(&limiter);
-        let limiter: Arc<dyn RateLimiter> = limiter;
+        let limiter: Arc<dyn RateLimiter> = match store.backend() {
+            Backend::Sqlite => {
+                let limiter = Arc::new(LocalLimiter::default());
+                LocalLimiter::start_sweeper(&limiter);
+                limiter
+            }
+            Backend::Postgres => StoreLimiter::new(store.clone()),
+        };
         let (stop_background, stopped) = tokio::sync::watch::channel(false);
         let mut background = indexing.start_background(stopped);
         background.push(usage_writer);

@@ -3,15 +3,19 @@
 //! organization's keys (and its MCP sessions); plus a bucket per client
 //! address for failed authentications.
 //!
-//! `RateLimiter` is a trait so a multi-node deployment can share buckets
-//! through its database; `LocalLimiter` keeps them in this process.
+//! `RateLimiter` is a trait: `LocalLimiter` keeps buckets in this process
+//! (single node, SQLite); `StoreLimiter` shares them through PostgreSQL, so
+//! every node of a deployment draws from the same budget.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use octogen_store::Store;
 
 pub static LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 pub static REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -31,6 +35,19 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// The budget of a bucket of `capacity` tokens that holds `tokens` after a take
+    /// (or a refused attempt).
+    fn of_bucket(capacity: f64, tokens: f64, allowed: bool) -> Budget {
+        let rate = capacity / 60.0;
+        let retry_after = (!allowed).then(|| ((1.0 - tokens) / rate).ceil().max(1.0) as u64);
+        Budget {
+            limit: capacity as u32,
+            remaining: tokens.max(0.0).floor() as u32,
+            reset_at: unix_now() + ((capacity - tokens) / rate).ceil().max(0.0) as u64,
+            retry_after,
+        }
+    }
+
     pub fn allowed(&self) -> bool {
         self.retry_after.is_none()
     }
@@ -75,8 +92,8 @@ impl Default for LocalLimiter {
 
 impl LocalLimiter {
     /// Starts the periodic sweep of full buckets; stops when the limiter is dropped.
-    pub fn start_sweeper(limiter: &std::sync::Arc<LocalLimiter>) {
-        let weak = std::sync::Arc::downgrade(limiter);
+    pub fn start_sweeper(limiter: &Arc<LocalLimiter>) {
+        let weak = Arc::downgrade(limiter);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(SWEEP_EVERY).await;
@@ -118,20 +135,11 @@ impl Bucket {
         self.tokens = (self.level(now) + raised_by).min(capacity);
         self.capacity = capacity;
         self.updated = now;
-        let rate = Self::refill_rate(capacity);
-        let retry_after = if self.tokens >= 1.0 {
+        let allowed = self.tokens >= 1.0;
+        if allowed {
             self.tokens -= 1.0;
-            None
-        } else {
-            Some(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
-        };
-        let seconds_to_full = ((capacity - self.tokens) / rate).ceil() as u64;
-        Budget {
-            limit: capacity as u32,
-            remaining: self.tokens.floor() as u32,
-            reset_at: unix_now() + seconds_to_full,
-            retry_after,
         }
+        Budget::of_bucket(capacity, self.tokens, allowed)
     }
 }
 
@@ -139,6 +147,39 @@ impl Bucket {
 impl RateLimiter for LocalLimiter {
     async fn take(&self, key: &str, per_minute: u32) -> anyhow::Result<Budget> {
         Ok(self.take_at(key, per_minute, Instant::now()))
+    }
+}
+
+/// Buckets shared by every node through the store (PostgreSQL): each take is
+/// one atomic upsert, so nodes together admit exactly what one bucket would.
+pub struct StoreLimiter {
+    store: Arc<dyn Store>,
+}
+
+impl StoreLimiter {
+    pub fn new(store: Arc<dyn Store>) -> Arc<StoreLimiter> {
+        let limiter = Arc::new(StoreLimiter { store });
+        let weak = Arc::downgrade(&limiter);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP_EVERY).await;
+                let Some(limiter) = weak.upgrade() else { return };
+                // A bucket untouched for two minutes has refilled: forget it (any node may do this).
+                let before = octogen_core::Timestamp::now().plus_millis(-120_000);
+                if let Err(error) = limiter.store.prune_rate_buckets(before).await {
+                    tracing::debug!(error = %error, "could not prune rate buckets");
+                }
+            }
+        });
+        limiter
+    }
+}
+
+#[async_trait]
+impl RateLimiter for StoreLimiter {
+    async fn take(&self, key: &str, per_minute: u32) -> anyhow::Result<Budget> {
+        let take = self.store.take_rate_token(key, per_minute, octogen_core::Timestamp::now()).await?;
+        Ok(Budget::of_bucket(f64::from(per_minute.max(1)), take.tokens, take.allowed))
     }
 }
 

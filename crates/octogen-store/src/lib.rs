@@ -3,6 +3,7 @@
 //! `dyn Store` only; `SqlStore` implements it on SQLite (embedded default,
 //! single node) and PostgreSQL (many nodes) with the same portable SQL.
 
+mod coordination;
 mod directory;
 mod error;
 mod model;
@@ -12,15 +13,16 @@ mod sql;
 use async_trait::async_trait;
 use octogen_core::{KeyId, ProductRecord, Timestamp};
 
+pub use coordination::{CatalogLock, CoordinationStore, TokenTake};
 pub use error::{Entity, StoreError, StoreResult};
 pub use model::*;
 pub use portal::*;
 pub use sql::{Backend, SqlStore};
 
 /// Everything the server needs from its database.
-pub trait Store: AccessStore + IndexStore + PortalStore {}
+pub trait Store: AccessStore + IndexStore + PortalStore + CoordinationStore {}
 
-impl<T: AccessStore + IndexStore + PortalStore> Store for T {}
+impl<T: AccessStore + IndexStore + PortalStore + CoordinationStore> Store for T {}
 
 /// Identity and access: organizations, catalogs, grants, keys, audit, settings.
 #[async_trait]
@@ -84,7 +86,8 @@ pub trait AccessStore: Send + Sync + 'static {
 pub trait IndexStore: Send + Sync + 'static {
     /// Records a new run (status `queued`).
     async fn create_index_run(&self, new: NewIndexRun) -> StoreResult<IndexRun>;
-    async fn start_index_run(&self, run_id: &str) -> StoreResult<()>;
+    /// Moves a queued run to running; false when it is no longer queued.
+    async fn start_index_run(&self, run_id: &str) -> StoreResult<bool>;
     async fn record_run_progress(&self, run_id: &str, progress: RunProgress) -> StoreResult<()>;
     /// Adds products read by a running run (invisible until it is published).
     async fn stage_products(&self, run_id: &str, products: &[StagedProduct]) -> StoreResult<()>;

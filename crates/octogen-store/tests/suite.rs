@@ -548,3 +548,48 @@ mod portal {
         }
     }
 }
+
+mod coordination {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn shared_buckets_follow_the_token_arithmetic() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let at = |millis: i64| Timestamp::from_millis(1_000_000 + millis);
+            for expected in (0..3).rev() {
+                let take = store.take_rate_token("org:a", 3, at(0)).await.unwrap();
+                assert!(take.allowed, "{backend}");
+                assert!((take.tokens - f64::from(expected)).abs() < 1e-9, "{backend}: {take:?}");
+            }
+            assert!(!store.take_rate_token("org:a", 3, at(0)).await.unwrap().allowed, "{backend}: empty");
+            // 3 per minute = one token every 20 s.
+            assert!(!store.take_rate_token("org:a", 3, at(19_000)).await.unwrap().allowed);
+            assert!(store.take_rate_token("org:a", 3, at(20_000)).await.unwrap().allowed, "{backend}: refilled");
+            // Raising the limit adds the new capacity at once.
+            let raised = store.take_rate_token("org:a", 10, at(20_000)).await.unwrap();
+            assert!(raised.allowed && (raised.tokens - 6.0).abs() < 1e-9, "{backend}: {raised:?}");
+            assert!(store.take_rate_token("org:b", 3, at(0)).await.unwrap().allowed, "separate buckets");
+            assert_eq!(store.prune_rate_buckets(at(10_000)).await.unwrap(), 1, "{backend}: org:b was idle");
+        }
+    }
+
+    #[tokio::test]
+    async fn one_run_per_catalog_at_a_time() {
+        for (backend, store) in backends().await.stores {
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
+            let first = store.lock_catalog("shop").await.unwrap();
+            let other = store.lock_catalog("other-shop").await.unwrap();
+            let waiting = {
+                let store = store.clone();
+                tokio::spawn(async move { store.lock_catalog("shop").await.map(|_| ()) })
+            };
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(!waiting.is_finished(), "{backend}: the second lock waits");
+            drop(first);
+            tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").unwrap().unwrap();
+            drop(other);
+        }
+    }
+}

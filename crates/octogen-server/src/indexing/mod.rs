@@ -12,9 +12,8 @@ mod reindex;
 mod runs;
 mod scheduler;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 use octogen_ingest::fetch::FetchOptions;
@@ -30,8 +29,6 @@ pub struct Indexing {
     pub index: Arc<SearchIndex>,
     /// Wakes the follower after a publish on this node.
     changed: Notify,
-    /// Runs of one catalog never interleave: each holds its catalog's lock.
-    catalog_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     uploads_dir: PathBuf,
     fetch_options: FetchOptions,
     pub reindex_jobs: ReindexJobs,
@@ -67,7 +64,6 @@ impl Indexing {
             store,
             index: Arc::new(index),
             changed: Notify::new(),
-            catalog_locks: Mutex::default(),
             uploads_dir,
             fetch_options: FetchOptions::default(),
             reindex_jobs: ReindexJobs::default(),
@@ -86,9 +82,10 @@ impl Indexing {
         ]
     }
 
-    fn catalog_lock(&self, catalog_key: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.catalog_locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks.entry(catalog_key.to_string()).or_default().clone()
+    /// Runs of one catalog never interleave, on this node or any other: each
+    /// holds its catalog's lock from the store (an advisory lock on PostgreSQL).
+    async fn lock_catalog(&self, catalog_key: &str) -> anyhow::Result<Box<dyn octogen_store::CatalogLock>> {
+        Ok(self.store.lock_catalog(catalog_key).await?)
     }
 
     /// Whether search reflects everything published up to `seq`.

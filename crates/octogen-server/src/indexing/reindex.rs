@@ -145,8 +145,7 @@ impl Indexing {
     /// lock so no import of it publishes meanwhile (an older read applied
     /// after a newer change would otherwise win).
     async fn reindex_catalog(&self, catalog_key: &str, job: &ReindexJob) -> anyhow::Result<()> {
-        let lock = self.catalog_lock(catalog_key);
-        let _no_import_meanwhile = lock.lock().await;
+        let _no_import_meanwhile = self.lock_catalog(catalog_key).await?;
         let mut after = String::new();
         loop {
             let rows = self.store.catalog_products(catalog_key, &after, PAGE).await?;

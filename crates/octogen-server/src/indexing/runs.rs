@@ -166,28 +166,13 @@ impl Indexing {
     }
 
     async fn execute(self: Arc<Self>, run_id: String, prepared: PreparedRun) {
-        let lock = self.catalog_lock(&prepared.catalog_key);
-        let _one_run_per_catalog = lock.lock().await;
-        if let Err(error) = self.store.start_index_run(&run_id).await {
-            tracing::error!(%run_id, error = %error, "could not start index run");
-            return;
-        }
-        tracing::info!(%run_id, catalog = %prepared.catalog_key, "index run started");
-        let started = std::time::Instant::now();
         let live = Arc::new(LiveProgress::default());
+        // The heartbeat runs while the run waits for its turn too, so another
+        // node never mistakes a queued run for an orphan.
         let reporter = tokio::spawn(report_progress(self.clone(), run_id.clone(), live.clone()));
-        let outcome = self.import(&run_id, &prepared, &live).await;
+        let finished = self.run_in_turn(&run_id, &prepared, &live).await;
         reporter.abort();
-        let finished = match outcome {
-            Ok(report) => match self.store.publish_index_run(&run_id, live.snapshot(), report.clone()).await {
-                Ok(run) => Ok(run),
-                Err(error) => Err(self.fail(&run_id, &format!("publishing failed: {error}"), &live, report).await),
-            },
-            Err(failure) => Err(self.fail(&run_id, &failure.message, &live, failure.report).await),
-        };
         self.remove_input(&run_id, &prepared.input);
-        let status = if finished.is_ok() { "succeeded" } else { "failed" };
-        self.metrics.index_run_finished(status, started.elapsed().as_secs_f64());
         match finished {
             Ok(run) => {
                 tracing::info!(%run_id, counts = ?run.counts, "index run published");
@@ -195,6 +180,39 @@ impl Indexing {
             }
             Err(message) => tracing::warn!(%run_id, error = %message, "index run failed; the catalog is unchanged"),
         }
+    }
+
+    /// Waits for the catalog's lock, then imports and publishes (or fails) the run.
+    async fn run_in_turn(
+        &self,
+        run_id: &str,
+        prepared: &PreparedRun,
+        live: &Arc<LiveProgress>,
+    ) -> Result<IndexRun, String> {
+        let _one_run_per_catalog = match self.lock_catalog(&prepared.catalog_key).await {
+            Ok(lock) => lock,
+            Err(error) => {
+                let message = format!("could not take the catalog's run lock: {error:#}");
+                return Err(self.fail(run_id, &message, live, json!({})).await);
+            }
+        };
+        match self.store.start_index_run(run_id).await {
+            Ok(true) => {}
+            Ok(false) => return Err("the run was no longer queued (marked interrupted by a restart)".into()),
+            Err(error) => return Err(format!("could not start the run: {error}")),
+        }
+        tracing::info!(%run_id, catalog = %prepared.catalog_key, "index run started");
+        let started = std::time::Instant::now();
+        let finished = match self.import(run_id, prepared, live).await {
+            Ok(report) => match self.store.publish_index_run(run_id, live.snapshot(), report.clone()).await {
+                Ok(run) => Ok(run),
+                Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
+            },
+            Err(failure) => Err(self.fail(run_id, &failure.message, live, failure.report).await),
+        };
+        let status = if finished.is_ok() { "succeeded" } else { "failed" };
+        self.metrics.index_run_finished(status, started.elapsed().as_secs_f64());
+        finished
     }
 
     async fn fail(&self, run_id: &str, message: &str, live: &LiveProgress, report: Value) -> String {

@@ -43,15 +43,18 @@ impl IndexStore for SqlStore {
         self.get_index_run(&id).await
     }
 
-    async fn start_index_run(&self, run_id: &str) -> StoreResult<()> {
+    async fn start_index_run(&self, run_id: &str) -> StoreResult<bool> {
         let now = Timestamp::now().millis();
-        sqlx::query("UPDATE index_runs SET status = $1, started_at = $2, heartbeat_at = $2 WHERE id = $3")
-            .bind(RunStatus::Running.as_str())
-            .bind(now)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let result = sqlx::query(
+            "UPDATE index_runs SET status = $1, started_at = $2, heartbeat_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(RunStatus::Running.as_str())
+        .bind(now)
+        .bind(run_id)
+        .bind(RunStatus::Queued.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn record_run_progress(&self, run_id: &str, progress: RunProgress) -> StoreResult<()> {

@@ -16,6 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 mod access;
+mod coordination;
 mod index;
 mod portal;
 
@@ -40,6 +41,8 @@ pub struct SqlStore {
     directory: Option<Directory>,
     /// Serializes mutations so the directory applies them in commit order.
     write_lock: tokio::sync::Mutex<()>,
+    /// In-process run locks per catalog (SQLite: one node); PostgreSQL uses advisory locks.
+    catalog_locks: coordination::CatalogLocks,
     /// Held for the store's lifetime: a second server on the same SQLite file
     /// would invalidate the directory, so it is refused at startup instead.
     _exclusive: Option<File>,
@@ -85,6 +88,7 @@ impl SqlStore {
             backend: Backend::Sqlite,
             directory: Some(Directory::default()),
             write_lock: tokio::sync::Mutex::new(()),
+            catalog_locks: Default::default(),
             _exclusive: Some(lock),
         };
         store.load_directory().await?;
@@ -102,6 +106,7 @@ impl SqlStore {
             backend: Backend::Postgres,
             directory: None,
             write_lock: tokio::sync::Mutex::new(()),
+            catalog_locks: Default::default(),
             _exclusive: None,
         })
     }

@@ -10,6 +10,7 @@ mod cli;
 mod client_cli;
 mod ingestion;
 mod lookup;
+mod multinode;
 mod operability;
 mod portal;
 mod search;
