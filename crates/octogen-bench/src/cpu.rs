@@ -47,6 +47,26 @@ impl MachineCpu {
     }
 }
 
+/// Waits until the whole machine has used at most `max_cores` over a one-second
+/// window, for at most `max_wait`; returns whether it got quiet. On a shared
+/// machine (others building in the same workspace) this keeps a run from
+/// measuring someone else's compiler.
+pub async fn wait_until_quiet(max_cores: f64, max_wait: Duration) -> bool {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + max_wait;
+    loop {
+        let Some(before) = MachineCpu::sample() else { return true };
+        tokio::time::sleep(WINDOW).await;
+        let Some(after) = MachineCpu::sample() else { return true };
+        if after.since(&before).busy.as_secs_f64() / WINDOW.as_secs_f64() <= max_cores {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
 /// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`;
 /// guest time is already inside user time, so it is not added again.
 fn parse_machine_ticks(stat: &str) -> Option<MachineCpu> {

@@ -82,12 +82,12 @@ struct LoadArgs {
     /// Concurrent keep-alive connections, one request in flight on each.
     #[arg(short, long, default_value_t = 32)]
     connections: usize,
-    /// Measured seconds per run.
-    #[arg(short, long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
-    duration: Duration,
-    /// Unmeasured seconds before each run.
-    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "SECONDS")]
-    warmup: Duration,
+    /// Measured seconds per run [default: 10; auth: 2 per run, many short rounds].
+    #[arg(short, long, value_parser = parse_seconds, value_name = "SECONDS")]
+    duration: Option<Duration>,
+    /// Unmeasured seconds before each run [default: 2; auth: 0.5].
+    #[arg(long, value_parser = parse_seconds, value_name = "SECONDS")]
+    warmup: Option<Duration>,
 }
 
 #[derive(Args)]
@@ -96,8 +96,9 @@ struct AuthArgs {
     server: ServerArgs,
     #[command(flatten)]
     load: LoadArgs,
-    /// Rounds of (baseline, authenticated) runs; the order alternates between rounds.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of (baseline, authenticated) runs; the order alternates between rounds. Many short
+    /// rounds, compared pairwise, resist a shared machine's noise better than a few long ones.
+    #[arg(long, default_value_t = 20)]
     rounds: usize,
     /// Catalogs granted to the benchmark partner.
     #[arg(long, default_value_t = 3)]
@@ -105,6 +106,13 @@ struct AuthArgs {
     /// Calls per case in the in-process authenticate_key micro-benchmark.
     #[arg(long, default_value_t = 1_000_000)]
     micro_calls: u64,
+    /// Before each round, wait until the rest of the machine uses at most this many cores
+    /// (0 = do not wait); others building on a shared machine would otherwise skew a round.
+    #[arg(long, default_value_t = 0.3, value_name = "CORES")]
+    quiet_cores: f64,
+    /// The longest wait for a quiet machine before measuring anyway.
+    #[arg(long, default_value = "30", value_parser = parse_seconds, value_name = "SECONDS")]
+    quiet_timeout: Duration,
     /// Only the micro-benchmark.
     #[arg(long, conflicts_with = "skip_micro")]
     skip_load: bool,
@@ -114,6 +122,9 @@ struct AuthArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the JSON report to this file (and print the table).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -181,15 +192,21 @@ async fn auth_command(args: AuthArgs) -> anyhow::Result<()> {
     let options = auth::AuthOptions {
         server: args.server.options(),
         connections: args.load.connections,
-        warmup: args.load.warmup,
-        duration: args.load.duration,
+        warmup: args.load.warmup.unwrap_or(Duration::from_millis(500)),
+        duration: args.load.duration.unwrap_or(Duration::from_secs(2)),
         rounds: args.rounds,
         catalogs: args.catalogs,
         micro_calls: args.micro_calls,
+        quiet_cores: (args.quiet_cores > 0.0).then_some(args.quiet_cores),
+        quiet_timeout: args.quiet_timeout,
         skip_load: args.skip_load,
         skip_micro: args.skip_micro,
     };
     let report = auth::run(&options).await?;
+    if let Some(path) = &args.json_out {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -238,7 +255,9 @@ async fn load_on(server: &BenchServer, args: &LoadCommand) -> anyhow::Result<oct
     }
     anyhow::ensure!(!templates.is_empty(), "nothing to send: give --get PATH or --mix FILE");
     let mix = RequestMix::new(templates)?;
-    let mut config = LoadConfig::timed(args.load.connections, args.load.warmup, args.load.duration);
+    let warmup = args.load.warmup.unwrap_or(Duration::from_secs(2));
+    let duration = args.load.duration.unwrap_or(Duration::from_secs(10));
+    let mut config = LoadConfig::timed(args.load.connections, warmup, duration);
     if let Some(requests) = args.requests {
         config.stop = Stop::Requests(requests);
     }

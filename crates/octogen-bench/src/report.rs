@@ -209,6 +209,7 @@ pub fn render_table(rows: &[(&str, &LoadReport)]) -> String {
         "statuses",
         "client cores",
         "server cores",
+        "other cores",
         "server CPU/req",
     ];
     let mut table = vec![header.iter().map(|cell| cell.to_string()).collect::<Vec<_>>()];
@@ -363,6 +364,8 @@ mod tests {
         let table = render_table(&[("healthz", &run), ("catalogs, authenticated", &run)]);
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
+        let cells = |line: &str| line.split("  ").filter(|cell| !cell.trim().is_empty()).count();
+        assert_eq!(cells(lines[0]), cells(lines[1]), "a header for every column:\n{table}");
         assert!(lines[1].starts_with("healthz "));
         assert!(table.contains("200×10"));
     }

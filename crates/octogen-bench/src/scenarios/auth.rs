@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::access_log::{log_len, route_summaries};
 use crate::admin::PartnerFixture;
+use crate::cpu::wait_until_quiet;
 use crate::load::{run_load, LoadConfig};
 use crate::machine::Machine;
 use crate::micro::{clock_overhead, time_calls, MicroReport};
@@ -34,6 +35,13 @@ use crate::stats::{format_us, LatencySummary};
 pub const THROUGHPUT_COST_TARGET: f64 = 0.15;
 /// Server-side authentication + grant lookup, p99.
 pub const LATENCY_TARGET_US: f64 = 50.0;
+/// Unmeasured load on each path before the first round.
+const INITIAL_WARMUP: Duration = Duration::from_secs(3);
+
+/// A round during which the rest of the machine used more than this many cores
+/// does not count. On a quiet machine it stays under 0.1 (the loopback
+/// networking the kernel does not charge to either process).
+pub const DISTURBED_CORES: f64 = 0.25;
 
 #[derive(Debug, Clone)]
 pub struct AuthOptions {
@@ -46,6 +54,10 @@ pub struct AuthOptions {
     /// Catalogs granted to the benchmark partner.
     pub catalogs: usize,
     pub micro_calls: u64,
+    /// Before each round, wait until other work on the machine uses at most this many cores…
+    pub quiet_cores: Option<f64>,
+    /// …but no longer than this.
+    pub quiet_timeout: Duration,
     pub skip_load: bool,
     pub skip_micro: bool,
 }
@@ -74,10 +86,13 @@ pub struct LoadComparison {
     /// Authenticated `GET /v1/catalogs`, every round merged.
     pub authenticated: LoadReport,
     pub per_round: Vec<Round>,
-    /// The median over rounds of each round's `1 - authenticated / baseline`
-    /// requests/s. Pairing runs that were seconds apart, and taking the median,
-    /// keeps one round disturbed by other work on the machine from deciding.
+    /// The median over undisturbed rounds (all rounds if none was) of each
+    /// round's `1 - authenticated / baseline` requests/s. Pairing runs seconds
+    /// apart and taking the median keeps other work on a shared machine from
+    /// deciding the result.
     pub throughput_cost: f64,
+    /// How many rounds the median is over.
+    pub undisturbed_rounds: usize,
     /// `1 - authenticated / baseline` over all rounds merged.
     pub throughput_cost_merged: f64,
     /// `1 - baseline / authenticated` server CPU time per request (child server
@@ -97,6 +112,12 @@ pub struct Round {
     pub cost: f64,
     /// The larger `other_cores` of the two runs: how much else was running.
     pub other_cores: Option<f64>,
+    /// Whether the machine was quiet when the round started (when asked to wait for it).
+    pub started_quiet: Option<bool>,
+    /// Other work used more than `DISTURBED_CORES` during the round.
+    pub disturbed: bool,
+    /// Server CPU time per request of (baseline, authenticated), child server only.
+    pub server_cpu_us_per_request: Option<(f64, f64)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +152,10 @@ async fn compare_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Resu
         RequestMix::single(RequestTemplate::get("catalogs", "/v1/catalogs").bearer(&partner.key.key))?;
     let mut config = LoadConfig::timed(options.connections, options.warmup, options.duration);
     config.server_pid = server.pid();
+    // Once, before any round: both paths hot (allocator, caches, CPU frequency).
+    for mix in [&baseline_mix, &authenticated_mix] {
+        run_load(server.addr(), mix, &LoadConfig::timed(options.connections, Duration::ZERO, INITIAL_WARMUP)).await?;
+    }
     let log_start = server.log_path().map(log_len);
 
     let mut baseline: Option<LoadReport> = None;
@@ -139,22 +164,35 @@ async fn compare_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Resu
     for round in 0..options.rounds {
         // Alternate the order so slow drift (a noisy neighbour, CPU boost) hits both sides alike.
         let baseline_first = round % 2 == 0;
+        let quiet = wait_for_quiet(options).await;
         let mut pair: [Option<LoadReport>; 2] = [None, None];
         for run_baseline in [baseline_first, !baseline_first] {
             let (name, mix) =
                 if run_baseline { ("GET /healthz", &baseline_mix) } else { ("GET /v1/catalogs", &authenticated_mix) };
             let report = run_load(server.addr(), mix, &config).await?;
-            eprintln!("round {}/{}: {name}: {:.0} req/s", round + 1, options.rounds, report.requests_per_s);
+            eprintln!(
+                "round {}/{}: {name}: {:.0} req/s (other work: {} cores)",
+                round + 1,
+                options.rounds,
+                report.requests_per_s,
+                report.cpu.other_cores.map_or("?".into(), |cores| format!("{cores:.2}"))
+            );
             pair[usize::from(!run_baseline)] = Some(report);
         }
         let [Some(round_baseline), Some(round_authenticated)] = pair else { unreachable!("both sides ran") };
-        per_round.push(Round::of(&round_baseline, &round_authenticated));
+        per_round.push(Round::of(&round_baseline, &round_authenticated, quiet));
         merge_into(&mut baseline, round_baseline);
         merge_into(&mut authenticated, round_authenticated);
     }
     let baseline = baseline.context("at least one round is needed")?;
     let authenticated = authenticated.context("at least one round is needed")?;
-    let throughput_cost = median(per_round.iter().map(|round| round.cost).collect());
+    let undisturbed: Vec<f64> = per_round.iter().filter(|round| !round.disturbed).map(|round| round.cost).collect();
+    let undisturbed_rounds = undisturbed.len();
+    let throughput_cost = if undisturbed.is_empty() {
+        median(per_round.iter().map(|round| round.cost).collect())
+    } else {
+        median(undisturbed)
+    };
     let throughput_cost_merged = 1.0 - authenticated.requests_per_s / baseline.requests_per_s;
     let server_cpu_cost = baseline
         .cpu
@@ -180,6 +218,7 @@ async fn compare_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Resu
         authenticated,
         per_round,
         throughput_cost,
+        undisturbed_rounds,
         throughput_cost_merged,
         server_cpu_cost,
         throughput_cost_target: THROUGHPUT_COST_TARGET,
@@ -188,15 +227,30 @@ async fn compare_on(server: &BenchServer, options: &AuthOptions) -> anyhow::Resu
 }
 
 impl Round {
-    fn of(baseline: &LoadReport, authenticated: &LoadReport) -> Self {
+    fn of(baseline: &LoadReport, authenticated: &LoadReport, started_quiet: Option<bool>) -> Self {
         let other = baseline.cpu.other_cores.zip(authenticated.cpu.other_cores).map(|(a, b)| a.max(b));
         Round {
             baseline_rps: baseline.requests_per_s,
             authenticated_rps: authenticated.requests_per_s,
             cost: 1.0 - authenticated.requests_per_s / baseline.requests_per_s,
             other_cores: other,
+            started_quiet,
+            disturbed: other.is_some_and(|cores| cores > DISTURBED_CORES),
+            server_cpu_us_per_request: baseline
+                .cpu
+                .server_cpu_us_per_request
+                .zip(authenticated.cpu.server_cpu_us_per_request),
         }
     }
+}
+
+async fn wait_for_quiet(options: &AuthOptions) -> Option<bool> {
+    let max_cores = options.quiet_cores?;
+    let quiet = wait_until_quiet(max_cores, options.quiet_timeout).await;
+    if !quiet {
+        eprintln!("the machine is still busy after {:?}: measuring anyway", options.quiet_timeout);
+    }
+    Some(quiet)
 }
 
 fn merge_into(total: &mut Option<LoadReport>, report: LoadReport) {
@@ -246,6 +300,7 @@ async fn time_authentication_on(server: &BenchServer, options: &AuthOptions) -> 
 
     let calls = options.micro_calls;
     let warmup = calls / 10;
+    wait_for_quiet(options).await;
     eprintln!("timing authenticate_key: {calls} calls per case");
     let mut cases = vec![clock_overhead(calls).await];
     let granted = format!("valid key, {} granted catalogs", options.catalogs);
@@ -328,7 +383,7 @@ fn render_load(load: &LoadComparison) -> String {
     let _ = writeln!(
         out,
         "\nThroughput: GET /healthz vs authenticated GET /v1/catalogs ({} granted catalogs)\n\
-         server: {} (log level {}); {} connections; {} rounds of {:.0} s each after {:.0} s warm-up\n",
+         server: {} (log level {}); {} connections; {} rounds of {:.1} s per side, each after {:.1} s warm-up\n",
         load.granted_catalogs,
         load.server,
         load.server_log_level,
@@ -342,20 +397,29 @@ fn render_load(load: &LoadComparison) -> String {
         ("GET /v1/catalogs (authenticated)", &load.authenticated),
     ]));
     let _ = writeln!(out);
-    let mut rows = vec![["round", "healthz req/s", "catalogs req/s", "cost", "other cores"].map(String::from).to_vec()];
+    let mut rows =
+        vec![["round", "healthz req/s", "catalogs req/s", "cost", "server CPU/req", "other cores", "disturbed"]
+            .map(String::from)
+            .to_vec()];
     for (index, round) in load.per_round.iter().enumerate() {
         rows.push(vec![
             (index + 1).to_string(),
             format!("{:.0}", round.baseline_rps),
             format!("{:.0}", round.authenticated_rps),
             format!("{:.1} %", round.cost * 100.0),
+            round.server_cpu_us_per_request.map_or("-".into(), |(baseline, authenticated)| {
+                format!("{} / {}", format_us(baseline), format_us(authenticated))
+            }),
             round.other_cores.map_or("-".into(), |cores| format!("{cores:.2}")),
+            if round.disturbed { "yes" } else { "no" }.into(),
         ]);
     }
     out.push_str(&align(&rows));
     let _ = writeln!(
         out,
-        "\nthroughput cost of authentication + grant lookup (median of rounds): {:.1} % (target < {:.0} %): {}",
+        "\nthroughput cost of authentication + grant lookup (median of {} undisturbed rounds): {:.1} % \
+         (target < {:.0} %): {}",
+        load.undisturbed_rounds,
         load.throughput_cost * 100.0,
         load.throughput_cost_target * 100.0,
         verdict(load.target_met)
