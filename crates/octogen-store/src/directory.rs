@@ -70,6 +70,25 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// An organization and its active granted catalogs (OAuth callers).
+    pub fn org_principal(&self, org_id: &str) -> Option<crate::oauth::OrgPrincipal> {
+        let data = self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let org = data.orgs.get(org_id)?;
+        let mut catalogs: Vec<GrantedCatalog> = data
+            .grants
+            .get(org_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|catalog_id| data.catalogs.get(catalog_id))
+            .filter(|catalog| catalog.is_active)
+            .map(granted)
+            .collect();
+        catalogs.sort_by(|a, b| a.key.cmp(&b.key));
+        Some(crate::oauth::OrgPrincipal { org: org.clone(), catalogs: Arc::from(catalogs) })
+    }
+}
+
 impl DirectoryData {
     pub fn put_org(&mut self, org: &Org) {
         self.orgs.insert(org.id.clone(), OrgAccess::from(org));

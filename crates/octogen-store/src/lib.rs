@@ -7,6 +7,7 @@ mod coordination;
 mod directory;
 mod error;
 mod model;
+mod oauth;
 mod portal;
 mod sql;
 
@@ -16,13 +17,14 @@ use octogen_core::{KeyId, ProductRecord, Timestamp};
 pub use coordination::{CatalogLock, CoordinationStore, TokenTake};
 pub use error::{Entity, StoreError, StoreResult};
 pub use model::*;
+pub use oauth::*;
 pub use portal::*;
 pub use sql::{Backend, SqlStore};
 
 /// Everything the server needs from its database.
-pub trait Store: AccessStore + IndexStore + PortalStore + CoordinationStore {}
+pub trait Store: AccessStore + IndexStore + PortalStore + CoordinationStore + OAuthStore {}
 
-impl<T: AccessStore + IndexStore + PortalStore + CoordinationStore> Store for T {}
+impl<T: AccessStore + IndexStore + PortalStore + CoordinationStore + OAuthStore> Store for T {}
 
 /// Identity and access: organizations, catalogs, grants, keys, audit, settings.
 #[async_trait]

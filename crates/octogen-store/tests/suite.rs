@@ -593,3 +593,6 @@ mod coordination {
         }
     }
 }
+
+#[path = "suite/oauth.rs"]
+mod oauth;

@@ -18,6 +18,7 @@ use sqlx::{AnyPool, Executor, Row};
 mod access;
 mod coordination;
 mod index;
+mod oauth;
 mod portal;
 
 use crate::directory::{Directory, DirectoryData, KeyEntry};

@@ -1,0 +1,408 @@
+//! OAuth 2.1 state (migration 0005) and the organization lookup of OAuth callers.
+//!
+//! Single-use rules are single statements: a code is redeemed and a refresh
+//! token spent by an `UPDATE … WHERE used_at IS NULL`, so of two concurrent
+//! exchanges (on one node or several) exactly one wins and the other sees a
+//! replay. Grants reference the portal session they were approved in with
+//! `ON DELETE CASCADE`, and every token lookup joins the session and the
+//! membership, so sign-out and leaving the organization end them at once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use octogen_core::Timestamp;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::*;
+use crate::error::{StoreError, StoreResult};
+use crate::oauth::*;
+
+const CLIENT_COLUMNS: &str =
+    "id, kind, name, redirect_uris, auth_method, secret_hash, metadata, created_at, updated_at";
+const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.org_id, g.session_id, g.issuer, g.resource, g.scope, \
+                             g.created_at, g.revoked_at, g.revoked_reason";
+
+#[async_trait]
+impl OAuthStore for SqlStore {
+    async fn org_principal(&self, org_id: &str) -> StoreResult<Option<OrgPrincipal>> {
+        if let Some(directory) = &self.directory {
+            return Ok(directory.org_principal(org_id));
+        }
+        // One round trip: the organization and every active granted catalog.
+        let rows = sqlx::query(
+            "SELECT o.id, o.name, o.slug, o.org_type, o.suspended, o.rate_limit_per_minute, o.api_version, \
+                    c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
+                    c.product_count, c.last_indexed_at \
+             FROM organizations o \
+             LEFT JOIN grants g ON g.org_id = o.id \
+             LEFT JOIN catalogs c ON c.id = g.catalog_id AND c.is_active = 1 \
+             WHERE o.id = $1 \
+             ORDER BY c.catalog_key",
+        )
+        .bind(org_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let org = OrgAccess {
+            id: first.try_get("id")?,
+            name: first.try_get("name")?,
+            slug: first.try_get("slug")?,
+            org_type: parse_org_type(first.try_get("org_type")?)?,
+            suspended: flag(first, "suspended")?,
+            rate_limit_per_minute: first
+                .try_get::<Option<i64>, _>("rate_limit_per_minute")?
+                .map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32),
+            api_version: first.try_get("api_version")?,
+        };
+        let mut catalogs = Vec::new();
+        for row in &rows {
+            let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
+            catalogs.push(GrantedCatalog {
+                id: catalog_id,
+                key: row.try_get("catalog_key")?,
+                display_name: row.try_get("display_name")?,
+                source_base_url: row.try_get("source_base_url")?,
+                product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+                last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+            });
+        }
+        Ok(Some(OrgPrincipal { org, catalogs: Arc::from(catalogs) }))
+    }
+
+    async fn create_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient> {
+        let id = client.id.clone();
+        sqlx::query(&format!(
+            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+        ))
+        .bind(&client.id)
+        .bind(client.kind.as_str())
+        .bind(&client.name)
+        .bind(serde_json::to_string(&client.redirect_uris).unwrap_or_default())
+        .bind(client.auth_method.as_str())
+        .bind(&client.secret_hash)
+        .bind(client.metadata.to_string())
+        .bind(client.now.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(|error| conflict_on_unique(error, format!("an OAuth client with id {id} already exists")))?;
+        self.get_oauth_client(&id).await?.ok_or_else(|| StoreError::Corrupt("an inserted OAuth client is gone".into()))
+    }
+
+    async fn put_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient> {
+        let id = client.id.clone();
+        sqlx::query(&format!(
+            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+               redirect_uris = excluded.redirect_uris, auth_method = excluded.auth_method, \
+               secret_hash = excluded.secret_hash, metadata = excluded.metadata, updated_at = excluded.updated_at"
+        ))
+        .bind(&client.id)
+        .bind(client.kind.as_str())
+        .bind(&client.name)
+        .bind(serde_json::to_string(&client.redirect_uris).unwrap_or_default())
+        .bind(client.auth_method.as_str())
+        .bind(&client.secret_hash)
+        .bind(client.metadata.to_string())
+        .bind(client.now.millis())
+        .execute(&self.pool)
+        .await?;
+        self.get_oauth_client(&id).await?.ok_or_else(|| StoreError::Corrupt("an upserted OAuth client is gone".into()))
+    }
+
+    async fn get_oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
+        let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(client_from_row).transpose()
+    }
+
+    async fn create_oauth_request(&self, pending: PendingAuthorization) -> StoreResult<()> {
+        sqlx::query("INSERT INTO oauth_requests (id, request, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&pending.id)
+            .bind(&pending.request)
+            .bind(pending.created_at.millis())
+            .bind(pending.expires_at.millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get_oauth_request(&self, id: &str) -> StoreResult<Option<PendingAuthorization>> {
+        let row = sqlx::query("SELECT id, request, created_at, expires_at FROM oauth_requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(PendingAuthorization {
+                id: row.try_get("id")?,
+                request: row.try_get("request")?,
+                created_at: Timestamp::from_millis(row.try_get("created_at")?),
+                expires_at: Timestamp::from_millis(row.try_get("expires_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn take_oauth_request(&self, id: &str) -> StoreResult<bool> {
+        let result = sqlx::query("DELETE FROM oauth_requests WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn create_oauth_grant(&self, grant: NewOAuthGrant, code: NewAuthorizationCode) -> StoreResult<OAuthGrant> {
+        let _writer = self.oauth_writer().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO oauth_grants (id, client_id, user_id, org_id, session_id, issuer, resource, scope, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&grant.id)
+        .bind(&grant.client_id)
+        .bind(&grant.user_id)
+        .bind(&grant.org_id)
+        .bind(&grant.session_id)
+        .bind(&grant.issuer)
+        .bind(&grant.resource)
+        .bind(&grant.scope)
+        .bind(grant.created_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO oauth_codes (code_hash, grant_id, redirect_uri, code_challenge, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&code.code_hash)
+        .bind(&grant.id)
+        .bind(&code.redirect_uri)
+        .bind(&code.code_challenge)
+        .bind(code.created_at.millis())
+        .bind(code.expires_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(OAuthGrant {
+            id: grant.id,
+            client_id: grant.client_id,
+            user_id: grant.user_id,
+            org_id: grant.org_id,
+            session_id: grant.session_id,
+            issuer: grant.issuer,
+            resource: grant.resource,
+            scope: grant.scope,
+            created_at: grant.created_at,
+            revoked_at: None,
+            revoked_reason: None,
+        })
+    }
+
+    async fn redeem_authorization_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption> {
+        let redeemed = sqlx::query(
+            "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+             RETURNING grant_id, redirect_uri, code_challenge, expires_at",
+        )
+        .bind(code_hash)
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = redeemed else {
+            let used = sqlx::query("SELECT grant_id FROM oauth_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+            return Ok(match used {
+                Some(row) => CodeRedemption::Replayed { grant_id: row.try_get("grant_id")? },
+                None => CodeRedemption::Unknown,
+            });
+        };
+        let grant_id: String = row.try_get("grant_id")?;
+        let Some(grant) = self.get_oauth_grant(&grant_id).await? else { return Ok(CodeRedemption::Unknown) };
+        Ok(CodeRedemption::Redeemed(RedeemedCode {
+            grant,
+            redirect_uri: row.try_get("redirect_uri")?,
+            code_challenge: row.try_get("code_challenge")?,
+            expires_at: Timestamp::from_millis(row.try_get("expires_at")?),
+        }))
+    }
+
+    async fn issue_oauth_tokens(&self, grant_id: &str, tokens: Vec<NewOAuthToken>) -> StoreResult<()> {
+        let _writer = self.oauth_writer().await;
+        let mut tx = self.pool.begin().await?;
+        insert_tokens(&mut tx, grant_id, &tokens).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_oauth_token(&self, token_hash: &str, kind: TokenKind) -> StoreResult<Option<TokenGrant>> {
+        // A live grant only: not revoked, its session still exists, and the user has been a
+        // member of the organization since before the grant (leaving and re-joining does not
+        // bring old tokens back).
+        let row = sqlx::query(&format!(
+            "SELECT {GRANT_COLUMNS}, t.expires_at AS token_expires_at, t.used_at AS token_used_at, \
+                    s.expires_at AS session_expires_at, s.last_seen_at AS session_last_seen_at \
+             FROM oauth_tokens t \
+             JOIN oauth_grants g ON g.id = t.grant_id \
+             JOIN sessions s ON s.id = g.session_id \
+             JOIN memberships m ON m.user_id = g.user_id AND m.org_id = g.org_id \
+             WHERE t.token_hash = $1 AND t.kind = $2 AND g.revoked_at IS NULL AND m.created_at <= g.created_at"
+        ))
+        .bind(token_hash)
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(TokenGrant {
+                grant: grant_from_row(&row)?,
+                kind,
+                expires_at: Timestamp::from_millis(row.try_get("token_expires_at")?),
+                used_at: row.try_get::<Option<i64>, _>("token_used_at")?.map(Timestamp::from_millis),
+                session_expires_at: Timestamp::from_millis(row.try_get("session_expires_at")?),
+                session_last_seen_at: Timestamp::from_millis(row.try_get("session_last_seen_at")?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+        successors: Vec<NewOAuthToken>,
+    ) -> StoreResult<RefreshRotation> {
+        let _writer = self.oauth_writer().await;
+        let mut tx = self.pool.begin().await?;
+        let spent = sqlx::query(
+            "UPDATE oauth_tokens SET used_at = $2 WHERE token_hash = $1 AND kind = 'refresh' AND used_at IS NULL \
+             RETURNING grant_id",
+        )
+        .bind(token_hash)
+        .bind(now.millis())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(spent) = spent else {
+            let existing = sqlx::query("SELECT grant_id FROM oauth_tokens WHERE token_hash = $1 AND kind = 'refresh'")
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(match existing {
+                Some(row) => RefreshRotation::Replayed { grant_id: row.try_get("grant_id")? },
+                None => RefreshRotation::Unknown,
+            });
+        };
+        let grant_id: String = spent.try_get("grant_id")?;
+        insert_tokens(&mut tx, &grant_id, &successors).await?;
+        tx.commit().await?;
+        Ok(RefreshRotation::Rotated)
+    }
+
+    async fn revoke_oauth_grant(&self, grant_id: &str, now: Timestamp, reason: &str) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE oauth_grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(grant_id)
+        .bind(now.millis())
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn get_oauth_grant(&self, grant_id: &str) -> StoreResult<Option<OAuthGrant>> {
+        let row = sqlx::query(&format!("SELECT {GRANT_COLUMNS} FROM oauth_grants g WHERE g.id = $1"))
+            .bind(grant_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(grant_from_row).transpose()
+    }
+
+    async fn prune_oauth(&self, now: Timestamp) -> StoreResult<u64> {
+        let _writer = self.oauth_writer().await;
+        let mut pruned = 0;
+        for sql in [
+            "DELETE FROM oauth_requests WHERE expires_at <= $1",
+            "DELETE FROM oauth_codes WHERE expires_at <= $1",
+            "DELETE FROM oauth_tokens WHERE expires_at <= $1",
+            // Revoked grants (their tokens go with them: a replay of one is then simply unknown).
+            "DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL AND revoked_at <= $1",
+            // Grants with nothing left: a code never exchanged, or every token expired.
+            "DELETE FROM oauth_grants WHERE created_at <= $1 \
+               AND NOT EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.grant_id = oauth_grants.id) \
+               AND NOT EXISTS (SELECT 1 FROM oauth_codes c WHERE c.grant_id = oauth_grants.id)",
+        ] {
+            pruned += sqlx::query(sql).bind(now.millis()).execute(&self.pool).await?.rows_affected();
+        }
+        Ok(pruned)
+    }
+}
+
+impl SqlStore {
+    /// SQLite has one writer: multi-statement OAuth transactions queue behind the
+    /// store's write lock rather than racing for the database lock.
+    async fn oauth_writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+}
+
+async fn insert_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant_id: &str,
+    tokens: &[NewOAuthToken],
+) -> StoreResult<()> {
+    for token in tokens {
+        sqlx::query(
+            "INSERT INTO oauth_tokens (token_hash, grant_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&token.token_hash)
+        .bind(grant_id)
+        .bind(token.kind.as_str())
+        .bind(token.created_at.millis())
+        .bind(token.expires_at.millis())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn client_from_row(row: &AnyRow) -> StoreResult<OAuthClient> {
+    let kind = match row.try_get::<String, _>("kind")?.as_str() {
+        "registered" => ClientKind::Registered,
+        "metadata_document" => ClientKind::MetadataDocument,
+        other => return Err(StoreError::Corrupt(format!("OAuth client kind {other:?}"))),
+    };
+    let auth_method: String = row.try_get("auth_method")?;
+    let redirect_uris: String = row.try_get("redirect_uris")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(OAuthClient {
+        id: row.try_get("id")?,
+        kind,
+        name: row.try_get("name")?,
+        redirect_uris: serde_json::from_str(&redirect_uris)
+            .map_err(|_| StoreError::Corrupt("OAuth client redirect URIs".into()))?,
+        auth_method: ClientAuthMethod::parse(&auth_method)
+            .ok_or_else(|| StoreError::Corrupt(format!("OAuth client auth method {auth_method:?}")))?,
+        secret_hash: row.try_get("secret_hash")?,
+        metadata: serde_json::from_str(&metadata).map_err(|_| StoreError::Corrupt("OAuth client metadata".into()))?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
+    })
+}
+
+fn grant_from_row(row: &AnyRow) -> StoreResult<OAuthGrant> {
+    Ok(OAuthGrant {
+        id: row.try_get("id")?,
+        client_id: row.try_get("client_id")?,
+        user_id: row.try_get("user_id")?,
+        org_id: row.try_get("org_id")?,
+        session_id: row.try_get("session_id")?,
+        issuer: row.try_get("issuer")?,
+        resource: row.try_get("resource")?,
+        scope: row.try_get("scope")?,
+        created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_millis),
+        revoked_reason: row.try_get("revoked_reason")?,
+    })
+}
