@@ -27,6 +27,15 @@ FEED = REPO / "crates" / "octogen-server" / "demo" / "northwind-products.json"
 CONTRACT = REPO / "sdks" / "contract"
 
 
+def _env(**extra: str) -> Dict[str, str]:
+    """The environment for octogen: ours minus every OCTOGEN_* variable (``serve``
+    refuses unknown ones, e.g. CI's OCTOGEN_TEST_DATABASE_URL or OCTOGEN_BIN) and
+    the client's key variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCTOGEN_") and not k.startswith("OCTO_")}
+    env.update(extra)
+    return env
+
+
 @dataclass
 class Server:
     base: str
@@ -38,7 +47,7 @@ class Server:
         """``octogen ARGS --json`` against this server; the parsed output."""
         out = subprocess.run(
             [str(BIN), *args, "--json"],
-            env={**os.environ, "OCTOGEN_SERVER": self.base, "OCTOGEN_ADMIN_TOKEN": self.admin_token},
+            env=_env(OCTOGEN_SERVER=self.base, OCTOGEN_ADMIN_TOKEN=self.admin_token),
             capture_output=True,
             text=True,
             timeout=180,
@@ -61,7 +70,7 @@ def _start(data_dir: str, admin_token: str) -> "tuple[subprocess.Popen[bytes], s
     log = open(log_path, "wb")
     process = subprocess.Popen(
         [str(BIN), "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--log-format", "json"],
-        env={**os.environ, "OCTOGEN_ADMIN_TOKEN": admin_token},
+        env=_env(OCTOGEN_ADMIN_TOKEN=admin_token),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

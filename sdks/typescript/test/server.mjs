@@ -15,13 +15,25 @@ export const bin = process.env.OCTOGEN_BIN ?? join(repo, "target/debug/octogen")
 export const contractDir = join(repo, "sdks/contract");
 const feed = join(repo, "crates/octogen-server/demo/northwind-products.json");
 
+/**
+ * The environment for octogen: ours minus every OCTOGEN_* variable (`serve`
+ * refuses unknown ones, e.g. CI's OCTOGEN_TEST_DATABASE_URL or OCTOGEN_BIN)
+ * and the client's OCTO_* key variables, plus `extra`.
+ */
+function octogenEnv(extra) {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith("OCTOGEN_") && !name.startsWith("OCTO_")),
+  );
+  return { ...env, ...extra };
+}
+
 /** Starts the server and builds the fixture; `stop()` ends it. */
 export async function startServer() {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`cargo build -p octogen\` first (or set OCTOGEN_BIN)`);
   const adminToken = `octo_admin_${randomBytes(32).toString("base64url")}`;
   const dataDir = mkdtempSync(join(tmpdir(), "octogen-ts-sdk-"));
   const child = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-format", "json"], {
-    env: { ...process.env, OCTOGEN_ADMIN_TOKEN: adminToken },
+    env: octogenEnv({ OCTOGEN_ADMIN_TOKEN: adminToken }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const base = await new Promise((resolvePromise, reject) => {
@@ -52,7 +64,7 @@ export async function startServer() {
   const cli = (...args) =>
     JSON.parse(
       execFileSync(bin, [...args, "--json"], {
-        env: { ...process.env, OCTOGEN_SERVER: base, OCTOGEN_ADMIN_TOKEN: adminToken },
+        env: octogenEnv({ OCTOGEN_SERVER: base, OCTOGEN_ADMIN_TOKEN: adminToken }),
         encoding: "utf8",
         stdio: ["ignore", "pipe", "pipe"],
       }),
