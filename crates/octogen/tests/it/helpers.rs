@@ -269,6 +269,8 @@ impl ServerProcess {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir.path())
             .args(&extra_args)
+            // `serve` refuses unknown OCTOGEN_* variables; CI exports this one for the test suites.
+            .env_remove("OCTOGEN_TEST_DATABASE_URL")
             .envs(env.iter().map(|(name, value)| (name, value)))
             .env("OCTOGEN_ADMIN_TOKEN", &admin_token)
             .stdout(log.try_clone().expect("log handle"))
