@@ -64,6 +64,7 @@ impl Application {
         let (stop_background, stopped) = tokio::sync::watch::channel(false);
         let mut background = indexing.start_background(stopped);
         background.push(usage_writer);
+        let oauth = crate::oauth::OAuthState::new(&config)?;
         let state = AppState {
             services: Services::new(store.clone(), secrets.clone(), indexing.index.clone()),
             config: Arc::new(config),
@@ -73,6 +74,7 @@ impl Application {
             indexing,
             limiter,
             metrics,
+            oauth,
             ready_at_seq,
         };
         let listener = TcpListener::bind(state.config.listen)
@@ -126,6 +128,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", crate::api::router(state.clone()))
         .nest("/admin/v1", crate::admin::router())
         .merge(crate::portal::router())
+        .merge(crate::oauth::router())
+        .merge(crate::mcp::router(state.clone()))
         .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(overloaded)).timeout(timeout));
     Router::new()
         .route("/healthz", get(healthz))

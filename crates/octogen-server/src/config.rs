@@ -51,6 +51,10 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// On shutdown, how long in-flight requests get to finish.
     pub shutdown_grace_secs: u64,
+    /// Test and development hooks, never for production: a controllable clock
+    /// for OAuth token expiry (`POST /_test/clock`, operator token) and
+    /// `http://127.0.0.1` client ID metadata document URLs.
+    pub test_hooks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -79,6 +83,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 30,
+            test_hooks: false,
         }
     }
 }
@@ -204,6 +209,7 @@ const SETTINGS: &[&str] = &[
     "request_timeout_secs",
     "max_concurrent_requests",
     "shutdown_grace_secs",
+    "test_hooks",
 ];
 
 fn check_keys<'a>(

@@ -5,6 +5,7 @@ use octogen_store::Store;
 use crate::config::Config;
 use crate::indexing::Indexing;
 use crate::metrics::Metrics;
+use crate::oauth::OAuthState;
 use crate::ratelimit::RateLimiter;
 use crate::secrets::ServerSecrets;
 use crate::service::Services;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub indexing: Arc<Indexing>,
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// The OAuth authorization server's clock and metadata fetcher.
+    pub oauth: Arc<OAuthState>,
     /// The store's change sequence when this node started: ready once search has caught up with it.
     pub ready_at_seq: i64,
 }

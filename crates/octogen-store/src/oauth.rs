@@ -160,7 +160,7 @@ pub struct RedeemedCode {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeRedemption {
-    Redeemed(RedeemedCode),
+    Redeemed(Box<RedeemedCode>),
     /// The code was already used: the caller revokes its grant.
     Replayed {
         grant_id: String,

@@ -15,7 +15,7 @@
 mod assets;
 mod audit;
 mod catalogs;
-mod csrf;
+pub(crate) mod csrf;
 mod keys;
 mod operator;
 mod render;

@@ -217,12 +217,12 @@ impl OAuthStore for SqlStore {
         };
         let grant_id: String = row.try_get("grant_id")?;
         let Some(grant) = self.get_oauth_grant(&grant_id).await? else { return Ok(CodeRedemption::Unknown) };
-        Ok(CodeRedemption::Redeemed(RedeemedCode {
+        Ok(CodeRedemption::Redeemed(Box::new(RedeemedCode {
             grant,
             redirect_uri: row.try_get("redirect_uri")?,
             code_challenge: row.try_get("code_challenge")?,
             expires_at: Timestamp::from_millis(row.try_get("expires_at")?),
-        }))
+        })))
     }
 
     async fn issue_oauth_tokens(&self, grant_id: &str, tokens: Vec<NewOAuthToken>) -> StoreResult<()> {

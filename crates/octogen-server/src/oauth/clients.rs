@@ -1,0 +1,544 @@
+//! Who may ask for tokens: clients registered by RFC 7591, and clients whose
+//! id is the https URL of a client ID metadata document (fetched when they
+//! authorize); redirect URI rules; client authentication at the token endpoint.
+//!
+//! Redirect URIs: `https` anywhere; `http` only on a loopback host
+//! (`127.0.0.1`, `[::1]`, `localhost`); private-use schemes of native apps
+//! (`com.example.app:/callback`); never a fragment, nor `javascript:`,
+//! `data:`, `file:` and the like. A presented URI must equal a registered one
+//! exactly, except that a loopback registration matches any port (RFC 8252 §7.3).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use octogen_core::api_key::random_token;
+use octogen_store::{ClientAuthMethod, ClientKind, NewOAuthClient, OAuthClient};
+use secrecy::ExposeSecret;
+use serde_json::{json, Map, Value};
+use subtle::ConstantTimeEq;
+
+use super::{charge, hash, no_store, oauth_error, CLIENT_SECRET_DOMAIN};
+use crate::net::ClientAddr;
+use crate::state::AppState;
+
+/// Registrations one client address may make per minute.
+const REGISTRATIONS_PER_MINUTE: u32 = 20;
+/// The largest client ID metadata document we read.
+pub const METADATA_MAX_BYTES: usize = 16 * 1024;
+const MAX_REDIRECT_URIS: usize = 20;
+const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp"];
+
+/// Checks one redirect URI against the rules above.
+pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URI"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{uri:?} has a fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&parsed) => Ok(()),
+        "http" => Err(format!("{uri:?}: http redirect URIs must be on a loopback host (127.0.0.1, [::1], localhost)")),
+        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => Err(format!("{uri:?}: the {scheme} scheme is not allowed")),
+        _ => Ok(()),
+    }
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Whether `presented` is one of `registered`: exactly, or on any port for a loopback registration.
+pub fn redirect_matches(registered: &[String], presented: &str) -> bool {
+    registered.iter().any(|candidate| {
+        if candidate == presented {
+            return true;
+        }
+        let (Ok(candidate), Ok(presented)) = (url::Url::parse(candidate), url::Url::parse(presented)) else {
+            return false;
+        };
+        candidate.scheme() == "http"
+            && is_loopback_host(&candidate)
+            && presented.scheme() == "http"
+            && candidate.host_str() == presented.host_str()
+            && candidate.path() == presented.path()
+            && candidate.query() == presented.query()
+            && presented.fragment().is_none()
+            && presented.username().is_empty()
+            && presented.password().is_none()
+    })
+}
+
+/// `POST /oauth2/register` (RFC 7591).
+pub async fn register(State(state): State<AppState>, client: ClientAddr, body: Bytes) -> Response {
+    let key = format!("oauth-register:{}", client.0.map(|ip| ip.to_string()).unwrap_or_default());
+    match charge(&state, &key, REGISTRATIONS_PER_MINUTE).await {
+        Ok(budget) if !budget.allowed() => {
+            let mut response =
+                oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many registrations; try again later");
+            budget.apply_headers(response.headers_mut());
+            return response;
+        }
+        Ok(_) => {}
+        Err(response) => return response,
+    }
+    let metadata: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(Value::Object(map)) => map,
+        _ => return invalid_metadata("the body must be a JSON object of client metadata"),
+    };
+    let registration = match Registration::parse(&metadata) {
+        Ok(registration) => registration,
+        Err(response) => return response,
+    };
+    let now = state.oauth.clock.now();
+    let client_id = uuid::Uuid::new_v4().simple().to_string();
+    let secret = (registration.auth_method != ClientAuthMethod::None)
+        .then(|| format!("octo_cs_{}", random_token(32).expose_secret()));
+    let mut registered = metadata.clone();
+    registered.insert("redirect_uris".into(), json!(registration.redirect_uris));
+    registered.insert("token_endpoint_auth_method".into(), json!(registration.auth_method.as_str()));
+    registered.insert("grant_types".into(), json!(registration.grant_types));
+    registered.insert("response_types".into(), json!(["code"]));
+    registered.remove("client_secret");
+    registered.remove("client_id");
+    let stored = state
+        .store
+        .create_oauth_client(NewOAuthClient {
+            id: client_id.clone(),
+            kind: ClientKind::Registered,
+            name: registration.name,
+            redirect_uris: registration.redirect_uris,
+            auth_method: registration.auth_method,
+            secret_hash: secret.as_deref().map(|secret| hash(&state, CLIENT_SECRET_DOMAIN, secret)),
+            metadata: Value::Object(registered.clone()),
+            now,
+        })
+        .await;
+    if let Err(error) = stored {
+        tracing::error!(error = %error, "cannot store an OAuth client");
+        return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again later");
+    }
+    let mut body = registered;
+    body.insert("client_id".into(), json!(client_id));
+    body.insert("client_id_issued_at".into(), json!(now.millis() / 1000));
+    if let Some(secret) = secret {
+        body.insert("client_secret".into(), json!(secret));
+        body.insert("client_secret_expires_at".into(), json!(0));
+    }
+    let mut response = (StatusCode::CREATED, Json(Value::Object(body))).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+struct Registration {
+    redirect_uris: Vec<String>,
+    auth_method: ClientAuthMethod,
+    grant_types: Vec<String>,
+    name: Option<String>,
+}
+
+impl Registration {
+    /// The rules every client's metadata meets, registered or from a document.
+    fn parse(metadata: &Map<String, Value>) -> Result<Registration, Response> {
+        let redirect_uris: Vec<String> = match metadata.get("redirect_uris") {
+            Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_REDIRECT_URIS => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| invalid_redirect("redirect_uris must be strings"))?,
+            _ => return Err(invalid_redirect("redirect_uris must be a list of 1 to 20 URIs")),
+        };
+        for uri in &redirect_uris {
+            valid_redirect_uri(uri).map_err(|message| invalid_redirect(&message))?;
+        }
+        let auth_method = match metadata.get("token_endpoint_auth_method") {
+            None => ClientAuthMethod::ClientSecretBasic,
+            Some(Value::String(method)) => ClientAuthMethod::parse(method).ok_or_else(|| {
+                invalid_metadata("token_endpoint_auth_method must be none, client_secret_post or client_secret_basic")
+            })?,
+            Some(_) => return Err(invalid_metadata("token_endpoint_auth_method must be a string")),
+        };
+        let grant_types = match metadata.get("grant_types") {
+            None => vec!["authorization_code".to_string()],
+            Some(Value::Array(items)) => {
+                let grants: Vec<String> = items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect();
+                if grants.len() != items.len()
+                    || grants.is_empty()
+                    || grants.iter().any(|grant| grant != "authorization_code" && grant != "refresh_token")
+                {
+                    return Err(invalid_metadata("grant_types may list only authorization_code and refresh_token"));
+                }
+                grants
+            }
+            Some(_) => return Err(invalid_metadata("grant_types must be a list")),
+        };
+        if !grant_types.iter().any(|grant| grant == "authorization_code") {
+            return Err(invalid_metadata("grant_types must include authorization_code"));
+        }
+        match metadata.get("response_types") {
+            None => {}
+            Some(Value::Array(items)) if items.iter().all(|item| item == "code") && !items.is_empty() => {}
+            Some(_) => return Err(invalid_metadata("response_types may list only code")),
+        }
+        let name = match metadata.get("client_name") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) if name.chars().count() <= 200 && !name.chars().any(char::is_control) => {
+                Some(name.trim().to_string()).filter(|name| !name.is_empty())
+            }
+            Some(_) => return Err(invalid_metadata("client_name must be a string of at most 200 characters")),
+        };
+        Ok(Registration { redirect_uris, auth_method, grant_types, name })
+    }
+}
+
+fn invalid_redirect(message: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", message)
+}
+
+fn invalid_metadata(message: &str) -> Response {
+    oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", message)
+}
+
+/// Why a client id did not resolve to a client.
+#[derive(Debug)]
+pub enum ClientProblem {
+    Unknown,
+    /// A metadata document that could not be fetched or is not acceptable (the reason is for people).
+    Document(String),
+    Internal(anyhow::Error),
+}
+
+/// The client behind a `client_id`: a registered one, or (for an https URL) the
+/// one its metadata document describes, fetched now and remembered.
+pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthClient, ClientProblem> {
+    if state.oauth.fetcher.is_metadata_url(client_id) {
+        let document = state.oauth.fetcher.fetch(client_id).await.map_err(ClientProblem::Document)?;
+        let registration = Registration::parse(&document).map_err(|_| {
+            ClientProblem::Document("its redirect_uris, grant_types or client_name break this server's rules".into())
+        })?;
+        if registration.auth_method != ClientAuthMethod::None || document.contains_key("client_secret") {
+            return Err(ClientProblem::Document("token_endpoint_auth_method must be none".into()));
+        }
+        return state
+            .store
+            .put_oauth_client(NewOAuthClient {
+                id: client_id.to_string(),
+                kind: ClientKind::MetadataDocument,
+                name: registration.name,
+                redirect_uris: registration.redirect_uris,
+                auth_method: ClientAuthMethod::None,
+                secret_hash: None,
+                metadata: Value::Object(document),
+                now: state.oauth.clock.now(),
+            })
+            .await
+            .map_err(|error| ClientProblem::Internal(error.into()));
+    }
+    match state.store.get_oauth_client(client_id).await {
+        Ok(Some(client)) if client.kind == ClientKind::Registered => Ok(client),
+        Ok(_) => Err(ClientProblem::Unknown),
+        Err(error) => Err(ClientProblem::Internal(error.into())),
+    }
+}
+
+/// Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or
+/// form fields, as the client registered; public clients send only their id.
+/// A failure is 401 `invalid_client`.
+pub async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<OAuthClient, Response> {
+    let basic = basic_credentials(headers);
+    if basic.is_some() && form_secret.is_some() {
+        return Err(invalid_client("use one client authentication method"));
+    }
+    let (client_id, secret, method) = match &basic {
+        Some((id, secret)) => {
+            if form_id.is_some_and(|form_id| form_id != id) {
+                return Err(invalid_client("client_id differs from the Authorization header"));
+            }
+            (id.as_str(), Some(secret.as_str()), ClientAuthMethod::ClientSecretBasic)
+        }
+        None => {
+            let Some(id) = form_id else { return Err(invalid_client("client_id is required")) };
+            let method =
+                if form_secret.is_some() { ClientAuthMethod::ClientSecretPost } else { ClientAuthMethod::None };
+            (id, form_secret, method)
+        }
+    };
+    let client = match state.store.get_oauth_client(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return Err(invalid_client("unknown client")),
+        Err(error) => {
+            tracing::error!(error = %error, "cannot read an OAuth client");
+            return Err(oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again later"));
+        }
+    };
+    let verified = match (client.auth_method, method, secret, &client.secret_hash) {
+        (ClientAuthMethod::None, ClientAuthMethod::None, None, _) => true,
+        (registered, used, Some(secret), Some(stored)) if registered == used => {
+            let presented = hash(state, CLIENT_SECRET_DOMAIN, secret);
+            presented.as_bytes().ct_eq(stored.as_bytes()).into()
+        }
+        _ => false,
+    };
+    if !verified {
+        return Err(invalid_client("client authentication failed"));
+    }
+    Ok(client)
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |text: &str| {
+        url::form_urlencoded::parse(format!("v={text}").as_bytes()).next().map(|(_, value)| value.into_owned())
+    };
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+fn invalid_client(message: &str) -> Response {
+    let mut response = oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", message);
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"octogen\""));
+    response
+}
+
+/// Fetches client ID metadata documents: https only (plus `http://127.0.0.1`
+/// with `test_hooks`), no redirects, short timeouts, a size cap, and only to
+/// public addresses (the resolver drops private, loopback and link-local ones,
+/// so a document URL cannot reach into the server's network).
+pub struct MetadataFetcher {
+    http: reqwest::Client,
+    allow_loopback_http: bool,
+}
+
+impl MetadataFetcher {
+    pub fn new(allow_loopback_http: bool) -> anyhow::Result<MetadataFetcher> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .user_agent(concat!("octogen/", env!("CARGO_PKG_VERSION"), " (OAuth client metadata)"))
+            .dns_resolver(std::sync::Arc::new(PublicResolver { allow_loopback: allow_loopback_http }))
+            .build()?;
+        Ok(MetadataFetcher { http, allow_loopback_http })
+    }
+
+    /// Whether a client id names a metadata document (rather than a registered client).
+    pub fn is_metadata_url(&self, client_id: &str) -> bool {
+        client_id.starts_with("https://") || (self.allow_loopback_http && client_id.starts_with("http://127.0.0.1"))
+    }
+
+    pub async fn fetch(&self, client_id: &str) -> Result<Map<String, Value>, String> {
+        let url = url::Url::parse(client_id).map_err(|_| "the client id is not a URL".to_string())?;
+        let loopback_test = self.allow_loopback_http
+            && url.scheme() == "http"
+            && url.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST));
+        if url.scheme() != "https" && !loopback_test {
+            return Err("the client id must be an https URL".into());
+        }
+        if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+            return Err("the client id URL may not have a fragment or credentials".into());
+        }
+        if matches!(url.path(), "" | "/") || url.path().split('/').any(|segment| segment == "." || segment == "..") {
+            return Err("the client id URL must have a path (and no dot segments)".into());
+        }
+        if !loopback_test {
+            let literal = match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            };
+            if literal.is_some_and(|ip| !is_public(ip)) {
+                return Err("the client id URL points at a private address".into());
+            }
+        }
+        let mut response = self
+            .http
+            .get(url)
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|error| format!("the metadata document could not be fetched ({})", without_url(&error)))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!("fetching the metadata document gave HTTP {}", response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| format!("reading the metadata document failed ({})", without_url(&error)))?
+        {
+            if body.len() + chunk.len() > METADATA_MAX_BYTES {
+                return Err(format!("the metadata document is larger than {METADATA_MAX_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let document: Map<String, Value> = match serde_json::from_slice(&body) {
+            Ok(Value::Object(map)) => map,
+            _ => return Err("the metadata document is not a JSON object".into()),
+        };
+        if document.get("client_id").and_then(Value::as_str) != Some(client_id) {
+            return Err("the metadata document's client_id is not its own URL".into());
+        }
+        Ok(document)
+    }
+}
+
+fn without_url(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    kind.to_string()
+}
+
+struct PublicResolver {
+    allow_loopback: bool,
+}
+
+impl reqwest::dns::Resolve for PublicResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|addr| is_public(addr.ip()) || (allow_loopback && addr.ip().is_loopback()))
+                .collect();
+            if allowed.is_empty() {
+                return Err("the host has no public address".into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Whether an address is on the public internet (not loopback, private,
+/// link-local, shared, documentation, multicast or unspecified).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => {
+            let [a, b, ..] = ip.octets();
+            !(ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                || ip.is_multicast()
+                || ip.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(ip) => {
+            if let Some(v4) = ip.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && ip.segments()[1] == 0x0db8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_the_rules() {
+        for good in [
+            "https://client.example/callback",
+            "http://127.0.0.1/callback",
+            "http://localhost:3030/cb",
+            "http://[::1]:9/cb",
+            "com.example.agent:/oauth",
+        ] {
+            assert!(valid_redirect_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://client.example/callback",
+            "https://client.example/cb#frag",
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "/relative",
+            "file:///etc/passwd",
+        ] {
+            assert!(valid_redirect_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirects_match_exactly_or_on_any_loopback_port() {
+        let registered = vec!["http://127.0.0.1/callback".to_string(), "https://client.example/cb".to_string()];
+        assert!(redirect_matches(&registered, "http://127.0.0.1/callback"));
+        assert!(redirect_matches(&registered, "http://127.0.0.1:53211/callback"));
+        assert!(redirect_matches(&registered, "https://client.example/cb"));
+        for bad in [
+            "http://127.0.0.1:53211/other",
+            "http://localhost:53211/callback",
+            "https://client.example/cb/",
+            "https://client.example:444/cb",
+            "https://client.example/cb?x=1",
+            "http://127.0.0.1:1/callback#x",
+        ] {
+            assert!(!redirect_matches(&registered, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_public_addresses_are_fetched() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let mut headers = HeaderMap::new();
+        let value = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        assert_eq!(basic_credentials(&headers), Some(("my client".into(), "s:cret".into())));
+    }
+}
