@@ -177,7 +177,15 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Auth(args) => auth_command(args).await,
         Command::Load(args) => load_command(args).await,
-        Command::ServeChild(args) => serve_child(args.listen, args.data_dir, args.log_level, args.database_url).await,
+        Command::ServeChild(args) => {
+            let result = serve_child(args.listen, args.data_dir, args.log_level, args.database_url).await;
+            if let Err(error) = &result {
+                eprintln!("error: {error:#}");
+            }
+            // Exit now: the parent-watching stdin read is still blocking a runtime
+            // thread, and dropping the runtime would wait for it forever.
+            std::process::exit(i32::from(result.is_err()));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -90,6 +90,8 @@ enum Running {
     },
     Child {
         child: tokio::process::Child,
+        /// Held open for the child's lifetime (see `parent_gone`).
+        _lifeline: Option<tokio::process::ChildStdin>,
         log_path: PathBuf,
         _data_dir: tempfile::TempDir,
     },
@@ -138,11 +140,13 @@ impl BenchServer {
         let mut command = child_command(options, data_dir.path())?;
         command
             .env("OCTOGEN_ADMIN_TOKEN", admin_token.expose_secret())
-            .stdin(Stdio::null())
+            // Our own child exits when this pipe closes, so it cannot outlive a killed benchmark.
+            .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true);
         let mut child = command.spawn().context("cannot start the server process")?;
+        let lifeline = child.stdin.take();
         let addr = match wait_for_address(&mut child, &log_path).await {
             Ok(addr) => addr,
             Err(error) => {
@@ -150,7 +154,7 @@ impl BenchServer {
                 bail!("{error:#}; the server's log:\n{log}");
             }
         };
-        let running = Running::Child { child, log_path, _data_dir: data_dir };
+        let running = Running::Child { child, _lifeline: lifeline, log_path, _data_dir: data_dir };
         Ok(BenchServer { addr, base_url: format!("http://{addr}"), admin_token, running })
     }
 
@@ -316,7 +320,13 @@ pub async fn serve_child(
     octogen_server::telemetry::init(&config);
     let app = Application::build(config).await?;
     tracing::info!(target: CHILD_LOG_TARGET, address = %app.local_addr(), "octogen is listening");
-    app.run_until(terminated()).await
+    app.run_until(async {
+        tokio::select! {
+            _ = terminated() => {}
+            _ = parent_gone() => {}
+        }
+    })
+    .await
 }
 
 async fn terminated() {
@@ -328,6 +338,20 @@ async fn terminated() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Resolves when stdin reaches its end: the parent holds the pipe's other end
+/// until it stops the server, and the kernel closes it if the parent dies.
+/// The blocking read cannot be cancelled, so the child process must exit
+/// without waiting for its runtime's blocking threads (see `main`).
+async fn parent_gone() {
+    let _ = tokio::task::spawn_blocking(|| {
+        use std::io::Read;
+        let mut buffer = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buffer), Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 #[cfg(test)]
