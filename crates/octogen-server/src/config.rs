@@ -54,7 +54,7 @@ pub struct Config {
     /// Test and development hooks, never for production: a controllable clock
     /// for OAuth token expiry (`POST /_test/clock`, operator token) and
     /// `http://127.0.0.1` client ID metadata document URLs.
-    pub test_hooks: bool,
+    pub insecure_test_hooks: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -83,7 +83,7 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 30,
-            test_hooks: false,
+            insecure_test_hooks: false,
         }
     }
 }
@@ -209,7 +209,7 @@ const SETTINGS: &[&str] = &[
     "request_timeout_secs",
     "max_concurrent_requests",
     "shutdown_grace_secs",
-    "test_hooks",
+    "insecure_test_hooks",
 ];
 
 fn check_keys<'a>(

@@ -322,7 +322,7 @@ fn invalid_client(message: &str) -> Response {
 }
 
 /// Fetches client ID metadata documents: https only (plus `http://127.0.0.1`
-/// with `test_hooks`), no redirects, short timeouts, a size cap, and only to
+/// with `insecure_test_hooks`), no redirects, short timeouts, a size cap, and only to
 /// public addresses (the resolver drops private, loopback and link-local ones,
 /// so a document URL cannot reach into the server's network).
 pub struct MetadataFetcher {

@@ -1,5 +1,5 @@
 //! The clock OAuth expiry is judged by: the system clock, plus an offset that
-//! only the test hook can move (`test_hooks = true`), so tests can let codes
+//! only the test hook can move (`insecure_test_hooks = true`), so tests can let codes
 //! and access tokens expire without sleeping through their lifetimes.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -38,10 +38,10 @@ pub struct Advance {
     seconds: i64,
 }
 
-/// `POST /_test/clock {"seconds": N}` (operator token; only with `test_hooks`):
-/// moves the OAuth clock N seconds forward. Without `test_hooks` the route does not exist (404).
+/// `POST /_test/clock {"seconds": N}` (operator token; only with `insecure_test_hooks`):
+/// moves the OAuth clock N seconds forward. Without `insecure_test_hooks` the route does not exist (404).
 pub async fn advance(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !state.config.test_hooks {
+    if !state.config.insecure_test_hooks {
         return crate::error::code_response(octogen_core::ErrorCode::RouteNotFound);
     }
     if !bearer_token(&headers).is_some_and(|token| state.secrets.is_admin_token(token)) {

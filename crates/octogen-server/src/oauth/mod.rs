@@ -67,13 +67,13 @@ pub struct OAuthState {
 
 impl OAuthState {
     pub fn new(config: &Config) -> anyhow::Result<Arc<OAuthState>> {
-        if config.test_hooks {
+        if config.insecure_test_hooks {
             tracing::warn!(
-                "test_hooks is on: the OAuth clock can be moved and http://127.0.0.1 client metadata URLs are \
+                "insecure_test_hooks is on: the OAuth clock can be moved and http://127.0.0.1 client metadata URLs are \
                  accepted; never use this setting in production"
             );
         }
-        Ok(Arc::new(OAuthState { clock: Clock::default(), fetcher: clients::MetadataFetcher::new(config.test_hooks)? }))
+        Ok(Arc::new(OAuthState { clock: Clock::default(), fetcher: clients::MetadataFetcher::new(config.insecure_test_hooks)? }))
     }
 }
 

@@ -273,7 +273,7 @@ pub async fn member(app: &TestApp, email: &str, org: &str) -> String {
 /// A server with test hooks, a partner with the sample catalog, and one of its members signed in.
 pub async fn partner_app() -> (TestApp, String, Person) {
     let data_dir = tempfile::tempdir().unwrap();
-    let config = octogen_server::Config { test_hooks: true, ..test_config(data_dir.path()) };
+    let config = octogen_server::Config { insecure_test_hooks: true, ..test_config(data_dir.path()) };
     let app = TestApp::spawn_with(config, data_dir).await;
     let (org, _) = app.partner_with_northwind("northwind").await;
     member(&app, "agent-owner@acme.test", &org).await;
@@ -838,7 +838,7 @@ async fn client_id_metadata_documents_are_fetched_and_checked() {
 }
 
 #[tokio::test]
-async fn loopback_metadata_urls_need_the_test_hooks_setting() {
+async fn loopback_metadata_urls_need_the_insecure_test_hooks_setting() {
     let app = TestApp::spawn().await;
     let org = app.partner("Plain").await;
     member(&app, "plain@acme.test", &org).await;
