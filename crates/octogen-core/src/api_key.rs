@@ -173,7 +173,7 @@ impl Pepper {
     /// A pepper given as text in configuration: base64url/base64 or hex, at least 32 bytes once decoded.
     pub fn from_config_text(text: &str) -> Result<Self, PepperError> {
         let text = text.trim();
-        let decoded = if text.len() % 2 == 0 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let decoded = if text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
             hex::decode(text).map_err(|_| PepperError::NotEncoded)?
         } else {
             URL_SAFE_NO_PAD

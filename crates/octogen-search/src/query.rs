@@ -84,6 +84,8 @@ pub struct SearchQuery {
     pub text: Option<String>,
     /// AND across facets, OR within a facet's values, case-insensitive.
     pub facets: Vec<FacetFilter>,
+    /// Products with any listed value of any of these facets are left out.
+    pub exclude_facets: Vec<FacetFilter>,
     /// Inclusive bounds on the current price; a bounded query never matches unpriced products.
     pub price_min: Option<f64>,
     pub price_max: Option<f64>,
@@ -99,6 +101,7 @@ impl Default for SearchQuery {
             catalogs: Vec::new(),
             text: None,
             facets: Vec::new(),
+            exclude_facets: Vec::new(),
             price_min: None,
             price_max: None,
             limit: 50,
@@ -314,15 +317,18 @@ pub(crate) fn name_coverage_of_rank(rank: u32) -> usize {
     (rank / 16 / COVERAGE_POINTS) as usize
 }
 
-/// Catalogs, facets and price, all required; they never contribute to the score.
+/// Catalogs, facets and price, all required, and excluded facets; they never contribute to the score.
 fn filters(fields: &Fields, query: &SearchQuery) -> Box<dyn Query> {
     let mut clauses: Vec<Box<dyn Query>> = vec![Box::new(CatalogFilter::new(fields.catalog, &query.catalogs))];
     clauses.extend(query.facets.iter().map(|facet| facet_filter(fields, facet)));
     clauses.extend(price_filter(fields, query.price_min, query.price_max));
-    if clauses.len() == 1 {
+    let excluded: Vec<Box<dyn Query>> = query.exclude_facets.iter().map(|facet| facet_filter(fields, facet)).collect();
+    if clauses.len() == 1 && excluded.is_empty() {
         return clauses.remove(0);
     }
-    Box::new(BooleanQuery::new(clauses.into_iter().map(|clause| (Occur::Must, clause)).collect()))
+    let required = clauses.into_iter().map(|clause| (Occur::Must, clause));
+    let forbidden = excluded.into_iter().map(|clause| (Occur::MustNot, clause));
+    Box::new(BooleanQuery::new(required.chain(forbidden).collect()))
 }
 
 fn facet_filter(fields: &Fields, facet: &FacetFilter) -> Box<dyn Query> {

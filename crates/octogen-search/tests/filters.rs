@@ -117,6 +117,13 @@ fn facets_are_anded_and_values_ored() {
     // Facets combine with text.
     let text = SearchQuery { facets: vec![color(&["red"])], ..SearchQuery::text([CATALOG], "shirt") };
     assert_eq!(titles(&index, &text), ["Red Shirt"]);
+    // Excluded facets drop products with any listed value, in browse and text searches alike.
+    let excluding =
+        |exclude: Vec<FacetFilter>| SearchQuery { exclude_facets: exclude, ..SearchQuery::browse([CATALOG]) };
+    assert_eq!(titles(&index, &excluding(vec![color(&["BLUE"])])), ["Red Dress", "Red Shirt"]);
+    assert_eq!(titles(&index, &excluding(vec![color(&["blue"]), gender(&["female"])])), ["Red Shirt"]);
+    let text = SearchQuery { exclude_facets: vec![gender(&["male"])], ..SearchQuery::text([CATALOG], "red") };
+    assert_eq!(titles(&index, &text), ["Red Dress"]);
 }
 
 fn priced(n: u128, price: Option<f64>) -> ProductRecord {

@@ -32,6 +32,7 @@ use crate::server::{serve, ServeOptions};
 use crate::service::Services;
 use crate::state::AppState;
 use crate::usage::UsageRecorder;
+use crate::versions::ApiVersion;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -66,7 +67,12 @@ impl Application {
         background.push(usage_writer);
         let oauth = crate::oauth::OAuthState::new(&config)?;
         let state = AppState {
-            services: Services::new(store.clone(), secrets.clone(), indexing.index.clone()),
+            services: Services::new(
+                store.clone(),
+                secrets.clone(),
+                indexing.index.clone(),
+                ApiVersion::named(&config.default_api_version).unwrap_or(ApiVersion::ORIGINAL),
+            ),
             config: Arc::new(config),
             store,
             secrets,

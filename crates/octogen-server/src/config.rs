@@ -51,6 +51,8 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// On shutdown, how long in-flight requests get to finish.
     pub shutdown_grace_secs: u64,
+    /// The API version new organizations are pinned to (see docs/VERSIONS.md).
+    pub default_api_version: String,
     /// Test and development hooks, never for production: a controllable clock
     /// for OAuth token expiry (`POST /_test/clock`, operator token) and
     /// `http://127.0.0.1` client ID metadata document URLs.
@@ -83,13 +85,18 @@ impl Default for Config {
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
             shutdown_grace_secs: 30,
+            default_api_version: "2026-05-28".into(),
             insecure_test_hooks: false,
         }
     }
 }
 
 /// Environment variables that belong to the command-line client, not the server.
-const CLIENT_ENV: &[&str] = &["OCTOGEN_SERVER", "OCTOGEN_CONFIG"];
+/// Variables named `OCTOGEN_*` that are not server settings: the CLI's own,
+/// the public SDK's key variable, and the test suites'. (`OCTOGEN_CONFIG`
+/// names the settings file rather than being a setting.)
+const CLIENT_ENV: &[&str] = &["OCTOGEN_SERVER", "OCTOGEN_CONFIG", "OCTOGEN_PLATFORM_API_KEY", "OCTOGEN_BIN"];
+const TEST_ENV_PREFIX: &str = "OCTOGEN_TEST_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -118,7 +125,7 @@ pub fn load(
     }
     for (name, value) in env {
         let Some(key) = name.strip_prefix("OCTOGEN_") else { continue };
-        if CLIENT_ENV.contains(&name.as_str()) {
+        if CLIENT_ENV.contains(&name.as_str()) || name.starts_with(TEST_ENV_PREFIX) {
             continue;
         }
         let key = key.to_ascii_lowercase();
@@ -163,6 +170,13 @@ impl Config {
         in_range("request_timeout_secs", self.request_timeout_secs, 1, 3600)?;
         in_range("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1_000_000)?;
         in_range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3600)?;
+        if crate::versions::ApiVersion::named(&self.default_api_version).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "default_api_version {:?} is not a known API version ({})",
+                self.default_api_version,
+                crate::versions::ApiVersion::known_names().join(", ")
+            )));
+        }
         Ok(())
     }
 
@@ -209,6 +223,7 @@ const SETTINGS: &[&str] = &[
     "request_timeout_secs",
     "max_concurrent_requests",
     "shutdown_grace_secs",
+    "default_api_version",
     "insecure_test_hooks",
 ];
 
@@ -267,8 +282,17 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nlog_level = \"debug\"\n").unwrap();
         let mut flags = BTreeMap::new();
         flags.insert("log_level".to_string(), toml::Value::String("warn".into()));
-        let config =
-            load(Some(&file), env(&[("OCTOGEN_LISTEN", "127.0.0.1:9100"), ("OCTOGEN_SERVER", "x")]), flags).unwrap();
+        let config = load(
+            Some(&file),
+            env(&[
+                ("OCTOGEN_LISTEN", "127.0.0.1:9100"),
+                ("OCTOGEN_SERVER", "x"),
+                ("OCTOGEN_PLATFORM_API_KEY", "x"),
+                ("OCTOGEN_TEST_DATABASE_URL", "x"),
+            ]),
+            flags,
+        )
+        .unwrap();
         assert_eq!(config.listen, "127.0.0.1:9100".parse().unwrap(), "env beats file");
         assert_eq!(config.log_level, "warn", "flags beat env and file");
         assert_eq!(config.data_dir, PathBuf::from("octogen-data"), "defaults fill the rest");

@@ -23,6 +23,7 @@ pub mod service;
 pub mod state;
 pub mod telemetry;
 pub mod usage;
+pub mod versions;
 
 pub use app::Application;
 pub use config::Config;

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org_id}/suspend", post(suspend_org))
         .route("/orgs/{org_id}/unsuspend", post(unsuspend_org))
         .route("/orgs/{org_id}/rate-limit", put(set_rate_limit))
+        .route("/orgs/{org_id}/api-version", put(set_api_version))
         .route("/orgs/{org_id}/grants/{catalog}", put(grant).delete(ungrant))
         .route("/orgs/{org_id}/keys", get(list_keys).post(create_key))
         .route("/catalogs", get(list_catalogs).post(create_catalog))
@@ -212,6 +213,23 @@ async fn set_rate_limit(
     JsonBody(body): JsonBody<RateLimitRequest>,
 ) -> ApiResult<Json<OrgView>> {
     let org = state.services.set_org_rate_limit(&Actor::operator(client.label()), &org_id, body.per_minute).await?;
+    Ok(Json(OrgView::new(org, None)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiVersionRequest {
+    version: String,
+}
+
+async fn set_api_version(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(org_id): Path<String>,
+    JsonBody(body): JsonBody<ApiVersionRequest>,
+) -> ApiResult<Json<OrgView>> {
+    let org = state.services.set_org_api_version(&Actor::operator(client.label()), &org_id, &body.version).await?;
     Ok(Json(OrgView::new(org, None)))
 }
 

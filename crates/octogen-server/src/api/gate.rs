@@ -13,41 +13,64 @@ use crate::error::code_response;
 use crate::net::client_ip;
 use crate::ratelimit::Budget;
 use crate::state::AppState;
+use crate::versions::{self, ApiVersion};
 
-pub async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    match authenticate_request(&state, request.headers()).await {
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let requested = match versions::requested(request.headers()) {
+        Ok(requested) => requested,
+        Err(unknown) => return unknown,
+    };
+    let (version, mut response) = authenticate_and_run(&state, requested, request, next).await;
+    response.headers_mut().insert(versions::VERSION_HEADER.clone(), version.header_value());
+    response
+}
+
+/// Authenticates, charges the budget and runs the handler; returns the API
+/// version that served the request (the header's, else the organization's).
+async fn authenticate_and_run(
+    state: &AppState,
+    requested: Option<ApiVersion>,
+    mut request: Request,
+    next: Next,
+) -> (ApiVersion, Response) {
+    let default = ApiVersion::named(&state.config.default_api_version).unwrap_or(ApiVersion::ORIGINAL);
+    match authenticate_request(state, request.headers()).await {
         Ok(principal) => {
+            let version = requested.unwrap_or_else(|| versions::of_org(&principal.org));
             let per_minute = principal.org.rate_limit_per_minute.unwrap_or(state.config.default_rate_limit_per_minute);
-            let budget = match charge(&state, &organization_budget(&principal.org.id), per_minute).await {
+            let budget = match charge(state, &organization_budget(&principal.org.id), per_minute).await {
                 Ok(budget) => budget,
-                Err(response) => return response,
+                Err(response) => return (version, response),
             };
             if !budget.allowed() {
                 state.metrics.rate_limited("organization");
-                return refused(budget);
+                return (version, refused(budget));
             }
             state.usage.touch(principal.key_id);
             request.extensions_mut().insert(Partner { principal });
+            request.extensions_mut().insert(version);
+            request.extensions_mut().insert(budget);
             let mut response = next.run(request).await;
             budget.apply_headers(response.headers_mut());
-            response
+            (version, response)
         }
         Err(failure) => {
+            let version = requested.unwrap_or(default);
             state.metrics.auth_failure(failure.reason);
             let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
             let client = client_ip(peer, request.headers(), &state.config.trusted_proxies);
             let key = format!("auth-failures:{}", client.map(|ip| ip.to_string()).unwrap_or_default());
-            let budget = match charge(&state, &key, state.config.auth_failure_limit_per_minute).await {
+            let budget = match charge(state, &key, state.config.auth_failure_limit_per_minute).await {
                 Ok(budget) => budget,
-                Err(response) => return response,
+                Err(response) => return (version, response),
             };
             if !budget.allowed() {
                 state.metrics.rate_limited("auth_failures");
-                return refused(budget);
+                return (version, refused(budget));
             }
             let mut response = code_response(failure.code);
             budget.apply_headers(response.headers_mut());
-            response
+            (version, response)
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The partner API, `/v1` (SPEC §4). Every handler takes a `Partner`.
 
-mod body;
-mod catalogs;
+pub(crate) mod body;
+pub(crate) mod catalogs;
 pub mod gate;
-mod lookup;
+pub(crate) mod lookup;
+mod me;
 pub mod openapi;
-mod search;
+pub(crate) mod search;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/catalogs", get(catalogs::list_catalogs))
         .route("/products/search", post(search::search_products))
         .route("/products/lookup", post(lookup::lookup_product))
+        .route("/me", get(me::me))
         .route_layer(middleware::from_fn_with_state(state, gate::gate));
     Router::new().merge(partner).route("/openapi.json", get(openapi::openapi_json))
 }

@@ -58,7 +58,7 @@ impl ToSchema for NonEmptyString {}
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
+pub struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -70,6 +70,22 @@ impl Modify for BearerAuth {
     }
 }
 
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+#[derive(serde::Deserialize)]
+pub struct OpenApiQuery {
+    version: Option<String>,
+}
+
+/// `GET /v1/openapi.json[?version=VERSION]`: the server's default version's document, or another's.
+pub async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    axum::extract::Query(query): axum::extract::Query<OpenApiQuery>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let name = query.version.unwrap_or_else(|| state.config.default_api_version.clone());
+    let Some(version) = crate::versions::ApiVersion::named(&name) else {
+        return crate::versions::unknown_version(&name);
+    };
+    let mut response = Json(version.shape().openapi()).into_response();
+    response.headers_mut().insert(crate::versions::VERSION_HEADER.clone(), version.header_value());
+    response
 }

@@ -18,6 +18,7 @@ use crate::extract::json_value;
 use crate::service::cursor::CursorError;
 use crate::service::products::{facet_key, ProductSearch, SearchFailure, SearchOutcome};
 use crate::state::AppState;
+use crate::versions::{ApiVersion, RenderContext};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
@@ -92,6 +93,7 @@ const FIELDS: &[&str] =
         (status = 404, description = "A requested catalog is unknown, inactive or not granted", body = super::openapi::ErrorDetail, example = json!({"detail": "catalog_not_found"})),
         (status = 422, description = "Invalid request body or cursor", body = super::openapi::ValidationErrorBody, example = json!({"detail": [{"loc": ["body", "limit"], "msg": "Input should be less than or equal to 100", "type": "less_than_equal", "input": 500, "ctx": {"le": 100}}]})),
         (status = 429, description = "The organization's rate budget is spent", body = super::openapi::ErrorDetail, example = json!({"detail": "rate_limit_exceeded"})),
+        (status = 413, description = "The request body is larger than the server accepts", body = super::openapi::ErrorDetail, example = json!({"detail": "Request body too large"})),
     ),
     security(("bearer" = []))
 )]
@@ -99,19 +101,22 @@ pub async fn search_products(
     partner: Partner,
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
+    Extension(version): Extension<ApiVersion>,
     request: Request,
-) -> ApiResult<Json<SearchResponse>> {
+) -> ApiResult<Json<Value>> {
     let body = json_value(request, &state).await?;
-    let search = parse_search(&body).map_err(ApiError::Validation)?;
+    let search = version.shape().parse_search(&body).map_err(ApiError::Validation)?;
     let outcome = state.services.search_products(partner.scope(), search).await.map_err(search_error)?;
-    Ok(Json(render(outcome, request_id)))
+    let context = RenderContext { request_id: &request_id.0, catalogs: partner.catalogs() };
+    Ok(Json(version.shape().render_search(&outcome, &context)))
 }
 
-fn render(outcome: SearchOutcome, request_id: RequestId) -> SearchResponse {
+/// The May 2026 page (SPEC §4).
+pub fn render_may2026(outcome: &SearchOutcome, request_id: &str) -> SearchResponse {
     SearchResponse {
         items: outcome.hits.iter().map(MerchantProductListItem::from_summary).collect(),
-        next_cursor: outcome.next_cursor,
-        request_id: request_id.0,
+        next_cursor: outcome.next_cursor.clone(),
+        request_id: request_id.to_string(),
     }
 }
 
@@ -131,32 +136,32 @@ pub fn search_error(failure: SearchFailure) -> ApiError {
     }
 }
 
-/// Validates a search body into a `ProductSearch`, naming every problem.
+/// Validates a May 2026 search body into a `ProductSearch`, naming every problem.
 pub fn parse_search(value: &Value) -> Result<ProductSearch, Vec<octogen_core::ValidationIssue>> {
     let mut body = ObjectBody::new(value, loc!["body"], FIELDS)?;
+    let mut search = read_search_fields(&mut body);
+    if let Some(advanced) = body.optional_object("text_search_query") {
+        if search.text.is_none() {
+            search.text =
+                ["text", "query", "q"].iter().find_map(|field| advanced.get(*field)?.as_str().map(str::to_string));
+        }
+    }
+    body.finish()?;
+    Ok(search)
+}
+
+/// The fields every version's search body shares: scope, text, facets (and
+/// `exclude_facets` when the body may carry it), price bounds, cursor and limit.
+pub fn read_search_fields(body: &mut ObjectBody<'_>) -> ProductSearch {
     let catalog = body.optional_string("catalog", 1);
     let catalogs = body.optional_string_list("catalogs", 1, MAX_CATALOGS);
-    let mut q = body.optional_string("q", 0);
+    let text = body.optional_string("q", 0);
     let price_min = body.optional_number("price_min");
     let price_max = body.optional_number("price_max");
     let cursor = body.optional_string("cursor", 0).filter(|cursor| !cursor.is_empty());
     let limit = body.optional_int("limit", 1, MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
-    if let Some(advanced) = body.optional_object("text_search_query") {
-        if q.is_none() {
-            q = ["text", "query", "q"].iter().find_map(|field| advanced.get(*field)?.as_str().map(str::to_string));
-        }
-    }
-    let facets = match body.optional_array("facets") {
-        Some(items) => {
-            let mut issues = Vec::new();
-            let facets = parse_facets(items, &mut issues);
-            for issue in issues {
-                body.issue(issue);
-            }
-            facets
-        }
-        None => Vec::new(),
-    };
+    let facets = read_facets(body, "facets");
+    let exclude_facets = read_facets(body, "exclude_facets");
     if let (Some(min), Some(max)) = (price_min, price_max) {
         if min > max {
             body.issue(
@@ -169,14 +174,33 @@ pub fn parse_search(value: &Value) -> Result<ProductSearch, Vec<octogen_core::Va
             );
         }
     }
-    body.finish()?;
-    Ok(ProductSearch { catalog, catalogs, text: q, facets, price_min, price_max, limit: limit as usize, cursor })
+    ProductSearch {
+        catalog,
+        catalogs,
+        text,
+        facets,
+        exclude_facets,
+        price_min,
+        price_max,
+        limit: limit as usize,
+        cursor,
+    }
 }
 
-fn parse_facets(items: &[Value], issues: &mut Vec<ValidationIssue>) -> Vec<FacetFilter> {
+fn read_facets(body: &mut ObjectBody<'_>, field: &str) -> Vec<FacetFilter> {
+    let Some(items) = body.optional_array(field) else { return Vec::new() };
+    let mut issues = Vec::new();
+    let facets = parse_facets(field, items, &mut issues);
+    for issue in issues {
+        body.issue(issue);
+    }
+    facets
+}
+
+fn parse_facets(field: &str, items: &[Value], issues: &mut Vec<ValidationIssue>) -> Vec<FacetFilter> {
     let mut facets = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let path = loc!["body", "facets", index];
+        let path = loc!["body", field, index];
         let mut facet = match ObjectBody::new(item, path.clone(), &["name", "values"]) {
             Ok(facet) => facet,
             Err(mut problems) => {

@@ -32,12 +32,14 @@ impl Services {
             return Err(invalid("name", "value_error", "The name needs at least one letter or digit", &name));
         }
         let org = self.store.create_org(NewOrg { name, org_type }).await?;
+        // Pinned at creation, so changing the server's default later moves no existing organization.
+        let org = self.store.set_org_api_version(&org.id, Some(self.default_api_version.name())).await?;
         self.audit(
             actor,
             Some(&org.id),
             "organization.created",
             Some(&org.id),
-            Some(json!({"name": org.name, "type": org.org_type})),
+            Some(json!({"name": org.name, "type": org.org_type, "apiVersion": org.api_version})),
         )
         .await?;
         Ok(org)
@@ -72,6 +74,33 @@ impl Services {
             "organization.rate_limit_set",
             Some(org_id),
             Some(json!({"perMinute": per_minute})),
+        )
+        .await?;
+        Ok(org)
+    }
+
+    /// Pins an organization to an API version; effective on its next request.
+    pub async fn set_org_api_version(&self, actor: &Actor, org_id: &str, version: &str) -> ApiResult<Org> {
+        let Some(version) = crate::versions::ApiVersion::named(version) else {
+            return Err(ApiError::validation(
+                ValidationIssue::new(
+                    loc!["body", "version"],
+                    "enum",
+                    format!(
+                        "Input should be one of the known API versions: {}",
+                        crate::versions::ApiVersion::known_names().join(", ")
+                    ),
+                )
+                .with_input(json!(version)),
+            ));
+        };
+        let org = self.store.set_org_api_version(org_id, Some(version.name())).await?;
+        self.audit(
+            actor,
+            Some(org_id),
+            "organization.api_version_set",
+            Some(org_id),
+            Some(json!({"version": version.name()})),
         )
         .await?;
         Ok(org)

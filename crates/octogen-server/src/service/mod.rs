@@ -27,6 +27,8 @@ pub struct Services {
     store: Arc<dyn Store>,
     secrets: Arc<ServerSecrets>,
     index: Arc<SearchIndex>,
+    /// The API version new organizations are pinned to.
+    default_api_version: crate::versions::ApiVersion,
 }
 
 /// Who is acting, for the audit log.
@@ -53,8 +55,13 @@ impl Actor {
 }
 
 impl Services {
-    pub fn new(store: Arc<dyn Store>, secrets: Arc<ServerSecrets>, index: Arc<SearchIndex>) -> Self {
-        Services { store, secrets, index }
+    pub fn new(
+        store: Arc<dyn Store>,
+        secrets: Arc<ServerSecrets>,
+        index: Arc<SearchIndex>,
+        default_api_version: crate::versions::ApiVersion,
+    ) -> Self {
+        Services { store, secrets, index, default_api_version }
     }
 
     pub fn store(&self) -> &dyn Store {

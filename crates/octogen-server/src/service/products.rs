@@ -34,6 +34,8 @@ pub struct ProductSearch {
     pub catalogs: Option<Vec<String>>,
     pub text: Option<String>,
     pub facets: Vec<FacetFilter>,
+    /// Products with any of these values are left out (API version 2026-10-01).
+    pub exclude_facets: Vec<FacetFilter>,
     pub price_min: Option<f64>,
     pub price_max: Option<f64>,
     pub limit: usize,
@@ -59,6 +61,7 @@ pub struct SearchOutcome {
 pub struct EffectiveSearch {
     pub text: String,
     pub facets: Vec<FacetFilter>,
+    pub exclude_facets: Vec<FacetFilter>,
     pub price_min: Option<f64>,
     pub price_max: Option<f64>,
     /// The `catalogs` allowlist as received, deduplicated (None when not sent).
@@ -99,6 +102,7 @@ impl Services {
             catalogs,
             text: text.clone(),
             facets: search.facets.clone(),
+            exclude_facets: search.exclude_facets.clone(),
             price_min: search.price_min,
             price_max: search.price_max,
             limit: search.limit,
@@ -125,6 +129,7 @@ impl Services {
             effective: EffectiveSearch {
                 text: text.unwrap_or_default(),
                 facets: search.facets,
+                exclude_facets: search.exclude_facets,
                 price_min: search.price_min,
                 price_max: search.price_max,
                 catalogs: allowlist,
@@ -199,8 +204,20 @@ fn canonical_query(org_id: &str, search: &ProductSearch, text: Option<&str>) -> 
     let mut catalogs = search.catalogs.clone().unwrap_or_default();
     catalogs.sort();
     catalogs.dedup();
-    let mut facets: Vec<(String, Vec<String>)> = search
-        .facets
+    json!({
+        "org": org_id,
+        "catalog": search.catalog,
+        "catalogs": catalogs,
+        "q": text,
+        "facets": canonical_facets(&search.facets),
+        "exclude_facets": canonical_facets(&search.exclude_facets),
+        "price_min": search.price_min,
+        "price_max": search.price_max,
+    })
+}
+
+fn canonical_facets(facets: &[FacetFilter]) -> Vec<(String, Vec<String>)> {
+    let mut canonical: Vec<(String, Vec<String>)> = facets
         .iter()
         .map(|facet| {
             let mut values: Vec<String> =
@@ -210,16 +227,8 @@ fn canonical_query(org_id: &str, search: &ProductSearch, text: Option<&str>) -> 
             (facet.key.canonical_name(), values)
         })
         .collect();
-    facets.sort();
-    json!({
-        "org": org_id,
-        "catalog": search.catalog,
-        "catalogs": catalogs,
-        "q": text,
-        "facets": facets,
-        "price_min": search.price_min,
-        "price_max": search.price_max,
-    })
+    canonical.sort();
+    canonical
 }
 
 /// Parses facet names as clients send them (see `FacetKey::parse`).

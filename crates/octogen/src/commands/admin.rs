@@ -54,6 +54,8 @@ pub enum OrgCommand {
     Suspend { id: String },
     /// Lift a suspension.
     Unsuspend { id: String },
+    /// Pin the organization to an API version (2026-05-28 or 2026-10-01), effective on its next request.
+    SetApiVersion { id: String, version: String },
     /// Set the organization's request budget (shared by all its keys), effective on its next request.
     SetRateLimit {
         id: String,
@@ -134,6 +136,10 @@ pub async fn run(connection: &Connection, command: AdminCommand) -> CliResult {
         AdminCommand::Org(OrgCommand::Unsuspend { id }) => {
             let org = client.post(&format!("/orgs/{id}/unsuspend"), json!({})).await?;
             report(json_output, &org, || println!("Organization {id} is active again"));
+        }
+        AdminCommand::Org(OrgCommand::SetApiVersion { id, version }) => {
+            let org = client.put_json(&format!("/orgs/{id}/api-version"), json!({"version": version})).await?;
+            report(json_output, &org, || println!("Organization {id} now gets API version {version}"));
         }
         AdminCommand::Org(OrgCommand::SetRateLimit { id, per_minute, .. }) => {
             let org = client.put_json(&format!("/orgs/{id}/rate-limit"), json!({"perMinute": per_minute})).await?;

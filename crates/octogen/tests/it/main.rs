@@ -17,3 +17,4 @@ mod operability;
 mod portal;
 mod search;
 mod secrets;
+mod versions;
