@@ -24,8 +24,13 @@ key=$(grep "API key" "$work/demo.out" | awk '{print $NF}')
 org=$(grep "Organization:" "$work/demo.out" | sed 's/.*(\(.*\)).*/\1/')
 OCTOGEN_SERVER="http://127.0.0.1:$PORT" OCTOGEN_DATA_DIR="$work/data" "$BIN" admin org set-rate-limit "$org" --per-minute 10000000 >/dev/null
 
-SCHEMATHESIS_HOOKS=tests.schemathesis.hooks "$ST" run "http://127.0.0.1:$PORT/v1/openapi.json" \
-  --checks all \
-  --header "Authorization: Bearer $key" \
-  --max-examples "${MAX_EXAMPLES:-300}" \
-  --seed 20261128
+# Every API version's document, with requests sent in that version.
+for version in 2026-05-28 2026-10-01; do
+  echo "== API version $version"
+  SCHEMATHESIS_HOOKS=tests.schemathesis.hooks "$ST" run "http://127.0.0.1:$PORT/v1/openapi.json?version=$version" \
+    --checks all \
+    --header "Authorization: Bearer $key" \
+    --header "Octogen-Version: $version" \
+    --max-examples "${MAX_EXAMPLES:-300}" \
+    --seed 20261128
+done
