@@ -864,3 +864,71 @@ async fn loopback_metadata_urls_need_the_insecure_test_hooks_setting() {
         .unwrap();
     assert_eq!(clock.status(), StatusCode::NOT_FOUND);
 }
+
+// --- Secrets ------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn no_code_token_verifier_or_client_secret_reaches_a_log_line_or_the_database() {
+    let server = tokio::task::spawn_blocking(|| {
+        let server = crate::helpers::ServerProcess::start_with_env(&[("OCTOGEN_LOG_LEVEL", "trace")]);
+        server.partner_key();
+        let org = server.cli(&["admin", "org", "list", "--json"]);
+        let orgs: Value = serde_json::from_slice(&org.stdout).unwrap();
+        let org = orgs.as_array().unwrap()[0]["id"].as_str().unwrap().to_string();
+        let user = server.cli(&[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "canary@acme.test",
+            "--org",
+            &org,
+            "--password",
+            PASSWORD,
+        ]);
+        assert!(user.status.success(), "{}", String::from_utf8_lossy(&user.stderr));
+        server
+    })
+    .await
+    .unwrap();
+    let mut person = Person::signed_in_at(&server.base, "canary@acme.test").await;
+    let agent = Agent::register_with(
+        &server.base,
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_post"}),
+    )
+    .await;
+    let code = agent.code(&mut person).await;
+    let first = tokens(&agent.exchange(&code).await);
+    let second = tokens(&agent.refresh(&first.refresh).await);
+    let reuse = agent.refresh(&first.refresh).await;
+    assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "list_catalogs", "arguments": {}}});
+    let response = no_redirects()
+        .post(format!("{}/mcp", server.base))
+        .bearer_auth(&second.access)
+        .header("accept", "application/json, text/event-stream")
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the reuse revoked the family");
+    let logs = server.logs();
+    assert!(logs.contains("/oauth2/token"), "the log is verbose (sanity check)");
+    let database = std::fs::read(server.data_dir().join("octogen.db")).unwrap_or_default();
+    let wal = std::fs::read(server.data_dir().join("octogen.db-wal")).unwrap_or_default();
+    let stored = format!("{}{}", String::from_utf8_lossy(&database), String::from_utf8_lossy(&wal));
+    let secrets = [
+        code.clone(),
+        first.access.clone(),
+        first.refresh.clone(),
+        second.access.clone(),
+        second.refresh.clone(),
+        agent.client_secret.clone().unwrap(),
+        VERIFIER.to_string(),
+    ];
+    for secret in &secrets {
+        let random = &secret[secret.len() - 43..];
+        assert!(!logs.contains(random), "a secret is in the log: {}…", &secret[..8]);
+        assert!(!stored.contains(random), "a secret is in the database: {}…", &secret[..8]);
+    }
+}
