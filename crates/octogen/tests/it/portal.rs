@@ -934,3 +934,46 @@ async fn admin_user_create_makes_operators_and_partner_users() {
     let output = app.cli(&["admin", "user", "list"]).await;
     assert!(crate::helpers::stdout(&output).contains("owner@acme.test"));
 }
+
+#[tokio::test]
+async fn operators_set_rate_limits_and_api_versions() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.partner_with_northwind("northwind").await;
+    operator(&app, "op@octogen.test").await;
+    let mut op = Browser::signed_in(&app, "op@octogen.test").await;
+    let org_page = format!("/operator/orgs/{org}");
+    let page = op.get(&org_page).await;
+    assert!(page.body.contains("Requests per minute") && page.body.contains("2026-10-01"), "{}", page.body);
+
+    let saved = op.submit(&org_page, &format!("{org_page}/rate-limit"), &[("per_minute", "2")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let statuses: Vec<u16> = {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(app.catalogs(&key).await.status().as_u16());
+        }
+        statuses
+    };
+    assert_eq!(statuses, [200, 200, 429], "the new budget applies on the next request");
+    let bad = op.submit(&org_page, &format!("{org_page}/rate-limit"), &[("per_minute", "lots")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.error_banner().contains("not a number"));
+    let zero = op.submit(&org_page, &format!("{org_page}/rate-limit"), &[("per_minute", "0")]).await;
+    assert_eq!(zero.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reset = op.submit(&org_page, &format!("{org_page}/rate-limit"), &[("per_minute", "")]).await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER);
+
+    let pinned = op.submit(&org_page, &format!("{org_page}/api-version"), &[("version", "2026-10-01")]).await;
+    assert_eq!(pinned.status, StatusCode::SEE_OTHER, "{}", pinned.body);
+    let response = app
+        .http
+        .post(app.url("/v1/products/search"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["octogen-version"], "2026-10-01");
+    let unknown = op.submit(&org_page, &format!("{org_page}/api-version"), &[("version", "1999-01-01")]).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -27,6 +27,8 @@ pub fn router() -> Router<AppState> {
         .route("/operator/orgs/{org_id}/grants", post(orgs::grant))
         .route("/operator/orgs/{org_id}/grants/{catalog}/revoke", post(orgs::revoke_grant))
         .route("/operator/orgs/{org_id}/members", post(orgs::add_member))
+        .route("/operator/orgs/{org_id}/rate-limit", post(orgs::set_rate_limit))
+        .route("/operator/orgs/{org_id}/api-version", post(orgs::set_api_version))
         .route("/operator/catalogs", get(catalogs::list).post(catalogs::create))
         .route("/operator/catalogs/{key}", get(catalogs::show))
         .route("/operator/catalogs/{key}/activate", post(catalogs::activate))

@@ -20,16 +20,20 @@ struct OrgRow {
     org_type: OrgType,
     suspended: bool,
     created_at: String,
+    rate_limit_per_minute: Option<u32>,
+    api_version: String,
 }
 
 impl From<octogen_store::Org> for OrgRow {
     fn from(org: octogen_store::Org) -> Self {
         OrgRow {
+            api_version: org.api_version.unwrap_or_else(|| crate::versions::ApiVersion::ORIGINAL.name().to_string()),
             id: org.id,
             name: org.name,
             org_type: org.org_type,
             suspended: org.suspended,
             created_at: time(org.created_at),
+            rate_limit_per_minute: org.rate_limit_per_minute,
         }
     }
 }
@@ -48,6 +52,8 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "granted" => "Catalog granted: the organization's keys see it from the next request on.",
         "revoked" => "Grant removed: the organization's keys no longer see the catalog.",
         "member" => "Membership saved.",
+        "rate-limit" => "Rate limit saved: it applies from the organization's next request.",
+        "api-version" => "API version pinned: it applies from the organization's next request.",
         _ => return None,
     })
 }
@@ -153,6 +159,8 @@ async fn org_page(
         org => OrgRow::from(org),
         granted, grantable, members, active_keys, total_keys => keys.len(),
         roles => Role::ALL.map(Role::as_str),
+        default_rate_limit => state.config.default_rate_limit_per_minute,
+        api_versions => crate::versions::ApiVersion::known_names(),
         notice, error,
     };
     Ok(page(status, "portal/operator/org.html", context))
@@ -221,6 +229,65 @@ pub async fn revoke_grant(
 ) -> Result<Response, PortalError> {
     state.services.ungrant(&user.actor(), &org_id, &catalog).await?;
     Ok(redirect(&format!("/operator/orgs/{org_id}?notice=revoked")))
+}
+
+#[derive(Deserialize)]
+pub struct RateLimitForm {
+    #[serde(default)]
+    per_minute: String,
+}
+
+/// `POST /operator/orgs/{id}/rate-limit`: an empty value returns to the server default.
+pub async fn set_rate_limit(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    CsrfForm(form): CsrfForm<RateLimitForm>,
+) -> Result<Response, PortalError> {
+    let text = form.per_minute.trim();
+    let per_minute = match text {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(limit) => Some(limit),
+            Err(_) => {
+                let message = format!("{text:?} is not a number of requests per minute.");
+                return org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await;
+            }
+        },
+    };
+    match state.services.set_org_rate_limit(&user.actor(), &org_id, per_minute).await {
+        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=rate-limit"))),
+        Err(error) => {
+            form_error(error, |message| {
+                org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
+            })
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ApiVersionForm {
+    #[serde(default)]
+    version: String,
+}
+
+/// `POST /operator/orgs/{id}/api-version`.
+pub async fn set_api_version(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+    CsrfForm(form): CsrfForm<ApiVersionForm>,
+) -> Result<Response, PortalError> {
+    match state.services.set_org_api_version(&user.actor(), &org_id, &form.version).await {
+        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=api-version"))),
+        Err(error) => {
+            form_error(error, |message| {
+                org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
+            })
+            .await
+        }
+    }
 }
 
 #[derive(Deserialize)]
