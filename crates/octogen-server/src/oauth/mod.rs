@@ -73,7 +73,10 @@ impl OAuthState {
                  accepted; never use this setting in production"
             );
         }
-        Ok(Arc::new(OAuthState { clock: Clock::default(), fetcher: clients::MetadataFetcher::new(config.insecure_test_hooks)? }))
+        Ok(Arc::new(OAuthState {
+            clock: Clock::default(),
+            fetcher: clients::MetadataFetcher::new(config.insecure_test_hooks)?,
+        }))
     }
 }
 
