@@ -29,6 +29,10 @@ pub(crate) struct DirectoryData {
     pub grants: HashMap<String, BTreeSet<String>>,
     /// catalog id → catalog.
     pub catalogs: HashMap<String, Catalog>,
+    /// org id → its active granted catalogs, sorted by key. Derived from the
+    /// maps above after every change, so authentication hands out a shared
+    /// list instead of building one per request.
+    granted: HashMap<String, Arc<[GrantedCatalog]>>,
 }
 
 pub(crate) struct KeyEntry {
@@ -38,58 +42,62 @@ pub(crate) struct KeyEntry {
 }
 
 impl Directory {
-    pub fn replace(&self, data: DirectoryData) {
+    pub fn replace(&self, mut data: DirectoryData) {
+        data.derive_granted();
         *self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = data;
     }
 
     pub fn update(&self, change: impl FnOnce(&mut DirectoryData)) {
-        change(&mut self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut data = self.data.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut data);
+        data.derive_granted();
     }
 
     pub fn resolve(&self, id: &KeyId) -> Option<KeyPrincipal> {
         let data = self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let key = data.keys.get(id)?;
         let org = data.orgs.get(&key.org_id)?;
-        let mut catalogs: Vec<GrantedCatalog> = data
-            .grants
-            .get(&org.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|catalog_id| data.catalogs.get(catalog_id))
-            .filter(|catalog| catalog.is_active)
-            .map(granted)
-            .collect();
-        catalogs.sort_by(|a, b| a.key.cmp(&b.key));
         Some(KeyPrincipal {
             key_id: *id,
             secret_hash: key.secret_hash.clone(),
             revoked: key.revoked,
             org: org.clone(),
-            catalogs: Arc::from(catalogs),
+            catalogs: data.granted_to(&org.id),
         })
     }
-}
 
-impl Directory {
     /// An organization and its active granted catalogs (OAuth callers).
     pub fn org_principal(&self, org_id: &str) -> Option<crate::oauth::OrgPrincipal> {
         let data = self.data.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let org = data.orgs.get(org_id)?;
-        let mut catalogs: Vec<GrantedCatalog> = data
-            .grants
-            .get(org_id)
-            .into_iter()
-            .flatten()
-            .filter_map(|catalog_id| data.catalogs.get(catalog_id))
-            .filter(|catalog| catalog.is_active)
-            .map(granted)
-            .collect();
-        catalogs.sort_by(|a, b| a.key.cmp(&b.key));
-        Some(crate::oauth::OrgPrincipal { org: org.clone(), catalogs: Arc::from(catalogs) })
+        Some(crate::oauth::OrgPrincipal { org: org.clone(), catalogs: data.granted_to(org_id) })
     }
 }
 
 impl DirectoryData {
+    fn granted_to(&self, org_id: &str) -> Arc<[GrantedCatalog]> {
+        self.granted.get(org_id).cloned().unwrap_or_else(|| Arc::from(Vec::new()))
+    }
+
+    /// Recomputes every organization's active granted catalogs (mutations are rare; requests are not).
+    fn derive_granted(&mut self) {
+        let granted = self
+            .grants
+            .iter()
+            .map(|(org_id, catalog_ids)| {
+                let mut catalogs: Vec<GrantedCatalog> = catalog_ids
+                    .iter()
+                    .filter_map(|catalog_id| self.catalogs.get(catalog_id))
+                    .filter(|catalog| catalog.is_active)
+                    .map(granted)
+                    .collect();
+                catalogs.sort_by(|a, b| a.key.cmp(&b.key));
+                (org_id.clone(), Arc::from(catalogs))
+            })
+            .collect();
+        self.granted = granted;
+    }
+
     pub fn put_org(&mut self, org: &Org) {
         self.orgs.insert(org.id.clone(), OrgAccess::from(org));
     }
