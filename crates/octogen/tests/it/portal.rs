@@ -16,7 +16,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// A minimal browser: keeps cookies, follows nothing, and sends the headers a
 /// same-origin form post carries (`Origin`, `Sec-Fetch-Site`).
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     http: reqwest::Client,
     cookies: BTreeMap<String, String>,
@@ -24,10 +24,10 @@ struct Browser {
     extra: Vec<(&'static str, String)>,
 }
 
-struct Page {
-    status: StatusCode,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -36,7 +36,7 @@ impl Page {
     }
 
     /// The first CSRF token on the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker).unwrap_or_else(|| panic!("no CSRF field in:\n{}", self.body)) + marker.len();
         self.body[start..start + 64].to_string()
@@ -67,7 +67,7 @@ impl Browser {
         Browser::at(&app.base)
     }
 
-    fn at(base: &str) -> Browser {
+    pub(crate) fn at(base: &str) -> Browser {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         Browser { base: base.to_string(), http, cookies: BTreeMap::new(), extra: Vec::new() }
     }
@@ -97,7 +97,7 @@ impl Browser {
         page
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.http.get(format!("{}{path}", self.base));
         self.send(request).await
     }
@@ -117,14 +117,14 @@ impl Browser {
     }
 
     /// Loads `page_path`, then posts `fields` (plus its CSRF token) to `action`.
-    async fn submit(&mut self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn submit(&mut self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let token = self.get(page_path).await.csrf();
         let mut all = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
         self.post(action, &all).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         self.submit("/login", "/login", &[("email", email), ("password", password)]).await
     }
 
@@ -135,7 +135,7 @@ impl Browser {
         browser
     }
 
-    fn session_cookie(&self) -> String {
+    pub(crate) fn session_cookie(&self) -> String {
         self.cookies.get("octogen_session").cloned().expect("a session cookie")
     }
 }

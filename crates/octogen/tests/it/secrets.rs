@@ -119,3 +119,58 @@ async fn full_dump(path: &std::path::Path) -> String {
     pool.close().await;
     dump
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_line_carries_a_password_session_or_csrf_token_at_trace_level() {
+    let mut server = ServerProcess::start(&["--log-level", "trace"]);
+    let password = format!("canary password {}", uuid::Uuid::new_v4().simple());
+    let org = serde_json::from_slice::<Value>(
+        &server
+            .cli(&["admin", "org", "create", "--name", "Canary Portal", "--type", "catalog_partner", "--json"])
+            .stdout,
+    )
+    .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = server.cli(&[
+        "admin",
+        "user",
+        "create",
+        "--email",
+        "canary@partner.test",
+        "--org",
+        &org,
+        "--role",
+        "owner",
+        "--password",
+        &password,
+    ]);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+
+    let mut browser = crate::portal::Browser::at(&server.base);
+    let wrong = browser.sign_in("canary@partner.test", "a wrong password, long enough").await;
+    assert_eq!(wrong.status.as_u16(), 401, "a failed sign-in re-renders the form");
+    let signed_in = browser.sign_in("canary@partner.test", &password).await;
+    assert_eq!(signed_in.status.as_u16(), 303);
+    let session = browser.session_cookie();
+    let keys_page = browser.get("/keys").await;
+    let csrf = keys_page.csrf();
+    let created = browser.submit("/keys", "/keys", &[("name", "canary")]).await;
+    let shown = created.body.clone();
+    let key = shown
+        .split("octo_live_")
+        .nth(1)
+        .map(|rest| format!("octo_live_{}", &rest[..76]))
+        .expect("the new key is shown");
+    browser.submit("/keys", "/logout", &[]).await;
+    assert!(server.terminate().success());
+
+    let logs = server.logs();
+    assert!(logs.contains("/login") && logs.contains("request_id"), "the flow was logged");
+    for (what, secret) in
+        [("password", password.as_str()), ("session id", &session), ("CSRF token", &csrf), ("API key", &key)]
+    {
+        assert!(!logs.contains(secret), "the {what} reached the log");
+    }
+}
