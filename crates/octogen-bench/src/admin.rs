@@ -75,6 +75,12 @@ impl Admin {
         self.call(Method::POST, &format!("/keys/{key_id}/revoke"), Some(json!({}))).await.map(drop)
     }
 
+    /// An organization's requests per minute (`None`: the server's default).
+    pub async fn set_rate_limit(&self, org_id: &str, per_minute: Option<u32>) -> anyhow::Result<()> {
+        let body = json!({"perMinute": per_minute});
+        self.call(Method::PUT, &format!("/orgs/{org_id}/rate-limit"), Some(body)).await.map(drop)
+    }
+
     pub async fn suspend_org(&self, org_id: &str) -> anyhow::Result<()> {
         self.call(Method::POST, &format!("/orgs/{org_id}/suspend"), Some(json!({}))).await.map(drop)
     }
