@@ -5,7 +5,7 @@
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use octogen_core::ErrorCode;
 
 use crate::auth::{authenticate_request, Partner};
@@ -18,7 +18,7 @@ use crate::versions::{self, ApiVersion};
 pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let requested = match versions::requested(request.headers()) {
         Ok(requested) => requested,
-        Err(unknown) => return unknown,
+        Err(unknown) => return unknown.into_response(),
     };
     let (version, mut response) = authenticate_and_run(&state, requested, request, next).await;
     response.headers_mut().insert(versions::VERSION_HEADER.clone(), version.header_value());

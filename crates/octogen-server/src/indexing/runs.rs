@@ -348,11 +348,9 @@ fn parse_file(
                 }
             }
         }
-        if batch.len() >= STAGE_BATCH {
-            if batches.blocking_send(std::mem::take(&mut batch)).is_err() {
-                stager_gone = true;
-                return ControlFlow::Break(());
-            }
+        if batch.len() >= STAGE_BATCH && batches.blocking_send(std::mem::take(&mut batch)).is_err() {
+            stager_gone = true;
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     });

@@ -100,11 +100,21 @@ pub fn unknown_version(name: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "detail": detail, "knownVersions": known }))).into_response()
 }
 
+/// A version name this server does not know; its response is `unknown_version`'s 400.
+#[derive(Debug)]
+pub struct UnknownVersion(pub String);
+
+impl IntoResponse for UnknownVersion {
+    fn into_response(self) -> Response {
+        unknown_version(&self.0)
+    }
+}
+
 /// The version a request asked for in its header: `Ok(None)` when it asked for none.
-pub fn requested(headers: &axum::http::HeaderMap) -> Result<Option<ApiVersion>, Response> {
+pub fn requested(headers: &axum::http::HeaderMap) -> Result<Option<ApiVersion>, UnknownVersion> {
     let Some(value) = headers.get(&VERSION_HEADER) else { return Ok(None) };
     let name = value.to_str().unwrap_or("<not text>");
-    ApiVersion::named(name).map(Some).ok_or_else(|| unknown_version(name))
+    ApiVersion::named(name).map(Some).ok_or_else(|| UnknownVersion(name.to_string()))
 }
 
 /// An organization's version: its pin, or the original contract when it has none.

@@ -280,7 +280,9 @@ fn bad_configuration_is_refused_with_the_setting_named() {
         }
         command.output().unwrap()
     };
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, expected message)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (vec!["serve", "--config", file.to_str().unwrap()], vec![], "unknown setting `request_timeout`"),
         (vec!["serve"], vec![("OCTOGEN_LISTN", "127.0.0.1:0")], "OCTOGEN_LISTN is not an octogen setting"),
         (vec!["serve"], vec![("OCTOGEN_MAX_BODY_BYTES", "12")], "max_body_bytes must be between"),
