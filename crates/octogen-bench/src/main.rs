@@ -149,6 +149,10 @@ struct LoadCommand {
     /// requests and replaces `{partner_key}` in the mix file.
     #[arg(long, value_name = "CATALOGS")]
     partner: Option<usize>,
+    /// The partner's rate limit in requests per minute; the default is the highest the server
+    /// accepts, so the run measures serving rather than 429s.
+    #[arg(long, default_value_t = 10_000_000, value_name = "PER_MINUTE")]
+    partner_rate_limit: u32,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -245,7 +249,11 @@ async fn load_command(args: LoadCommand) -> anyhow::Result<()> {
 
 async fn load_on(server: &BenchServer, args: &LoadCommand) -> anyhow::Result<octogen_bench::LoadReport> {
     let partner_key = match args.partner {
-        Some(catalogs) => Some(server.admin().partner_fixture("Load partner", catalogs).await?.key.key),
+        Some(catalogs) => {
+            let partner = server.admin().partner_fixture("Load partner", catalogs).await?;
+            server.admin().set_rate_limit(&partner.org_id, Some(args.partner_rate_limit)).await?;
+            Some(partner.key.key)
+        }
         None => None,
     };
     let mut templates = Vec::new();
