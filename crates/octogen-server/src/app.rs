@@ -30,7 +30,7 @@ use crate::ratelimit::{LocalLimiter, RateLimiter, StoreLimiter};
 use crate::secrets::ServerSecrets;
 use crate::server::{serve, ServeOptions};
 use crate::service::Services;
-use crate::state::AppState;
+use crate::state::{AppInner, AppState};
 use crate::usage::UsageRecorder;
 use crate::versions::ApiVersion;
 
@@ -66,7 +66,7 @@ impl Application {
         let mut background = indexing.start_background(stopped);
         background.push(usage_writer);
         let oauth = crate::oauth::OAuthState::new(&config)?;
-        let state = AppState {
+        let state = AppState::new(AppInner {
             services: Services::new(
                 store.clone(),
                 secrets.clone(),
@@ -82,7 +82,7 @@ impl Application {
             metrics,
             oauth,
             ready_at_seq,
-        };
+        });
         let listener = TcpListener::bind(state.config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", state.config.listen))?;

@@ -111,6 +111,10 @@ impl LocalLimiter {
     fn take_at(&self, key: &str, per_minute: u32, now: Instant) -> Budget {
         let capacity = f64::from(per_minute.max(1));
         let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Look up before inserting: the key is only copied for a new bucket, not on every request.
+        if let Some(bucket) = buckets.get_mut(key) {
+            return bucket.take(now, capacity);
+        }
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket { tokens: capacity, updated: now, capacity });
         bucket.take(now, capacity)
     }

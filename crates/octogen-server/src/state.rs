@@ -11,9 +11,28 @@ use crate::secrets::ServerSecrets;
 use crate::service::Services;
 use crate::usage::UsageRecorder;
 
-/// Shared by every handler. Cheap to clone.
+/// Shared by every handler: one pointer, so the copies axum makes for each
+/// request's middleware, handler and extractors cost one reference count
+/// rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What the server shares between requests.
+pub struct AppInner {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<ServerSecrets>,
