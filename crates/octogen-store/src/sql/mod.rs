@@ -192,35 +192,12 @@ impl SqlStore {
         .await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let entry = key_entry(first)?;
-        let org = OrgAccess {
-            id: entry.org_id.clone(),
-            name: first.try_get("org_name")?,
-            slug: first.try_get("org_slug")?,
-            org_type: parse_org_type(first.try_get("org_type")?)?,
-            suspended: flag(first, "suspended")?,
-            rate_limit_per_minute: first
-                .try_get::<Option<i64>, _>("rate_limit_per_minute")?
-                .map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32),
-            api_version: first.try_get("api_version")?,
-        };
-        let mut catalogs = Vec::new();
-        for row in &rows {
-            let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
-            catalogs.push(GrantedCatalog {
-                id: catalog_id,
-                key: row.try_get("catalog_key")?,
-                display_name: row.try_get("display_name")?,
-                source_base_url: row.try_get("source_base_url")?,
-                product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
-                last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
-            });
-        }
         Ok(Some(KeyPrincipal {
             key_id: *id,
             secret_hash: entry.secret_hash,
             revoked: entry.revoked,
-            org,
-            catalogs: Arc::from(catalogs),
+            org: org_access_of(first)?,
+            catalogs: granted_catalogs_of(&rows)?,
         }))
     }
 }
@@ -237,6 +214,41 @@ pub(super) fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreEr
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message),
         _ => StoreError::Backend(error),
     }
+}
+
+/// The access facts of an organization from a row with its columns aliased
+/// `org_id`, `org_name`, `org_slug`, `org_type`, `suspended`, `rate_limit_per_minute`, `api_version`.
+pub(super) fn org_access_of(row: &AnyRow) -> StoreResult<OrgAccess> {
+    Ok(OrgAccess {
+        id: row.try_get("org_id")?,
+        name: row.try_get("org_name")?,
+        slug: row.try_get("org_slug")?,
+        org_type: parse_org_type(row.try_get("org_type")?)?,
+        suspended: flag(row, "suspended")?,
+        rate_limit_per_minute: rate_limit_of(row)?,
+        api_version: row.try_get("api_version")?,
+    })
+}
+
+/// The granted catalogs of rows from a `LEFT JOIN grants … catalogs` (rows without one are skipped).
+pub(super) fn granted_catalogs_of(rows: &[AnyRow]) -> StoreResult<Arc<[GrantedCatalog]>> {
+    let mut catalogs = Vec::new();
+    for row in rows {
+        let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
+        catalogs.push(GrantedCatalog {
+            id: catalog_id,
+            key: row.try_get("catalog_key")?,
+            display_name: row.try_get("display_name")?,
+            source_base_url: row.try_get("source_base_url")?,
+            product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
+            last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+        });
+    }
+    Ok(Arc::from(catalogs))
+}
+
+fn rate_limit_of(row: &AnyRow) -> StoreResult<Option<u32>> {
+    Ok(row.try_get::<Option<i64>, _>("rate_limit_per_minute")?.map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32))
 }
 
 /// Flags are stored as 0/1 integers on both backends.

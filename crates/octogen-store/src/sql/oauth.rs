@@ -7,7 +7,6 @@
 //! `ON DELETE CASCADE`, and every token lookup joins the session and the
 //! membership, so sign-out and leaving the organization end them at once.
 
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use octogen_core::Timestamp;
@@ -31,7 +30,8 @@ impl OAuthStore for SqlStore {
         }
         // One round trip: the organization and every active granted catalog.
         let rows = sqlx::query(
-            "SELECT o.id, o.name, o.slug, o.org_type, o.suspended, o.rate_limit_per_minute, o.api_version, \
+            "SELECT o.id AS org_id, o.name AS org_name, o.slug AS org_slug, o.org_type, o.suspended, \
+                    o.rate_limit_per_minute, o.api_version, \
                     c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
                     c.product_count, c.last_indexed_at \
              FROM organizations o \
@@ -44,30 +44,7 @@ impl OAuthStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         let Some(first) = rows.first() else { return Ok(None) };
-        let org = OrgAccess {
-            id: first.try_get("id")?,
-            name: first.try_get("name")?,
-            slug: first.try_get("slug")?,
-            org_type: parse_org_type(first.try_get("org_type")?)?,
-            suspended: flag(first, "suspended")?,
-            rate_limit_per_minute: first
-                .try_get::<Option<i64>, _>("rate_limit_per_minute")?
-                .map(|limit| limit.clamp(0, i64::from(u32::MAX)) as u32),
-            api_version: first.try_get("api_version")?,
-        };
-        let mut catalogs = Vec::new();
-        for row in &rows {
-            let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
-            catalogs.push(GrantedCatalog {
-                id: catalog_id,
-                key: row.try_get("catalog_key")?,
-                display_name: row.try_get("display_name")?,
-                source_base_url: row.try_get("source_base_url")?,
-                product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
-                last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
-            });
-        }
-        Ok(Some(OrgPrincipal { org, catalogs: Arc::from(catalogs) }))
+        Ok(Some(OrgPrincipal { org: org_access_of(first)?, catalogs: granted_catalogs_of(&rows)? }))
     }
 
     async fn create_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient> {
