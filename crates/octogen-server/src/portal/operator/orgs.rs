@@ -255,15 +255,8 @@ pub async fn set_rate_limit(
             }
         },
     };
-    match state.services.set_org_rate_limit(&user.actor(), &org_id, per_minute).await {
-        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=rate-limit"))),
-        Err(error) => {
-            form_error(error, |message| {
-                org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
-            })
-            .await
-        }
-    }
+    let saved = state.services.set_org_rate_limit(&user.actor(), &org_id, per_minute).await;
+    after_save(&state, &user, &org_id, saved, "rate-limit").await
 }
 
 #[derive(Deserialize)]
@@ -279,11 +272,24 @@ pub async fn set_api_version(
     Path(org_id): Path<String>,
     CsrfForm(form): CsrfForm<ApiVersionForm>,
 ) -> Result<Response, PortalError> {
-    match state.services.set_org_api_version(&user.actor(), &org_id, &form.version).await {
-        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=api-version"))),
+    let saved = state.services.set_org_api_version(&user.actor(), &org_id, &form.version).await;
+    after_save(&state, &user, &org_id, saved, "api-version").await
+}
+
+/// Back to the organization's page: with a notice when the change was saved,
+/// with the refusal shown on the form when it was not.
+async fn after_save(
+    state: &AppState,
+    user: &crate::portal::PortalUser,
+    org_id: &str,
+    saved: Result<octogen_store::Org, ApiError>,
+    notice: &str,
+) -> Result<Response, PortalError> {
+    match saved {
+        Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice={notice}"))),
         Err(error) => {
             form_error(error, |message| {
-                org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
+                org_page(state, user, org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
             })
             .await
         }
