@@ -205,13 +205,24 @@ fn print_orgs(orgs: &Value) {
         .flatten()
         .map(|org| {
             let status = if org["suspended"].as_bool() == Some(true) { "suspended" } else { "active" };
-            vec![output::text(org, "id"), output::text(org, "name"), output::text(org, "type"), status.into()]
+            let rate_limit = match org["rateLimitPerMinute"].as_u64() {
+                Some(limit) => format!("{limit}/min"),
+                None => "default".into(),
+            };
+            vec![
+                output::text(org, "id"),
+                output::text(org, "name"),
+                output::text(org, "type"),
+                status.into(),
+                rate_limit,
+                output::text(org, "apiVersion"),
+            ]
         })
         .collect();
     if rows.is_empty() {
         println!("No organizations yet. Create one with: octogen admin org create --name NAME --type catalog_partner");
     } else {
-        output::table(&["ID", "NAME", "TYPE", "STATUS"], &rows);
+        output::table(&["ID", "NAME", "TYPE", "STATUS", "RATE LIMIT", "API VERSION"], &rows);
     }
 }
 
