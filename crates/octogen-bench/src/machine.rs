@@ -13,7 +13,8 @@ pub struct Machine {
     pub cores: usize,
     pub memory_gib: f64,
     pub kernel: String,
-    /// The checked-out commit (with `-dirty` when the tree has changes), if in a git checkout.
+    /// The checked-out commit (with `-dirty` when the tree has changes), if in a git checkout;
+    /// otherwise `OCTOGEN_BENCH_COMMIT` (set it when running from a `git archive` export).
     pub git_commit: Option<String>,
 }
 
@@ -26,7 +27,8 @@ impl Machine {
             memory_gib: memory_kib().map_or(0.0, |kib| kib as f64 / (1024.0 * 1024.0)),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_or_else(|_| "unknown".into(), |release| release.trim().to_string()),
-            git_commit: command_output("git", &["describe", "--always", "--dirty", "--abbrev=10"]),
+            git_commit: command_output("git", &["describe", "--always", "--dirty", "--abbrev=10"])
+                .or_else(|| std::env::var("OCTOGEN_BENCH_COMMIT").ok().filter(|commit| !commit.is_empty())),
         }
     }
 

@@ -89,7 +89,8 @@ enum Running {
         _data_dir: tempfile::TempDir,
     },
     Child {
-        child: tokio::process::Child,
+        // Boxed: a `Child` is ~250 bytes, the other variants a few words.
+        child: Box<tokio::process::Child>,
         /// Held open for the child's lifetime (see `parent_gone`).
         _lifeline: Option<tokio::process::ChildStdin>,
         log_path: PathBuf,
@@ -154,7 +155,7 @@ impl BenchServer {
                 bail!("{error:#}; the server's log:\n{log}");
             }
         };
-        let running = Running::Child { child, _lifeline: lifeline, log_path, _data_dir: data_dir };
+        let running = Running::Child { child: Box::new(child), _lifeline: lifeline, log_path, _data_dir: data_dir };
         Ok(BenchServer { addr, base_url: format!("http://{addr}"), admin_token, running })
     }
 
