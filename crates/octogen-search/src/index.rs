@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use octogen_core::wire::{ProductRecord, ProductSummary};
 use serde::{Deserialize, Serialize};
@@ -191,18 +192,31 @@ impl SearchIndex {
         register_analyzers(&index);
         let mut writer = open_writer(&index, dir.as_deref(), config)?;
         commit_with_seq(&mut writer, 0)?;
-        drop(writer);
-        Self::from_index(index, dir, config)
+        Self::from_index_with_writer(index, dir, config, Some(writer))
     }
 
     fn from_index(index: Index, dir: Option<PathBuf>, config: WriterConfig) -> Result<SearchIndex, IndexError> {
+        Self::from_index_with_writer(index, dir, config, None)
+    }
+
+    /// `writer`: one already open on `index` (dropping it and opening another
+    /// would race with the lock release; see `open_writer`).
+    fn from_index_with_writer(
+        index: Index,
+        dir: Option<PathBuf>,
+        config: WriterConfig,
+        writer: Option<IndexWriter>,
+    ) -> Result<SearchIndex, IndexError> {
         if index.schema() != build_schema() {
             return Err(IndexError::Corrupt("the index was written with another schema".into()));
         }
         let fields = Fields::resolve(&index.schema())?;
         let applied_seq = check_payload(&index)?;
         register_analyzers(&index);
-        let writer = open_writer(&index, dir.as_deref(), config)?;
+        let writer = match writer {
+            Some(writer) => writer,
+            None => open_writer(&index, dir.as_deref(), config)?,
+        };
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -492,11 +506,28 @@ fn id_term(fields: &Fields, id: u128) -> Term {
     Term::from_field_bytes(fields.id, &id.to_be_bytes())
 }
 
+/// How long `open_writer` keeps trying a busy lock before reporting it.
+const WRITER_LOCK_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Opens the index's single writer. Tantivy's writer lock is an `flock` on a
+/// file, and a child process forked by any thread of this process holds a
+/// copy of that descriptor until it execs; so a lock released just now can
+/// still look busy for a moment. A short, bounded retry tells that apart from
+/// a real second writer (another server on the same data directory).
 fn open_writer(index: &Index, dir: Option<&Path>, config: WriterConfig) -> Result<IndexWriter, IndexError> {
-    index.writer_with_num_threads(config.threads.max(1), config.memory_budget_bytes).map_err(|error| match error {
-        TantivyError::LockFailure(..) => IndexError::Locked(dir.map(Path::to_path_buf).unwrap_or_default()),
-        other => IndexError::Tantivy(other),
-    })
+    let deadline = Instant::now() + WRITER_LOCK_PATIENCE;
+    loop {
+        match index.writer_with_num_threads(config.threads.max(1), config.memory_budget_bytes) {
+            Ok(writer) => return Ok(writer),
+            Err(TantivyError::LockFailure(..)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Err(TantivyError::LockFailure(..)) => {
+                return Err(IndexError::Locked(dir.map(Path::to_path_buf).unwrap_or_default()))
+            }
+            Err(other) => return Err(IndexError::Tantivy(other)),
+        }
+    }
 }
 
 fn commit_with_seq(writer: &mut IndexWriter, applied_seq: i64) -> Result<(), IndexError> {

@@ -7,7 +7,6 @@
 //! `ON DELETE CASCADE`, and every token lookup joins the session and the
 //! membership, so sign-out and leaving the organization end them at once.
 
-
 use async_trait::async_trait;
 use octogen_core::Timestamp;
 use sqlx::any::AnyRow;
