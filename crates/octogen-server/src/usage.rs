@@ -24,7 +24,11 @@ impl UsageRecorder {
     pub fn start(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
         let (queue, receiver) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(write_batches(store, receiver));
-        (UsageRecorder { last_recorded: Arc::default(), queue }, writer)
+        (UsageRecorder::new(queue), writer)
+    }
+
+    fn new(queue: mpsc::Sender<(KeyId, Timestamp)>) -> Self {
+        UsageRecorder { last_recorded: Arc::default(), queue }
     }
 
     /// Notes a successful use of `key`. Cheap; never blocks on I/O.
@@ -59,5 +63,49 @@ async fn write_batches(store: Arc<dyn Store>, mut receiver: mpsc::Receiver<(KeyI
             tracing::warn!(error = %error, keys = batch.len(), "could not record API key usage");
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(receiver: &mut mpsc::Receiver<(KeyId, Timestamp)>) -> Vec<KeyId> {
+        std::iter::from_fn(|| receiver.try_recv().ok().map(|(key, _)| key)).collect()
+    }
+
+    #[test]
+    fn each_key_is_recorded_at_most_once_a_minute() {
+        let (queue, mut receiver) = mpsc::channel(8);
+        let recorder = UsageRecorder::new(queue);
+        let (first, second) = (KeyId::random(), KeyId::random());
+
+        for _ in 0..3 {
+            recorder.touch(first);
+        }
+        recorder.touch(second);
+        assert_eq!(queued(&mut receiver), vec![first, second]);
+
+        recorder.touch(first);
+        assert!(queued(&mut receiver).is_empty(), "within the minute nothing more is written");
+
+        let a_minute_ago = Instant::now() - RECORD_INTERVAL;
+        recorder.last_recorded.lock().unwrap().insert(first, a_minute_ago);
+        recorder.touch(first);
+        assert_eq!(queued(&mut receiver), vec![first], "a minute later the key is recorded again");
+    }
+
+    #[test]
+    fn a_full_queue_is_retried_by_the_next_request() {
+        let (queue, mut receiver) = mpsc::channel(1);
+        let recorder = UsageRecorder::new(queue);
+        let (first, second) = (KeyId::random(), KeyId::random());
+
+        recorder.touch(first);
+        recorder.touch(second); // dropped: the queue is full
+        assert_eq!(queued(&mut receiver), vec![first]);
+
+        recorder.touch(second);
+        assert_eq!(queued(&mut receiver), vec![second], "the dropped use is not forgotten");
     }
 }

@@ -78,6 +78,7 @@ async fn keys_create_list_rotate_revoke() {
         .expect("the key is printed")
         .to_string();
     assert_eq!(app.catalogs(&full_key).await.status(), 200);
+    assert_last_used_is_recorded(&app, &org, &full_key).await;
 
     let key = json(&app.cli(&["keys", "create", "--org", &org, "--name", "staging", "--json"]).await);
     let (key_id, secret) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
@@ -156,4 +157,18 @@ async fn failures_exit_non_zero_with_a_one_line_reason() {
         .unwrap();
     assert_eq!(unreachable.status.code(), Some(3));
     assert!(stderr(&unreachable).contains("cannot reach the octogen server at http://127.0.0.1:9"));
+}
+
+/// Key usage is written off the request path, so the list shows it shortly after the request.
+async fn assert_last_used_is_recorded(app: &TestApp, org: &str, full_key: &str) {
+    let key_id = &full_key["octo_live_".len().."octo_live_".len() + 32];
+    for _ in 0..50 {
+        let listed = json(&app.cli(&["keys", "list", "--org", org, "--json"]).await);
+        let key = listed.as_array().unwrap().iter().find(|key| key["id"] == key_id).expect("listed").clone();
+        if !key["lastUsedAt"].is_null() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("lastUsedAt was never recorded for {key_id}");
 }
