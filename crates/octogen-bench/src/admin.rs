@@ -85,6 +85,56 @@ impl Admin {
         self.call(Method::POST, &format!("/orgs/{org_id}/suspend"), Some(json!({}))).await.map(drop)
     }
 
+    /// Uploads a feed file (streamed, never held in memory); returns the upload id.
+    pub async fn upload(&self, path: &std::path::Path) -> anyhow::Result<String> {
+        let file = tokio::fs::File::open(path).await.with_context(|| format!("cannot read {}", path.display()))?;
+        let url = format!("{}/admin/v1/uploads", self.base_url);
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let response = self
+            .http
+            .post(&url)
+            .query(&[("name", name)])
+            .bearer_auth(self.token.expose_secret())
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::from(file))
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("POST {url}: {status}: {text}");
+        }
+        let body: Value = serde_json::from_str(&text)?;
+        body["upload"].as_str().map(str::to_string).context("the upload has no id")
+    }
+
+    /// Starts an index run of `catalog` from an upload (`POST /catalogs/{key}/imports`); returns the run.
+    pub async fn start_import(&self, catalog: &str, request: Value) -> anyhow::Result<Value> {
+        self.call(Method::POST, &format!("/catalogs/{catalog}/imports"), Some(request)).await
+    }
+
+    /// An index run, with `searchable` (whether this node's index reflects it).
+    pub async fn run(&self, run_id: &str) -> anyhow::Result<Value> {
+        self.call(Method::GET, &format!("/runs/{run_id}"), None).await
+    }
+
+    /// Every catalog, as the operator API lists them.
+    pub async fn catalogs(&self) -> anyhow::Result<Vec<Value>> {
+        let body = self.call(Method::GET, "/catalogs", None).await?;
+        Ok(body.as_array().cloned().unwrap_or_default())
+    }
+
+    /// A catalog-partner organization granted `catalogs` (existing ones), with one key.
+    pub async fn partner_for(&self, name: &str, catalogs: &[&str]) -> anyhow::Result<PartnerFixture> {
+        let org_id = self.create_org(&format!("{name} {}", unique_suffix()), "catalog_partner").await?;
+        for catalog in catalogs {
+            self.grant(&org_id, catalog).await?;
+        }
+        let key = self.create_key(&org_id, "benchmark").await?;
+        Ok(PartnerFixture { org_id, key, catalogs: catalogs.iter().map(|key| key.to_string()).collect() })
+    }
+
     /// A catalog partner with `catalogs` new catalogs granted and one key.
     /// Names carry a unique suffix so repeated runs against one external
     /// server do not collide.

@@ -80,8 +80,17 @@ fn parse_machine_ticks(stat: &str) -> Option<MachineCpu> {
 
 /// Resident set size of `pid` in bytes, from `/proc/<pid>/status`.
 pub fn process_rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// The highest resident set size `pid` has had (`VmHWM`, the high-water mark), in bytes.
+pub fn process_peak_rss_bytes(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -109,6 +118,10 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(process_cpu_time(std::process::id()).is_some());
             assert!(process_rss_bytes(std::process::id()).unwrap() > 0);
+            assert!(
+                process_peak_rss_bytes(std::process::id()).unwrap()
+                    >= process_rss_bytes(std::process::id()).unwrap() / 2
+            );
         }
     }
 }

@@ -10,9 +10,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use octogen_bench::mix::templates_from_json;
 use octogen_bench::report::{render_intervals, render_labels, render_table};
-use octogen_bench::scenarios::auth;
+use octogen_bench::scenarios::{auth, import};
 use octogen_bench::server::{serve_child, CHILD_SUBCOMMAND};
 use octogen_bench::{run_load, BenchServer, LoadConfig, RequestMix, RequestTemplate, ServerMode, ServerOptions, Stop};
+use octogen_ingest::synth::SynthFormat;
 
 #[derive(Parser)]
 #[command(name = "octogen-bench", about = "Loopback load generator and benchmarks for the Octogen server")]
@@ -26,6 +27,9 @@ enum Command {
     /// Cost of API-key authentication: authenticated GET /v1/catalogs vs GET /healthz, and
     /// authenticate_key timed in-process.
     Auth(AuthArgs),
+    /// End-to-end import of a generated catalog (file to searchable): products/s, phases, peak
+    /// RSS, index and store size on disk.
+    Import(ImportArgs),
     /// Ad-hoc load: any mix of requests against a booted or external server.
     Load(LoadCommand),
     /// (internal) Serve as the child server process.
@@ -53,6 +57,10 @@ struct ServerArgs {
     /// PostgreSQL URL for the booted server's store (default: SQLite in a temporary directory).
     #[arg(long, env = "OCTOGEN_BENCH_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
+    /// The booted server's data directory, kept afterwards (default: a fresh temporary one).
+    /// Benchmarks that need a catalog reuse one already imported there.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,6 +80,7 @@ impl ServerArgs {
             log_level: self.server_log_level.clone(),
             database_url: self.database_url.clone(),
             external: self.server.clone(),
+            data_dir: self.data_dir.clone(),
         }
     }
 }
@@ -127,6 +136,73 @@ struct AuthArgs {
     json_out: Option<PathBuf>,
 }
 
+/// Waiting for a quiet machine before measuring.
+#[derive(Args, Clone)]
+struct QuietArgs {
+    /// Before measuring, wait until the rest of the machine uses at most this many cores
+    /// (0 = do not wait); others building on a shared machine would otherwise skew the run.
+    #[arg(long, default_value_t = 0.3, value_name = "CORES")]
+    quiet_cores: f64,
+    /// The longest wait for a quiet machine before measuring anyway.
+    #[arg(long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
+    quiet_timeout: Duration,
+}
+
+impl QuietArgs {
+    fn cores(&self) -> Option<f64> {
+        (self.quiet_cores > 0.0).then_some(self.quiet_cores)
+    }
+}
+
+/// Output format.
+#[derive(Args, Clone)]
+struct OutputArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write the JSON report to this file (and print the table).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    fn emit<R: serde::Serialize>(&self, report: &R, render: impl Fn(&R) -> String) -> anyhow::Result<()> {
+        if let Some(path) = &self.json_out {
+            let json = serde_json::to_string_pretty(report)?;
+            std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        } else {
+            print!("{}", render(report));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Catalog sizes to import, each into a fresh server (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000000")]
+    products: Vec<u64>,
+    /// Feed formats of the generated catalog (comma-separated): shopify (storefront JSON with
+    /// variants, options, images and tags) and/or csv (one row per product, Myntra's columns).
+    #[arg(long, value_delimiter = ',', default_value = "shopify,csv")]
+    format: Vec<SynthFormat>,
+    /// Seed of the generator (the same seed gives byte-identical feeds).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the feed files (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    quiet: QuietArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
 #[derive(Args)]
 struct LoadCommand {
     #[command(flatten)]
@@ -180,6 +256,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Auth(args) => auth_command(args).await,
+        Command::Import(args) => import_command(args).await,
         Command::Load(args) => load_command(args).await,
         Command::ServeChild(args) => {
             let result = serve_child(args.listen, args.data_dir, args.log_level, args.database_url).await;
@@ -225,6 +302,23 @@ async fn auth_command(args: AuthArgs) -> anyhow::Result<()> {
         print!("{}", auth::render(&report));
     }
     Ok(())
+}
+
+async fn import_command(args: ImportArgs) -> anyhow::Result<()> {
+    let mut server = args.server.options();
+    // The follower's per-batch timings (read from the store, applied to the index) are logged at debug.
+    server.log_level = format!("{},octogen_server::indexing::follower=debug", server.log_level);
+    let options = import::ImportOptions {
+        server,
+        sizes: args.products.clone(),
+        formats: args.format.clone(),
+        seed: args.seed,
+        work_dir: args.work_dir.clone(),
+        quiet_cores: args.quiet.cores(),
+        quiet_timeout: args.quiet.quiet_timeout,
+    };
+    let report = import::run(&options).await?;
+    args.output.emit(&report, import::render)
 }
 
 async fn load_command(args: LoadCommand) -> anyhow::Result<()> {

@@ -59,6 +59,9 @@ pub struct ServerOptions {
     /// An already-running server (`http://host:port`) instead of booting one;
     /// the operator token then comes from `OCTOGEN_ADMIN_TOKEN`.
     pub external: Option<String>,
+    /// Serve from this data directory (created if missing, kept afterwards)
+    /// instead of a fresh temporary one, e.g. to reuse an imported catalog.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -69,6 +72,7 @@ impl Default for ServerOptions {
             log_level: "info".into(),
             database_url: None,
             external: None,
+            data_dir: None,
         }
     }
 }
@@ -81,12 +85,37 @@ pub struct BenchServer {
     running: Running,
 }
 
+/// The server's data directory: removed with the server, or the caller's own.
+enum DataDir {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn new(kept: Option<&Path>) -> anyhow::Result<DataDir> {
+        match kept {
+            Some(path) => {
+                std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
+                Ok(DataDir::Kept(path.to_path_buf()))
+            }
+            None => Ok(DataDir::Temporary(tempfile::tempdir().context("cannot create a temporary data directory")?)),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            DataDir::Temporary(dir) => dir.path(),
+            DataDir::Kept(path) => path,
+        }
+    }
+}
+
 enum Running {
     InProcess {
         state: Box<AppState>,
         shutdown: oneshot::Sender<()>,
         task: tokio::task::JoinHandle<anyhow::Result<()>>,
-        _data_dir: tempfile::TempDir,
+        data_dir: DataDir,
     },
     Child {
         // Boxed: a `Child` is ~250 bytes, the other variants a few words.
@@ -94,7 +123,7 @@ enum Running {
         /// Held open for the child's lifetime (see `parent_gone`).
         _lifeline: Option<tokio::process::ChildStdin>,
         log_path: PathBuf,
-        _data_dir: tempfile::TempDir,
+        data_dir: DataDir,
     },
     External,
 }
@@ -112,13 +141,14 @@ impl BenchServer {
 
     /// A server on this process's runtime, for calling its functions directly.
     pub async fn in_process(options: &ServerOptions) -> anyhow::Result<BenchServer> {
-        let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+        let data_dir = DataDir::new(options.data_dir.as_deref())?;
         let admin_token = fresh_admin_token();
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.path().to_path_buf(),
             database_url: options.database_url.clone(),
-            key_pepper: Some(random_token(32)),
+            // A kept directory keeps the pepper the server generates into it on first start.
+            key_pepper: options.data_dir.is_none().then(|| random_token(32)),
             admin_token: Some(admin_token.clone()),
             ..Config::default()
         };
@@ -129,12 +159,12 @@ impl BenchServer {
         let task = tokio::spawn(app.run_until(async move {
             let _ = signal.await;
         }));
-        let running = Running::InProcess { state, shutdown, task, _data_dir: data_dir };
+        let running = Running::InProcess { state, shutdown, task, data_dir };
         Ok(BenchServer { addr, base_url: format!("http://{addr}"), admin_token, running })
     }
 
     async fn child(options: &ServerOptions) -> anyhow::Result<BenchServer> {
-        let data_dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+        let data_dir = DataDir::new(options.data_dir.as_deref())?;
         let log_path = data_dir.path().join("server.log");
         let log = std::fs::File::create(&log_path).context("cannot create the server log")?;
         let admin_token = fresh_admin_token();
@@ -155,7 +185,7 @@ impl BenchServer {
                 bail!("{error:#}; the server's log:\n{log}");
             }
         };
-        let running = Running::Child { child: Box::new(child), _lifeline: lifeline, log_path, _data_dir: data_dir };
+        let running = Running::Child { child: Box::new(child), _lifeline: lifeline, log_path, data_dir };
         Ok(BenchServer { addr, base_url: format!("http://{addr}"), admin_token, running })
     }
 
@@ -208,6 +238,14 @@ impl BenchServer {
         }
     }
 
+    /// The data directory of a server this benchmark started (SQLite database, search index, uploads).
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.running {
+            Running::InProcess { data_dir, .. } | Running::Child { data_dir, .. } => Some(data_dir.path()),
+            Running::External => None,
+        }
+    }
+
     /// A child server's JSON log (one access line per request at `info`).
     pub fn log_path(&self) -> Option<&Path> {
         match &self.running {
@@ -226,25 +264,33 @@ impl BenchServer {
 
     /// Stops a server this benchmark started: gracefully (SIGTERM for a child), then by force.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_with(|_| ()).await
+    }
+
+    /// Stops the server, then calls `after` with its data directory (still there; a temporary
+    /// one is removed when `after` returns), e.g. to measure what the server left on disk.
+    pub async fn stop_with<T>(self, after: impl FnOnce(Option<&Path>) -> T) -> anyhow::Result<T> {
         match self.running {
-            Running::InProcess { state, shutdown, task, _data_dir } => {
+            Running::InProcess { state, shutdown, task, data_dir } => {
                 // The server's background writers finish once every state clone is gone,
                 // ours included: drop it before waiting, or the shutdown never completes.
                 drop(state);
                 let _ = shutdown.send(());
-                task.await.context("the server task panicked")?
+                task.await.context("the server task panicked")??;
+                Ok(after(Some(data_dir.path())))
             }
-            Running::Child { mut child, .. } => {
+            Running::Child { mut child, data_dir, .. } => {
                 if let Some(pid) = child.id() {
                     // No libc dependency for one signal: `kill` is on every Linux machine.
                     let _ = tokio::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
                 }
-                if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                // A graceful stop flushes the store and the index, which takes a while after a large import.
+                if tokio::time::timeout(Duration::from_secs(60), child.wait()).await.is_err() {
                     child.kill().await?;
                 }
-                Ok(())
+                Ok(after(Some(data_dir.path())))
             }
-            Running::External => Ok(()),
+            Running::External => Ok(after(None)),
         }
     }
 }

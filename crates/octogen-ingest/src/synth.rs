@@ -541,6 +541,17 @@ fn csv_row(product: &SynthProduct) -> String {
     .join(",")
 }
 
+/// The product page URL of the product at `index` as an import of the `format`
+/// output records it (Shopify: the store URL + handle; CSV: the Myntra mapping's template).
+pub fn product_url(format: SynthFormat, seed: u64, index: u64) -> String {
+    match format {
+        SynthFormat::Shopify => {
+            format!("{SYNTH_BASE_URL}/products/{}-{index}", slugify(&product(seed, index).title))
+        }
+        SynthFormat::Csv => format!("https://www.myntra.com/{}", 20_000_000 + index),
+    }
+}
+
 /// Writes the whole catalog, one product at a time.
 pub fn write_catalog(options: &SynthOptions, mut out: impl Write) -> io::Result<()> {
     match options.format {
@@ -621,7 +632,22 @@ mod tests {
         let bytes = catalog(SynthFormat::Csv, 42, 500);
         let mapping_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../mappings/myntra.toml");
         let options = FeedOptions { mapping: Some(CsvMapping::load(mapping_path).unwrap()), ..FeedOptions::default() };
-        let (_, summary) = parse_feed_to_vec(FeedFormat::Csv, &bytes[..], &options).unwrap();
+        let (records, summary) = parse_feed_to_vec(FeedFormat::Csv, &bytes[..], &options).unwrap();
         assert_eq!((summary.accepted, summary.skipped), (500, 0));
+        let products: Vec<_> = records.into_iter().flatten().collect();
+        for index in [0, 17, 499] {
+            assert_eq!(products[index as usize].url, product_url(SynthFormat::Csv, 42, index));
+        }
+    }
+
+    #[test]
+    fn product_urls_are_the_imported_ones() {
+        let bytes = catalog(SynthFormat::Shopify, 42, 200);
+        let options = FeedOptions { base_url: Some(SYNTH_BASE_URL.into()), ..FeedOptions::default() };
+        let (records, _) = parse_feed_to_vec(FeedFormat::Shopify, &bytes[..], &options).unwrap();
+        let products: Vec<_> = records.into_iter().flatten().collect();
+        for index in [0, 1, 99, 199] {
+            assert_eq!(products[index as usize].url, product_url(SynthFormat::Shopify, 42, index));
+        }
     }
 }

@@ -3,3 +3,5 @@
 //! the mixed load test, PostgreSQL vs SQLite) go here the same way.
 
 pub mod auth;
+pub mod catalog;
+pub mod import;
