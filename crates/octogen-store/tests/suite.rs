@@ -254,6 +254,47 @@ mod index_runs {
         }
     }
 
+    /// A large publish reads (counts the staged rows) before it writes; the
+    /// run's progress heartbeat writes meanwhile. On SQLite a transaction that
+    /// read first then failed with SQLITE_BUSY_SNAPSHOT (seen at 1M products).
+    #[tokio::test]
+    async fn a_publish_succeeds_while_the_runs_progress_is_written() {
+        for (backend, store) in backends().await.stores {
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
+            catalog(store.as_ref(), "big").await;
+            let run = store
+                .create_index_run(NewIndexRun {
+                    catalog_key: "big".into(),
+                    trigger: RunTrigger::Operator,
+                    format: "shopify".into(),
+                    source: "feed.json".into(),
+                })
+                .await
+                .unwrap();
+            store.start_index_run(&run.id).await.unwrap();
+            let products: Vec<StagedProduct> =
+                (0..50_000).map(|i| staged(&format!("https://big.example/p/{i}"), &format!("P{i}"))).collect();
+            for chunk in products.chunks(5_000) {
+                store.stage_products(&run.id, chunk).await.unwrap();
+            }
+            let heartbeat = {
+                let (store, run_id) = (store.clone(), run.id.clone());
+                tokio::spawn(async move {
+                    loop {
+                        // Errors (e.g. the run has finished) are the heartbeat's own business.
+                        let _ = store.record_run_progress(&run_id, progress(1, 0)).await;
+                        tokio::task::yield_now().await;
+                    }
+                })
+            };
+            let published = store.publish_index_run(&run.id, progress(50_000, 0), serde_json::json!({})).await;
+            heartbeat.abort();
+            let published = published.unwrap_or_else(|error| panic!("{backend}: {error}"));
+            assert_eq!(published.status, RunStatus::Succeeded, "{backend}");
+            assert_eq!(store.get_catalog("big").await.unwrap().product_count, 50_000, "{backend}");
+        }
+    }
+
     #[tokio::test]
     async fn publish_upserts_deactivates_and_counts() {
         for (backend, store) in backends().await.stores {

@@ -261,7 +261,7 @@ impl AccessStore for SqlStore {
         if uses.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for (id, at) in uses {
             // Never move last_used_at backwards when batches arrive out of order.
             sqlx::query(

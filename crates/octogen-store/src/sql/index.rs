@@ -74,7 +74,7 @@ impl IndexStore for SqlStore {
     }
 
     async fn stage_products(&self, run_id: &str, products: &[StagedProduct]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for chunk in products.chunks(STAGE_BATCH) {
             let sql = staging_insert(chunk.len());
             let mut query = sqlx::query(&sql);
@@ -101,7 +101,7 @@ impl IndexStore for SqlStore {
         // Serialized with other mutations so the access directory sees catalog
         // stats in commit order (SQLite); harmless on PostgreSQL.
         let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let catalog_id = running_run_catalog(&mut tx, run_id).await?;
         let counts = publish_counts(&mut tx, run_id, &catalog_id, progress).await?;
         let seq: i64 = sqlx::query("UPDATE change_seq SET value = value + 1 WHERE id = 1 RETURNING value")
@@ -165,7 +165,7 @@ impl IndexStore for SqlStore {
         progress: RunProgress,
         report: serde_json::Value,
     ) -> StoreResult<IndexRun> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let counts = RunCounts { seen: progress.seen, skipped: progress.skipped, ..RunCounts::default() };
         let now = Timestamp::now().millis();
         finish_run(&mut tx, run_id, RunStatus::Failed, Some(error), &counts, progress, &report, now).await?;
@@ -295,7 +295,7 @@ impl IndexStore for SqlStore {
 
     async fn set_catalog_source(&self, catalog_key: &str, source: Option<CatalogSource>) -> StoreResult<()> {
         let catalog_id = self.catalog_id(catalog_key).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM catalog_sources WHERE catalog_id = $1").bind(&catalog_id).execute(&mut *tx).await?;
         if let Some(source) = source {
             sqlx::query(

@@ -116,6 +116,19 @@ impl SqlStore {
         &self.pool
     }
 
+    /// Begins a transaction that will write. On SQLite it takes the write lock
+    /// up front (`BEGIN IMMEDIATE`), waiting for it under `busy_timeout`: a
+    /// deferred transaction that reads first and writes later fails at once
+    /// with SQLITE_BUSY_SNAPSHOT if anyone else wrote in between (seen when a
+    /// 1M-product publish counted its staged rows while the run's progress
+    /// heartbeat wrote).
+    pub(crate) async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     async fn load_directory(&self) -> StoreResult<()> {
         let Some(directory) = &self.directory else { return Ok(()) };
         let mut data = DirectoryData::default();

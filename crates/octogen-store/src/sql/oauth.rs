@@ -128,7 +128,7 @@ impl OAuthStore for SqlStore {
 
     async fn create_oauth_grant(&self, grant: NewOAuthGrant, code: NewAuthorizationCode) -> StoreResult<OAuthGrant> {
         let _writer = self.oauth_writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO oauth_grants (id, client_id, user_id, org_id, session_id, issuer, resource, scope, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -203,7 +203,7 @@ impl OAuthStore for SqlStore {
 
     async fn issue_oauth_tokens(&self, grant_id: &str, tokens: Vec<NewOAuthToken>) -> StoreResult<()> {
         let _writer = self.oauth_writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_tokens(&mut tx, grant_id, &tokens).await?;
         tx.commit().await?;
         Ok(())
@@ -246,7 +246,7 @@ impl OAuthStore for SqlStore {
         successors: Vec<NewOAuthToken>,
     ) -> StoreResult<RefreshRotation> {
         let _writer = self.oauth_writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let spent = sqlx::query(
             "UPDATE oauth_tokens SET used_at = $2 WHERE token_hash = $1 AND kind = 'refresh' AND used_at IS NULL \
              RETURNING grant_id",
