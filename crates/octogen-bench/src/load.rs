@@ -26,7 +26,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::cpu::{process_cpu_time, MachineCpu};
+use crate::cpu::{process_cpu_time, process_rss_bytes, MachineCpu};
 use crate::mix::{RequestMix, Rng};
 use crate::report::{add_counts, rate, CpuReport, CpuSeconds, IntervalReport, LabelReport, LoadReport};
 use crate::stats::{coarse_histogram, latency_histogram, record, LatencySummary};
@@ -48,7 +48,8 @@ pub struct LoadConfig {
     /// buffers and lets the CPU settle.
     pub warmup: Duration,
     pub stop: Stop,
-    /// When set, the report also has one snapshot per interval of the measured phase.
+    /// When set, the report also has one snapshot per interval of the measured phase
+    /// (with `server_pid`, including the server's CPU use and resident memory).
     pub interval: Option<Duration>,
     /// A server in another local process, whose CPU time the report includes.
     pub server_pid: Option<u32>,
@@ -76,6 +77,10 @@ pub async fn run_load(addr: SocketAddr, mix: &RequestMix, config: &LoadConfig) -
     }
     let plan = Arc::new(Plan::new(config));
     let cpu_at_start = tokio::spawn(sample_cpu_at(plan.warm_until, config.server_pid));
+    let boundaries = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let boundary_sampler = config.interval.map(|interval| {
+        tokio::spawn(sample_at_boundaries(plan.warm_until, interval, config.server_pid, boundaries.clone()))
+    });
     let workers: Vec<_> = senders
         .into_iter()
         .enumerate()
@@ -90,7 +95,56 @@ pub async fn run_load(addr: SocketAddr, mix: &RequestMix, config: &LoadConfig) -
     }
     let cpu_at_end = CpuSample::take(config.server_pid);
     let cpu_at_start = cpu_at_start.await.context("the CPU sampler panicked")?;
-    Ok(summarize(&mix, config, &plan, tallies, cpu_at_start, cpu_at_end))
+    if let Some(sampler) = boundary_sampler {
+        sampler.abort();
+    }
+    let boundaries = std::mem::take(&mut *boundaries.lock().expect("the boundary sampler does not panic"));
+    let mut report = summarize(&mix, config, &plan, tallies, cpu_at_start, cpu_at_end);
+    if !report.intervals.is_empty() {
+        attach_boundary_samples(&mut report.intervals, &boundaries, BoundarySample::take(config.server_pid));
+    }
+    Ok(report)
+}
+
+/// CPU times (this process, the server, the machine) and the server's resident memory at one instant.
+#[derive(Debug, Clone, Copy)]
+struct BoundarySample {
+    cpu: CpuSample,
+    server_rss_bytes: Option<u64>,
+}
+
+impl BoundarySample {
+    fn take(server_pid: Option<u32>) -> Self {
+        BoundarySample { cpu: CpuSample::take(server_pid), server_rss_bytes: server_pid.and_then(process_rss_bytes) }
+    }
+}
+
+/// Samples at the start of the measured phase and at the end of every
+/// interval after it (index 0 is the start), until aborted.
+async fn sample_at_boundaries(
+    warm_until: Instant,
+    interval: Duration,
+    server_pid: Option<u32>,
+    samples: Arc<std::sync::Mutex<Vec<BoundarySample>>>,
+) {
+    for boundary in 0u32.. {
+        tokio::time::sleep_until((warm_until + interval * boundary).into()).await;
+        let sample = BoundarySample::take(server_pid);
+        samples.lock().expect("nothing panics while holding it").push(sample);
+    }
+}
+
+/// Each interval's CPU use (between its boundaries) and the server's RSS at its end; the last
+/// interval, usually cut short, ends with the sample taken when the run ended.
+fn attach_boundary_samples(intervals: &mut [IntervalReport], boundaries: &[BoundarySample], end: BoundarySample) {
+    for (index, interval) in intervals.iter_mut().enumerate() {
+        let Some(start) = boundaries.get(index) else { continue };
+        let finish = boundaries.get(index + 1).unwrap_or(&end);
+        let cpu = CpuReport::new(finish.cpu.seconds_since(&start.cpu), interval.duration_s, interval.requests);
+        interval.server_cores = cpu.server_cores;
+        interval.other_cores = cpu.other_cores;
+        interval.server_rss_bytes = finish.server_rss_bytes;
+    }
 }
 
 /// The run's timeline, shared by every worker.
@@ -376,7 +430,53 @@ fn summarize_intervals(plan: &Plan, tallies: &[Tally], elapsed_s: f64) -> Vec<In
                 requests_per_s: rate(histogram.len(), duration_s),
                 transport_errors,
                 latency: LatencySummary::of(&histogram),
+                server_cores: None,
+                other_cores: None,
+                server_rss_bytes: None,
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interval(start_s: f64, duration_s: f64) -> IntervalReport {
+        IntervalReport {
+            start_s,
+            duration_s,
+            requests: 0,
+            requests_per_s: 0.0,
+            transport_errors: 0,
+            latency: LatencySummary::of(&coarse_histogram()),
+            server_cores: None,
+            other_cores: None,
+            server_rss_bytes: None,
+        }
+    }
+
+    fn sample(seconds: u64, rss: u64) -> BoundarySample {
+        let at = |seconds: u64| Some(Duration::from_secs(seconds));
+        // Client and server each use half of what the machine did; nothing else ran.
+        let cpu = CpuSample {
+            client: at(seconds / 2),
+            server: at(seconds / 2),
+            machine: Some(MachineCpu { busy: Duration::from_secs(seconds), steal: Duration::ZERO }),
+        };
+        BoundarySample { cpu, server_rss_bytes: Some(rss) }
+    }
+
+    #[test]
+    fn intervals_get_the_samples_at_their_boundaries() {
+        let mut intervals = [interval(0.0, 10.0), interval(10.0, 10.0), interval(20.0, 5.0)];
+        // Start, end of the first interval, end of the second; the third (cut short) ends with the run.
+        let boundaries = [sample(0, 100), sample(30, 110), sample(60, 120)];
+        attach_boundary_samples(&mut intervals, &boundaries, sample(70, 125));
+        let rss: Vec<_> = intervals.iter().map(|interval| interval.server_rss_bytes).collect();
+        assert_eq!(rss, [Some(110), Some(120), Some(125)]);
+        let cores: Vec<_> = intervals.iter().map(|interval| interval.server_cores).collect();
+        assert_eq!(cores, [Some(1.5), Some(1.5), Some(1.0)]);
+        assert!(intervals.iter().all(|interval| interval.other_cores == Some(0.0)));
+    }
 }

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use octogen_bench::mix::templates_from_json;
 use octogen_bench::report::{render_intervals, render_labels, render_table};
-use octogen_bench::scenarios::{auth, import};
+use octogen_bench::scenarios::{auth, import, loadtest, search, search_mix};
 use octogen_bench::server::{serve_child, CHILD_SUBCOMMAND};
 use octogen_bench::{run_load, BenchServer, LoadConfig, RequestMix, RequestTemplate, ServerMode, ServerOptions, Stop};
 use octogen_ingest::synth::SynthFormat;
@@ -32,6 +32,14 @@ enum Command {
     Import(ImportArgs),
     /// Ad-hoc load: any mix of requests against a booted or external server.
     Load(LoadCommand),
+    /// Mixed load test (issue 6): 60 s of catalogs, search, lookup, bad keys and an over-limit
+    /// organization at capacity; expected statuses per kind, p99 and server RSS per 10-s window.
+    LoadTest(LoadTestArgs),
+    /// Search and lookup on the generated catalog (issue 4): the committed 1,000-query mix per
+    /// kind, lookups, and an SQLite FTS5 baseline on the same data and queries in the same run.
+    Search(SearchArgs),
+    /// Regenerates the committed search query mix (crates/octogen-bench/queries/search-mix.json).
+    SearchMix(SearchMixArgs),
     /// (internal) Serve as the child server process.
     #[command(name = CHILD_SUBCOMMAND, hide = true)]
     ServeChild(ServeChildArgs),
@@ -235,6 +243,92 @@ struct LoadCommand {
 }
 
 #[derive(Args)]
+struct LoadTestArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Concurrent connections, one request in flight on each (a closed loop: capacity).
+    #[arg(short, long, default_value_t = 32)]
+    connections: usize,
+    /// Measured seconds, cut into 10-s windows for the stability check.
+    #[arg(short, long, default_value = "60", value_parser = parse_seconds, value_name = "SECONDS")]
+    duration: Duration,
+    /// Unmeasured seconds of the same mix first.
+    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "SECONDS")]
+    warmup: Duration,
+    /// Products in the generated catalog (imported before the test, or reused from --data-dir).
+    #[arg(long, default_value_t = loadtest::DEFAULT_PRODUCTS)]
+    products: u64,
+    /// Seed of the generated catalog.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the feed before importing it (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    quiet: QuietArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Args)]
+struct SearchArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Products in the generated catalog (imported unless --data-dir already has it).
+    #[arg(long, default_value_t = 1_000_000)]
+    products: u64,
+    /// Seed of the generated catalog (Shopify feed).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Closed-loop connections (comma-separated: one set of rounds per value). 4 = two requests in
+    /// flight per core of a 2-core machine: both cores busy (throughput at capacity) without a
+    /// queue that would only add waiting time to every latency.
+    #[arg(short, long, value_delimiter = ',', default_value = "4")]
+    connections: Vec<usize>,
+    /// Rounds per connection count; each runs both sides (order alternating) and the lookups.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Measured seconds of each search run (per side and round).
+    #[arg(short, long, default_value = "10", value_parser = parse_seconds, value_name = "SECONDS")]
+    duration: Duration,
+    /// Measured seconds of each lookup run.
+    #[arg(long, default_value = "5", value_parser = parse_seconds, value_name = "SECONDS")]
+    lookup_duration: Duration,
+    /// Unmeasured seconds before each run.
+    #[arg(long, default_value = "2", value_parser = parse_seconds, value_name = "SECONDS")]
+    warmup: Duration,
+    /// A query mix file instead of the committed one (same format).
+    #[arg(long, value_name = "FILE")]
+    mix: Option<PathBuf>,
+    /// Keep the FTS5 baseline's SQLite file here and reuse it when it already holds the catalog.
+    #[arg(long, value_name = "FILE")]
+    baseline_db: Option<PathBuf>,
+    /// SQLite connections in the baseline's pool (each runs queries on its own thread).
+    #[arg(long, default_value_t = 4)]
+    baseline_connections: u32,
+    /// Measure octogen only.
+    #[arg(long)]
+    skip_baseline: bool,
+    /// Where to write the feed (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    quiet: QuietArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(Args)]
+struct SearchMixArgs {
+    /// Where to write the mix (the committed one: crates/octogen-bench/queries/search-mix.json).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// The WANDS query file some keyword queries are drawn from.
+    #[arg(long, value_name = "FILE")]
+    wands: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ServeChildArgs {
     #[arg(long)]
     listen: SocketAddr,
@@ -258,6 +352,9 @@ async fn main() -> ExitCode {
         Command::Auth(args) => auth_command(args).await,
         Command::Import(args) => import_command(args).await,
         Command::Load(args) => load_command(args).await,
+        Command::LoadTest(args) => load_test_command(args).await,
+        Command::Search(args) => search_command(args).await,
+        Command::SearchMix(args) => search_mix_command(&args),
         Command::ServeChild(args) => {
             let result = serve_child(args.listen, args.data_dir, args.log_level, args.database_url).await;
             if let Err(error) = &result {
@@ -319,6 +416,55 @@ async fn import_command(args: ImportArgs) -> anyhow::Result<()> {
     };
     let report = import::run(&options).await?;
     args.output.emit(&report, import::render)
+}
+
+async fn load_test_command(args: LoadTestArgs) -> anyhow::Result<()> {
+    let options = loadtest::LoadTestOptions {
+        server: args.server.options(),
+        products: args.products,
+        seed: args.seed,
+        connections: args.connections,
+        warmup: args.warmup,
+        duration: args.duration,
+        work_dir: args.work_dir.clone(),
+        quiet_cores: args.quiet.cores(),
+        quiet_timeout: args.quiet.quiet_timeout,
+    };
+    let report = loadtest::run(&options).await?;
+    args.output.emit(&report, loadtest::render)?;
+    // A failed verdict fails the command (after the report), so scripts can rely on it.
+    anyhow::ensure!(report.verdict.passed, "the load test failed: {}", report.verdict.failures.join("; "));
+    Ok(())
+}
+
+async fn search_command(args: SearchArgs) -> anyhow::Result<()> {
+    let options = search::SearchOptions {
+        server: args.server.options(),
+        catalog: octogen_bench::scenarios::catalog::SynthCatalog::new(args.products, args.seed, SynthFormat::Shopify),
+        work_dir: args.work_dir.clone(),
+        mix: args.mix.clone(),
+        connections: args.connections.clone(),
+        rounds: args.rounds,
+        warmup: args.warmup,
+        duration: args.duration,
+        lookup_duration: args.lookup_duration,
+        baseline_db: args.baseline_db.clone(),
+        baseline_connections: args.baseline_connections,
+        skip_baseline: args.skip_baseline,
+        quiet_cores: args.quiet.cores(),
+        quiet_timeout: args.quiet.quiet_timeout,
+    };
+    let report = search::run(&options).await?;
+    args.output.emit(&report, search::render)
+}
+
+fn search_mix_command(args: &SearchMixArgs) -> anyhow::Result<()> {
+    let wands = args.wands.clone().unwrap_or_else(search_mix::default_wands_path);
+    let queries = search_mix::generate(&wands)?;
+    std::fs::write(&args.out, search_mix::to_file_text(&queries))
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("wrote {} queries to {}", queries.len(), args.out.display());
+    Ok(())
 }
 
 async fn load_command(args: LoadCommand) -> anyhow::Result<()> {

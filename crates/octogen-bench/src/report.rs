@@ -52,6 +52,15 @@ pub struct IntervalReport {
     pub requests_per_s: f64,
     pub transport_errors: u64,
     pub latency: LatencySummary,
+    /// Cores the server used during the interval (a child server, when sampled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cores: Option<f64>,
+    /// Cores everything else on the machine used during the interval (see `CpuReport::other_cores`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_cores: Option<f64>,
+    /// The server's resident set size (`VmRSS`) at the end of the interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_bytes: Option<u64>,
 }
 
 /// CPU seconds spent during the measured phase.
@@ -258,7 +267,10 @@ pub fn render_labels(report: &LoadReport) -> String {
 
 /// A table of one report's time slices, to see whether throughput and tail latency drift.
 pub fn render_intervals(report: &LoadReport) -> String {
-    let mut table = vec![["from", "req/s", "p50", "p99", "max", "errors"].map(String::from).to_vec()];
+    let mut table =
+        vec![["from", "req/s", "p50", "p99", "max", "errors", "server cores", "other cores", "server RSS at end"]
+            .map(String::from)
+            .to_vec()];
     for interval in &report.intervals {
         table.push(vec![
             format!("{:.0} s", interval.start_s),
@@ -267,9 +279,17 @@ pub fn render_intervals(report: &LoadReport) -> String {
             format_us(interval.latency.p99_us),
             format_us(interval.latency.max_us),
             interval.transport_errors.to_string(),
+            interval.server_cores.map_or("-".into(), |cores| format!("{cores:.2}")),
+            interval.other_cores.map_or("-".into(), |cores| format!("{cores:.2}")),
+            interval.server_rss_bytes.map_or("-".into(), format_mib),
         ]);
     }
     align(&table)
+}
+
+/// Bytes for people, in MiB: `412.3 MiB`.
+pub fn format_mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Left-aligns the first column, right-aligns the others.

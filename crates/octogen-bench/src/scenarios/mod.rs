@@ -4,4 +4,8 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod fts5_baseline;
 pub mod import;
+pub mod loadtest;
+pub mod search;
+pub mod search_mix;
