@@ -132,8 +132,18 @@ pub struct MicroComparison {
 
 pub async fn run(options: &AuthOptions) -> anyhow::Result<AuthReport> {
     let machine = Machine::describe();
-    let load = if options.skip_load { None } else { Some(compare_throughput(options).await?) };
-    let micro = if options.skip_micro { None } else { Some(time_authentication(options).await?) };
+    // On PostgreSQL both servers of the run use one database, which is bound to the key pepper of
+    // the first; so they share a data directory (and its pepper file) as well.
+    let shared_dir = match (&options.server.database_url, &options.server.data_dir) {
+        (Some(_), None) => Some(tempfile::tempdir().context("cannot create a data directory")?),
+        _ => None,
+    };
+    let mut options = options.clone();
+    if let Some(dir) = &shared_dir {
+        options.server.data_dir = Some(dir.path().to_path_buf());
+    }
+    let load = if options.skip_load { None } else { Some(compare_throughput(&options).await?) };
+    let micro = if options.skip_micro { None } else { Some(time_authentication(&options).await?) };
     Ok(AuthReport { benchmark: "auth", machine, load, micro })
 }
 
