@@ -248,20 +248,21 @@ impl SearchIndex {
         if changes.is_empty() && up_to_seq <= self.applied_seq() {
             return Ok(());
         }
+        let mut batch = self.begin_batch()?;
+        batch.add(changes)?;
+        batch.commit(up_to_seq)
+    }
+
+    /// Starts applying changes that become searchable together, under one
+    /// commit, at [`IndexBatch::commit`]: a large catch-up (a first import, a
+    /// node rebuilding from the store) then costs one commit instead of one per
+    /// page. Holds the writer: other `apply` calls wait until the batch ends.
+    /// Dropping the batch without committing discards everything it added
+    /// (searches keep seeing the last commit, and so does a restart).
+    pub fn begin_batch(&self) -> Result<IndexBatch<'_>, IndexError> {
         let mut slot = self.lock_writer()?;
-        let state = &mut *slot;
-        let writer =
-            state.writer.as_mut().ok_or_else(|| IndexError::Corrupt("the index writer is unavailable".into()))?;
-        let result = self.write_changes(writer, &mut state.maybe_indexed, changes);
-        let new_seq = up_to_seq.max(self.applied_seq());
-        match result.and_then(|()| commit_with_seq(writer, new_seq)) {
-            Ok(()) => self.publish(new_seq),
-            Err(error) => {
-                // Drop the half-written batch so a later commit cannot publish it.
-                let _ = writer.rollback();
-                Err(error)
-            }
-        }
+        writer_in(&mut slot)?;
+        Ok(IndexBatch { index: self, slot: Some(slot) })
     }
 
     fn write_changes(
@@ -405,6 +406,60 @@ impl SearchIndex {
         drop(slot);
         self.reader.reload()?;
         Ok(())
+    }
+}
+
+/// Changes being applied under one commit; see [`SearchIndex::begin_batch`].
+pub struct IndexBatch<'a> {
+    index: &'a SearchIndex,
+    /// `None` once committed or failed.
+    slot: Option<WriterSlot<'a>>,
+}
+
+impl IndexBatch<'_> {
+    /// Applies `changes` in order (each replaces whatever the index had for
+    /// that uuid). Not visible to searches before `commit`. On error the whole
+    /// batch is discarded and the batch cannot be used any more.
+    pub fn add(&mut self, changes: Vec<IndexChange>) -> Result<(), IndexError> {
+        let Some(slot) = self.slot.as_mut() else {
+            return Err(IndexError::InvalidQuery("the batch has already ended".into()));
+        };
+        let state = &mut **slot;
+        let writer =
+            state.writer.as_mut().ok_or_else(|| IndexError::Corrupt("the index writer is unavailable".into()))?;
+        let result = self.index.write_changes(writer, &mut state.maybe_indexed, changes);
+        if result.is_err() {
+            // Drop the half-written batch so a later commit cannot publish it.
+            let _ = writer.rollback();
+            self.slot = None;
+        }
+        result
+    }
+
+    /// Commits everything added with `up_to_seq` as the new high-water mark
+    /// (it never goes down), in the same tantivy commit as the documents, and
+    /// makes it searchable.
+    pub fn commit(mut self, up_to_seq: i64) -> Result<(), IndexError> {
+        let Some(mut slot) = self.slot.take() else {
+            return Err(IndexError::InvalidQuery("the batch has already ended".into()));
+        };
+        let writer = writer_in(&mut slot)?;
+        let new_seq = up_to_seq.max(self.index.applied_seq());
+        if let Err(error) = commit_with_seq(writer, new_seq) {
+            // Drop the half-written batch so a later commit cannot publish it.
+            let _ = writer.rollback();
+            return Err(error);
+        }
+        // Published while the writer is still held, so the high-water mark follows commit order.
+        self.index.publish(new_seq)
+    }
+}
+
+impl Drop for IndexBatch<'_> {
+    fn drop(&mut self) {
+        if let Some(writer) = self.slot.as_mut().and_then(|slot| slot.writer.as_mut()) {
+            let _ = writer.rollback();
+        }
     }
 }
 

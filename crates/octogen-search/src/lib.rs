@@ -89,7 +89,7 @@ mod summary_codec;
 mod words;
 
 pub use error::IndexError;
-pub use index::{BulkBuild, IndexChange, OpenOutcome, SearchIndex, SearchPage, WriterConfig};
+pub use index::{BulkBuild, IndexBatch, IndexChange, OpenOutcome, SearchIndex, SearchPage, WriterConfig};
 pub use octogen_core::facets::FacetKey;
 pub use query::{FacetFilter, SearchQuery, SortPosition, MAX_LIMIT, MAX_QUERY_WORDS};
 

@@ -226,3 +226,42 @@ fn huge_and_odd_fields_are_indexed_without_trouble() {
     // The untitled product browses first (empty title sorts first).
     assert_eq!(titles(&index, &SearchQuery::browse([CATALOG]))[0], "");
 }
+
+#[test]
+fn a_batch_is_invisible_until_committed_and_discarded_when_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let (index, _) = SearchIndex::open_or_recreate(dir.path()).expect("open");
+        index.apply(vec![IndexChange::Upsert(titled(1, "Blanket"))], 5).expect("apply");
+        let mut batch = index.begin_batch().expect("batch");
+        batch.add(vec![IndexChange::Upsert(titled(2, "Lamp"))]).expect("add");
+        batch
+            .add(vec![IndexChange::Upsert(titled(1, "Blanket Renamed")), IndexChange::Upsert(titled(3, "Rug"))])
+            .expect("add");
+        // Searches keep seeing the last commit while the batch is open.
+        assert_eq!(index.num_docs(), 1);
+        assert_eq!(search_titles(&index, "blanket"), ["Blanket"]);
+        drop(batch);
+        assert_eq!(index.applied_seq(), 5);
+        assert_eq!(search_titles(&index, "blanket"), ["Blanket"]);
+        // A dropped batch does not leak into the next commit.
+        index.apply(vec![IndexChange::Upsert(titled(4, "Chair"))], 6).expect("apply");
+        assert_eq!(index.num_docs(), 2);
+        assert!(search_titles(&index, "lamp").is_empty());
+
+        let mut batch = index.begin_batch().expect("batch");
+        batch.add(vec![IndexChange::Upsert(titled(2, "Lamp"))]).expect("add");
+        batch
+            .add(vec![IndexChange::Upsert(titled(1, "Blanket Renamed")), IndexChange::Remove { uuid: uuid(4) }])
+            .expect("add");
+        batch.commit(9).expect("commit");
+        assert_eq!(index.applied_seq(), 9);
+    }
+    // The documents and their sequence value were committed together.
+    let (index, outcome) = SearchIndex::open_or_recreate(dir.path()).expect("reopen");
+    assert_eq!(outcome, OpenOutcome::Opened);
+    assert_eq!(index.applied_seq(), 9);
+    assert_eq!(index.num_docs(), 2);
+    assert_eq!(search_titles(&index, "blanket"), ["Blanket Renamed"]);
+    assert_eq!(search_titles(&index, "lamp"), ["Lamp"]);
+}

@@ -4,13 +4,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use octogen_search::IndexChange;
-use octogen_store::{Backend, ChangeCursor};
+use octogen_store::{Backend, ChangeCursor, ProductChange};
 use tokio::sync::watch;
 
 use super::Indexing;
 
-/// Changes read and applied per step (one tantivy commit each).
+/// Changes read per store query; a backlog smaller than a page is applied as one commit.
 const PAGE: u32 = 20_000;
+/// A backlog of at least a page (an import, a node catching up) is applied
+/// as a *catch-up*: the next page is read while the previous one is indexed,
+/// and everything is committed together, at the end of the backlog or after
+/// this many changes (so a crash or an error never redoes more than that).
+const CATCH_UP_COMMIT_EVERY: usize = 1_000_000;
 /// A uuid greater than every real one: `(seq, AFTER_ALL)` means "all of seq".
 const AFTER_ALL: &str = "~";
 
@@ -26,7 +31,7 @@ pub(super) async fn follow(indexing: Arc<Indexing>, mut shutdown: watch::Receive
         if *shutdown.borrow() {
             return;
         }
-        match indexing.apply_next_changes(&mut cursor).await {
+        match indexing.apply_next_changes(&mut cursor, &shutdown).await {
             Ok(0) => {
                 tokio::select! {
                     _ = indexing.changed.notified() => {}
@@ -44,32 +49,146 @@ pub(super) async fn follow(indexing: Arc<Indexing>, mut shutdown: watch::Receive
 }
 
 impl Indexing {
-    /// Applies the next page of store changes to the index; returns how many it applied.
-    pub(crate) async fn apply_next_changes(&self, cursor: &mut ChangeCursor) -> anyhow::Result<usize> {
+    /// Applies the next store changes to the index; returns how many it applied.
+    /// A large backlog is applied as one catch-up (see `CATCH_UP_COMMIT_EVERY`),
+    /// cut short (committing what it has) when `shutdown` fires.
+    pub(crate) async fn apply_next_changes(
+        &self,
+        cursor: &mut ChangeCursor,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<usize> {
         let applied = self.index.applied_seq();
         if applied > cursor.seq {
             // A rebuild moved the index past us: continue from where it ended.
             *cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
         }
-        // Read the latest sequence value first: every publish up to it has
-        // committed, so once the changes after our cursor are read, the index
-        // reflects everything up to it (even publishes that changed no product).
-        let latest = self.store.latest_change_seq().await?;
-        let page = self.store.product_changes(cursor, PAGE).await?;
+        let (page, latest) = self.read_page(cursor).await?;
         let Some(last) = page.last() else {
             if latest > applied {
                 self.apply_blocking(Vec::new(), latest).await?;
             }
             return Ok(0);
         };
+        if page.len() == PAGE as usize {
+            return self.catch_up(cursor, page, shutdown).await;
+        }
         let next_cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
-        // A full page may stop in the middle of a sequence value; only the values before it are complete.
-        let complete_up_to = if page.len() == PAGE as usize { last.seq - 1 } else { latest.max(last.seq) };
+        // Not a full page: every change up to `latest` has been read.
+        let complete_up_to = latest.max(last.seq);
         let count = page.len();
-        let changes: Vec<IndexChange> = page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect();
-        self.apply_blocking(changes, complete_up_to).await?;
+        self.apply_blocking(changes_of(page), complete_up_to).await?;
         *cursor = next_cursor;
         Ok(count)
+    }
+
+    /// One page of changes after `cursor`, and the latest sequence value read
+    /// *before* them: every publish up to it has committed, so once the changes
+    /// after the cursor are read, the index reflects everything up to it (even
+    /// publishes that changed no product) if the page was not full.
+    async fn read_page(&self, cursor: &ChangeCursor) -> anyhow::Result<(Vec<ProductChange>, i64)> {
+        let latest = self.store.latest_change_seq().await?;
+        let page = self.store.product_changes(cursor, PAGE).await?;
+        Ok((page, latest))
+    }
+
+    /// Applies a backlog that starts with the full page `first`: a blocking
+    /// thread adds each page to one index batch while this task reads the next
+    /// page, and the batch is committed once, with the highest sequence value
+    /// whose changes it holds completely. Nothing is searchable, and the
+    /// cursor does not move, before that commit; on any error the batch is
+    /// discarded and the follower retries from the same cursor.
+    async fn catch_up(
+        &self,
+        cursor: &mut ChangeCursor,
+        first: Vec<ProductChange>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<usize> {
+        let started = std::time::Instant::now();
+        let (pages, mut to_apply) = tokio::sync::mpsc::channel::<Vec<IndexChange>>(1);
+        let (commit_at, commit_seq) = tokio::sync::oneshot::channel::<i64>();
+        let index = self.index.clone();
+        let applier = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut batch = index.begin_batch()?;
+            while let Some(changes) = to_apply.blocking_recv() {
+                batch.add(changes)?;
+            }
+            // The reader closes the page channel, then names the sequence value
+            // to commit at; without one (an error) the batch is dropped, discarding it.
+            match commit_seq.blocking_recv() {
+                Ok(seq) => Ok(batch.commit(seq)?),
+                Err(_) => Ok(()),
+            }
+        });
+        let read = self.read_backlog(first, &pages, shutdown).await;
+        drop(pages);
+        let outcome = match read {
+            Ok(Some((end, up_to_seq, count))) => {
+                let _ = commit_at.send(up_to_seq);
+                Ok((end, up_to_seq, count))
+            }
+            // Dropping `commit_at` unsent makes the applier discard the batch (and end).
+            Ok(None) => {
+                drop(commit_at);
+                Err(anyhow::anyhow!("indexing stopped while catching up"))
+            }
+            Err(error) => {
+                drop(commit_at);
+                Err(error)
+            }
+        };
+        let applied = applier.await?;
+        applied?;
+        let (end, up_to_seq, count) = outcome?;
+        tracing::debug!(
+            changes = count,
+            up_to_seq,
+            ms = started.elapsed().as_millis() as u64,
+            "caught up with store changes in one index commit"
+        );
+        *cursor = end;
+        Ok(count)
+    }
+
+    /// Sends `first` and the pages after it to the applier until the backlog
+    /// ends, `CATCH_UP_COMMIT_EVERY` is reached or shutdown fires; returns
+    /// the cursor after the last change sent, the highest sequence value
+    /// whose changes were all sent, and how many were sent; `None` if the
+    /// applier stopped (its error is the one to report).
+    async fn read_backlog(
+        &self,
+        first: Vec<ProductChange>,
+        pages: &tokio::sync::mpsc::Sender<Vec<IndexChange>>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<(ChangeCursor, i64, usize)>> {
+        let mut page = first;
+        let mut count = 0;
+        loop {
+            let last = page.last().expect("catch-up pages are not empty");
+            let (end, last_seq) = (ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() }, last.seq);
+            count += page.len();
+            if pages.send(changes_of(page)).await.is_err() {
+                return Ok(None);
+            }
+            // A full page may stop in the middle of a sequence value; only the values before it are complete.
+            if count >= CATCH_UP_COMMIT_EVERY || *shutdown.borrow() {
+                return Ok(Some((end, last_seq - 1, count)));
+            }
+            let (next, latest) = self.read_page(&end).await?;
+            if next.len() < PAGE as usize {
+                let Some(next_last) = next.last() else {
+                    // Every change up to `latest` has been read.
+                    return Ok(Some((end, latest.max(last_seq), count)));
+                };
+                let next_end = ChangeCursor { seq: next_last.seq, uuid: next_last.record.uuid.clone() };
+                let up_to_seq = latest.max(next_last.seq);
+                count += next.len();
+                if pages.send(changes_of(next)).await.is_err() {
+                    return Ok(None);
+                }
+                return Ok(Some((next_end, up_to_seq, count)));
+            }
+            page = next;
+        }
     }
 
     async fn apply_blocking(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> anyhow::Result<()> {
@@ -89,4 +208,8 @@ impl Indexing {
         }
         true
     }
+}
+
+fn changes_of(page: Vec<ProductChange>) -> Vec<IndexChange> {
+    page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect()
 }

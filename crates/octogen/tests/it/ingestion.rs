@@ -468,3 +468,54 @@ fn a_crash_mid_run_loses_nothing_and_a_lost_index_is_rebuilt() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A metric's value from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|line| line.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_backlog_of_several_pages_is_indexed_completely_and_persisted() {
+    // More than two of the follower's pages (20,000 changes): the catch-up path,
+    // whose single commit must hold every change and the sequence value.
+    const PRODUCTS: u64 = 42_000;
+    let mut feed = Vec::new();
+    octogen_ingest::synth::write_catalog(
+        &octogen_ingest::synth::SynthOptions {
+            products: PRODUCTS,
+            seed: 11,
+            format: octogen_ingest::synth::SynthFormat::Shopify,
+        },
+        &mut feed,
+    )
+    .unwrap();
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = crate::helpers::test_config(data_dir.path());
+    let app = TestApp::spawn_with(config.clone(), data_dir).await;
+    let org = app.partner("Bulk partner").await;
+    app.create_catalog("bulk").await;
+    app.grant(&org, "bulk").await;
+    let key = app.mint_key(&org).await.key;
+    let run = app.import("bulk", "shopify", &feed, json!({"currency": "USD"})).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let added = run["counts"]["added"].as_f64().unwrap();
+    assert!(added > 40_000.0, "{run}");
+    assert_eq!(metric(&app, "octogen_search_index_documents").await, added);
+    let seq = metric(&app, "octogen_search_index_applied_seq").await;
+
+    // The commit persisted the documents with their sequence value.
+    let data_dir = app.stop().await;
+    let app = TestApp::spawn_with(config, data_dir).await;
+    assert_eq!(metric(&app, "octogen_search_index_applied_seq").await, seq);
+    assert_eq!(metric(&app, "octogen_search_index_documents").await, added);
+
+    // A run deactivating them all is another backlog of several pages.
+    let run = app.import("bulk", "shopify", NORTHWIND, json!({"currency": "USD"})).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["counts"]["deactivated"].as_f64().unwrap(), added, "{run}");
+    assert_eq!(metric(&app, "octogen_search_index_documents").await, 24.0);
+    let (_, page) = app.search(&key, json!({"limit": 100})).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 24);
+}
