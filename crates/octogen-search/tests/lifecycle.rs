@@ -104,6 +104,23 @@ fn a_second_writer_on_the_same_directory_is_refused() {
     assert!(matches!(SearchIndex::open_or_recreate(dir.path()), Err(IndexError::Locked(_))));
 }
 
+/// A writer lock released a moment ago can still look busy (a child process
+/// forked by another thread holds a copy of its descriptor until it execs):
+/// opening waits for it briefly instead of reporting a second writer.
+#[test]
+fn a_writer_lock_being_released_is_waited_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(SearchIndex::open(dir.path()).expect("create"));
+    let held = std::fs::File::options().write(true).open(dir.path().join(".tantivy-writer.lock")).expect("lock file");
+    held.try_lock().expect("free");
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    SearchIndex::open(dir.path()).expect("opened once the lock was released");
+    releaser.join().unwrap();
+}
+
 #[test]
 fn upserts_replace_and_inactive_or_removed_products_disappear() {
     let index = index_of(vec![titled(1, "Blanket"), titled(2, "Lamp"), titled(3, "Chair")]);

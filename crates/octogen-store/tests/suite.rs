@@ -213,6 +213,25 @@ async fn sqlite_refuses_a_second_process_on_the_same_file_and_reloads_state() {
     assert_eq!(principal.catalogs[0].key, "kept");
 }
 
+/// A lock released a moment ago can still look busy (a child process forked
+/// by another thread holds a copy of its descriptor until it execs): opening
+/// waits for it briefly instead of reporting another process.
+#[tokio::test]
+async fn sqlite_waits_briefly_for_a_lock_that_is_being_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("octogen.db");
+    let held =
+        std::fs::File::options().create(true).truncate(false).write(true).open(path.with_extension("lock")).unwrap();
+    held.try_lock().unwrap();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(held);
+    });
+    let store = SqlStore::open_sqlite(&path).await.expect("opened once the lock was released");
+    releaser.join().unwrap();
+    partner(&store, "Works").await;
+}
+
 mod index_runs {
     use super::*;
     use octogen_core::{Product, ProductRecord};

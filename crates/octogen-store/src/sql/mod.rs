@@ -61,7 +61,7 @@ impl SqlStore {
             .write(true)
             .open(&lock_path)
             .map_err(|error| StoreError::Config(format!("cannot open {}: {error}", lock_path.display())))?;
-        lock.try_lock().map_err(|_| {
+        lock_exclusively(&lock).await.map_err(|_| {
             StoreError::Config(format!(
                 "the database {} is in use by another octogen process (lock {})",
                 path.display(),
@@ -332,4 +332,25 @@ pub(super) fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {
         client_addr: row.try_get("client_addr")?,
         detail: detail.and_then(|text| serde_json::from_str(&text).ok()),
     })
+}
+
+/// How long opening a database waits for a busy lock before reporting another process.
+const LOCK_PATIENCE: Duration = Duration::from_secs(3);
+
+/// Takes the exclusive `flock` on the database's lock file. A child process
+/// forked by any thread of this process holds a copy of the descriptor until
+/// it execs, so a lock released a moment ago (a server stopped and reopened
+/// on the same directory) can still look busy; a short, bounded retry tells
+/// that apart from a real second process (the same race the search index's
+/// writer lock handles in `octogen_search`).
+async fn lock_exclusively(lock: &File) -> Result<(), std::fs::TryLockError> {
+    let deadline = tokio::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match lock.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            result => return result,
+        }
+    }
 }
