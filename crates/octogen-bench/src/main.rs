@@ -188,6 +188,17 @@ impl OutputArgs {
     }
 }
 
+/// The generated catalog's feed.
+#[derive(Args, Clone)]
+struct FeedArgs {
+    /// Seed of the generator (the same seed gives byte-identical feeds).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Where to write the feed before importing it (default: the system's temporary directory).
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+}
+
 #[derive(Args)]
 struct ImportArgs {
     #[command(flatten)]
@@ -199,12 +210,8 @@ struct ImportArgs {
     /// variants, options, images and tags) and/or csv (one row per product, Myntra's columns).
     #[arg(long, value_delimiter = ',', default_value = "shopify,csv")]
     format: Vec<SynthFormat>,
-    /// Seed of the generator (the same seed gives byte-identical feeds).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Where to write the feed files (default: the system's temporary directory).
-    #[arg(long, value_name = "DIR")]
-    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    feed: FeedArgs,
     #[command(flatten)]
     quiet: QuietArgs,
     #[command(flatten)]
@@ -258,12 +265,8 @@ struct LoadTestArgs {
     /// Products in the generated catalog (imported before the test, or reused from --data-dir).
     #[arg(long, default_value_t = loadtest::DEFAULT_PRODUCTS)]
     products: u64,
-    /// Seed of the generated catalog.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Where to write the feed before importing it (default: the system's temporary directory).
-    #[arg(long, value_name = "DIR")]
-    work_dir: Option<PathBuf>,
+    #[command(flatten)]
+    feed: FeedArgs,
     #[command(flatten)]
     quiet: QuietArgs,
     #[command(flatten)]
@@ -277,9 +280,8 @@ struct SearchArgs {
     /// Products in the generated catalog (imported unless --data-dir already has it).
     #[arg(long, default_value_t = 1_000_000)]
     products: u64,
-    /// Seed of the generated catalog (Shopify feed).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    feed: FeedArgs,
     /// Closed-loop connections (comma-separated: one set of rounds per value). 4 = two requests in
     /// flight per core of a 2-core machine: both cores busy (throughput at capacity) without a
     /// queue that would only add waiting time to every latency.
@@ -309,9 +311,6 @@ struct SearchArgs {
     /// Measure octogen only.
     #[arg(long)]
     skip_baseline: bool,
-    /// Where to write the feed (default: the system's temporary directory).
-    #[arg(long, value_name = "DIR")]
-    work_dir: Option<PathBuf>,
     #[command(flatten)]
     quiet: QuietArgs,
     #[command(flatten)]
@@ -409,8 +408,8 @@ async fn import_command(args: ImportArgs) -> anyhow::Result<()> {
         server,
         sizes: args.products.clone(),
         formats: args.format.clone(),
-        seed: args.seed,
-        work_dir: args.work_dir.clone(),
+        seed: args.feed.seed,
+        work_dir: args.feed.work_dir.clone(),
         quiet_cores: args.quiet.cores(),
         quiet_timeout: args.quiet.quiet_timeout,
     };
@@ -422,11 +421,11 @@ async fn load_test_command(args: LoadTestArgs) -> anyhow::Result<()> {
     let options = loadtest::LoadTestOptions {
         server: args.server.options(),
         products: args.products,
-        seed: args.seed,
+        seed: args.feed.seed,
         connections: args.connections,
         warmup: args.warmup,
         duration: args.duration,
-        work_dir: args.work_dir.clone(),
+        work_dir: args.feed.work_dir.clone(),
         quiet_cores: args.quiet.cores(),
         quiet_timeout: args.quiet.quiet_timeout,
     };
@@ -440,8 +439,12 @@ async fn load_test_command(args: LoadTestArgs) -> anyhow::Result<()> {
 async fn search_command(args: SearchArgs) -> anyhow::Result<()> {
     let options = search::SearchOptions {
         server: args.server.options(),
-        catalog: octogen_bench::scenarios::catalog::SynthCatalog::new(args.products, args.seed, SynthFormat::Shopify),
-        work_dir: args.work_dir.clone(),
+        catalog: octogen_bench::scenarios::catalog::SynthCatalog::new(
+            args.products,
+            args.feed.seed,
+            SynthFormat::Shopify,
+        ),
+        work_dir: args.feed.work_dir.clone(),
         mix: args.mix.clone(),
         connections: args.connections.clone(),
         rounds: args.rounds,
