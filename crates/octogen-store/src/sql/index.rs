@@ -76,7 +76,7 @@ impl IndexStore for SqlStore {
     async fn stage_products(&self, run_id: &str, products: &[StagedProduct]) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for chunk in products.chunks(STAGE_BATCH) {
-            let sql = staging_insert(chunk.len());
+            let sql = staging_insert(chunk.len(), self.backend);
             let mut query = sqlx::query(&sql);
             for product in chunk {
                 query = query
@@ -395,14 +395,24 @@ impl SqlStore {
     }
 }
 
-fn staging_insert(rows: usize) -> String {
+/// A multi-row insert of `rows` staged products. On SQLite the placeholders
+/// are anonymous (`?`): sqlx binds each argument after asking SQLite for the
+/// parameter's name, a linear scan over the statement's named parameters, so
+/// `$N` made binding a 2,000-parameter insert quadratic (11 % of the server's
+/// CPU during a 300k-product import).
+fn staging_insert(rows: usize, backend: Backend) -> String {
     let mut sql = String::from("INSERT INTO staged_products (run_id, uuid, url_key, data, content_hash) VALUES ");
     for row in 0..rows {
         let base = row * 5;
         if row > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", base + 1, base + 2, base + 3, base + 4, base + 5));
+        match backend {
+            Backend::Sqlite => sql.push_str("(?, ?, ?, ?, ?)"),
+            Backend::Postgres => {
+                sql.push_str(&format!("(${}, ${}, ${}, ${}, ${})", base + 1, base + 2, base + 3, base + 4, base + 5))
+            }
+        }
     }
     // A feed may repeat a product; the last occurrence wins.
     sql.push_str(
