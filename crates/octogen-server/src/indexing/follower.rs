@@ -76,7 +76,7 @@ impl Indexing {
         // Not a full page: every change up to `latest` has been read.
         let complete_up_to = latest.max(last.seq);
         let count = page.len();
-        self.apply_blocking(changes_of(page), complete_up_to).await?;
+        self.apply_page_blocking(page, complete_up_to).await?;
         *cursor = next_cursor;
         Ok(count)
     }
@@ -104,13 +104,15 @@ impl Indexing {
         shutdown: &watch::Receiver<bool>,
     ) -> anyhow::Result<usize> {
         let started = std::time::Instant::now();
-        let (pages, mut to_apply) = tokio::sync::mpsc::channel::<Vec<IndexChange>>(1);
+        let (pages, mut to_apply) = tokio::sync::mpsc::channel::<Vec<ProductChange>>(1);
         let (commit_at, commit_seq) = tokio::sync::oneshot::channel::<i64>();
         let index = self.index.clone();
         let applier = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut batch = index.begin_batch()?;
-            while let Some(changes) = to_apply.blocking_recv() {
-                batch.add(changes)?;
+            // Read while holding the writer: no rebuild can move it before the commit.
+            let applied = index.applied_seq();
+            while let Some(page) = to_apply.blocking_recv() {
+                batch.add(changes_after(page, applied))?;
             }
             // The reader closes the page channel, then names the sequence value
             // to commit at; without one (an error) the batch is dropped, discarding it.
@@ -157,7 +159,7 @@ impl Indexing {
     async fn read_backlog(
         &self,
         first: Vec<ProductChange>,
-        pages: &tokio::sync::mpsc::Sender<Vec<IndexChange>>,
+        pages: &tokio::sync::mpsc::Sender<Vec<ProductChange>>,
         shutdown: &watch::Receiver<bool>,
     ) -> anyhow::Result<Option<(ChangeCursor, i64, usize)>> {
         let mut page = first;
@@ -166,7 +168,7 @@ impl Indexing {
             let last = page.last().expect("catch-up pages are not empty");
             let (end, last_seq) = (ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() }, last.seq);
             count += page.len();
-            if pages.send(changes_of(page)).await.is_err() {
+            if pages.send(page).await.is_err() {
                 return Ok(None);
             }
             // A full page may stop in the middle of a sequence value; only the values before it are complete.
@@ -182,13 +184,26 @@ impl Indexing {
                 let next_end = ChangeCursor { seq: next_last.seq, uuid: next_last.record.uuid.clone() };
                 let up_to_seq = latest.max(next_last.seq);
                 count += next.len();
-                if pages.send(changes_of(next)).await.is_err() {
+                if pages.send(next).await.is_err() {
                     return Ok(None);
                 }
                 return Ok(Some((next_end, up_to_seq, count)));
             }
             page = next;
         }
+    }
+
+    /// Applies a page of the change feed; see `changes_after`.
+    async fn apply_page_blocking(&self, page: Vec<ProductChange>, up_to_seq: i64) -> anyhow::Result<()> {
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let mut batch = index.begin_batch()?;
+            let applied = index.applied_seq();
+            batch.add(changes_after(page, applied))?;
+            Ok(batch.commit(up_to_seq)?)
+        })
+        .await??;
+        Ok(())
     }
 
     async fn apply_blocking(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> anyhow::Result<()> {
@@ -210,6 +225,44 @@ impl Indexing {
     }
 }
 
-fn changes_of(page: Vec<ProductChange>) -> Vec<IndexChange> {
-    page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect()
+/// The changes of `page` the index does not reflect yet: those after
+/// `applied`, the index's sequence value read while holding its writer. The
+/// rest are redundant, and may be stale: a page read before a full rebuild
+/// (which waited for the writer) would otherwise overwrite newer rows the
+/// rebuild indexed, and the follower's cursor, moved past the rebuild, would
+/// never bring them back. Without a rebuild nothing is dropped: the cursor
+/// only ever reads changes after `applied`.
+fn changes_after(page: Vec<ProductChange>, applied: i64) -> Vec<IndexChange> {
+    page.into_iter().filter(|change| change.seq > applied).map(|change| IndexChange::Upsert(change.record)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octogen_core::ProductRecord;
+
+    fn change(seq: i64, uuid: &str) -> ProductChange {
+        let record = ProductRecord {
+            uuid: uuid.into(),
+            catalog_key: "shop".into(),
+            is_active: true,
+            updated_at: octogen_core::Timestamp::now(),
+            normalized_url: format!("https://shop.example/{uuid}"),
+            product: octogen_core::Product::default(),
+        };
+        ProductChange { seq, record }
+    }
+
+    #[test]
+    fn changes_the_index_already_reflects_are_dropped() {
+        let page = vec![change(3, "a"), change(4, "b"), change(4, "c"), change(5, "d")];
+        let kept: Vec<String> = changes_after(page, 4)
+            .into_iter()
+            .map(|change| match change {
+                IndexChange::Upsert(record) => record.uuid,
+                IndexChange::Remove { uuid } => uuid,
+            })
+            .collect();
+        assert_eq!(kept, ["d"]);
+    }
 }
