@@ -88,10 +88,23 @@ pub async fn demo(args: DemoArgs) -> CliResult {
         "  curl -H \"Authorization: Bearer {key}\" -H \"Content-Type: application/json\" \\\n       -d '{{\"q\": \"fleece hoodie\", \"limit\": 3}}' {base}/v1/products/search"
     );
     println!();
+    // `cargo run` puts nothing on PATH: name the binary as a newcomer can run it from here.
+    let octogen = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.strip_prefix(std::env::current_dir().ok()?).ok().map(|path| path.display().to_string()))
+        .unwrap_or_else(|| "octogen".into());
+    println!("From another terminal in this directory:");
+    // The client's default base URL is the demo's default address; name any other.
+    let client_base =
+        if base == octogen_client::DEFAULT_BASE_URL { String::new() } else { format!("OCTO_BASE_URL={base} ") };
+    println!("  {client_base}OCTO_API_KEY={key} {octogen} search \"fleece hoodie\"");
     println!(
-        "Operator commands (octogen admin …, octogen keys …) find the token in {}/admin-token.",
+        "  {octogen} admin org list            # operator commands find the token in {}/admin-token",
         data_dir.display()
     );
+    println!("  {octogen} admin user create --operator --email you@example.com");
+    println!("                                      # then sign in to the portal at {base}/login");
+    println!();
     println!("Press Ctrl-C to stop.");
     run(app).await
 }

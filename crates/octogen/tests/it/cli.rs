@@ -172,3 +172,57 @@ async fn assert_last_used_is_recorded(app: &TestApp, org: &str, full_key: &str) 
     }
     panic!("lastUsedAt was never recorded for {key_id}");
 }
+
+/// The README's first command: `demo` prints a key that works, the curl lines, and how to go on
+/// (the client CLI, operator commands, the portal).
+#[tokio::test]
+async fn demo_prints_a_working_key_and_the_next_steps() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let read_until_ready = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.starts_with("Press Ctrl-C") {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read_until_ready).await.expect("the demo starts");
+    let word_after = |marker: &str| {
+        let start = printed.find(marker).unwrap_or_else(|| panic!("{marker:?} in {printed}")) + marker.len();
+        printed[start..].split_whitespace().next().unwrap().trim_end_matches('/').to_string()
+    };
+    let key = word_after("API key (shown once):");
+    let base = word_after("Octogen demo is running at");
+    let catalogs = reqwest::Client::new().get(format!("{base}/v1/catalogs")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(catalogs.status(), 200);
+    assert!(catalogs.text().await.unwrap().contains("\"northwind\""));
+    assert!(printed.contains(&format!("curl -H \"Authorization: Bearer {key}\" {base}/v1/catalogs")), "{printed}");
+    for next_step in
+        [format!("OCTO_BASE_URL={base} OCTO_API_KEY={key} "), "admin org list".into(), format!("{base}/login")]
+    {
+        assert!(printed.contains(&next_step), "{next_step:?} in {printed}");
+    }
+    // The printed client command works as printed (here with the test's binary).
+    let search = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+        .args(["search", "fleece hoodie"])
+        .env("OCTO_BASE_URL", &base)
+        .env("OCTO_API_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    assert!(search.status.success(), "{}", stderr(&search));
+    assert!(stdout(&search).contains("Trail Fleece Hoodie"), "{}", stdout(&search));
+    assert!(dir.path().join("octogen-data/admin-token").exists());
+}
