@@ -65,7 +65,7 @@ impl Indexing {
         let (page, latest) = self.read_page(cursor).await?;
         let Some(last) = page.last() else {
             if latest > applied {
-                self.apply_blocking(Vec::new(), latest).await?;
+                self.apply_page_blocking(Vec::new(), latest).await?;
             }
             return Ok(0);
         };
@@ -193,7 +193,7 @@ impl Indexing {
         }
     }
 
-    /// Applies a page of the change feed; see `changes_after`.
+    /// Applies a page of the change feed (possibly empty: only `up_to_seq` moves); see `changes_after`.
     async fn apply_page_blocking(&self, page: Vec<ProductChange>, up_to_seq: i64) -> anyhow::Result<()> {
         let index = self.index.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
@@ -203,12 +203,6 @@ impl Indexing {
             Ok(batch.commit(up_to_seq)?)
         })
         .await??;
-        Ok(())
-    }
-
-    async fn apply_blocking(&self, changes: Vec<IndexChange>, up_to_seq: i64) -> anyhow::Result<()> {
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || index.apply(changes, up_to_seq)).await??;
         Ok(())
     }
 
