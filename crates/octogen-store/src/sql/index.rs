@@ -153,7 +153,9 @@ impl IndexStore for SqlStore {
         tx.commit().await?;
 
         self.discard_staging(run_id).await;
-        self.refresh_product_statistics().await;
+        if counts.added + counts.updated + counts.deactivated > 0 {
+            self.refresh_product_statistics().await;
+        }
         let catalog = self.catalog_by_id(&catalog_id).await?;
         self.update_directory(|data| data.put_catalog(&catalog));
         self.get_index_run(run_id).await
