@@ -15,6 +15,10 @@ use octogen_bench::server::{serve_child, CHILD_SUBCOMMAND};
 use octogen_bench::{run_load, BenchServer, LoadConfig, RequestMix, RequestTemplate, ServerMode, ServerOptions, Stop};
 use octogen_ingest::synth::SynthFormat;
 
+/// The allocator `octogen` runs with, so a child server booted from this binary behaves like `octogen serve`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "octogen-bench", about = "Loopback load generator and benchmarks for the Octogen server")]
 struct Cli {

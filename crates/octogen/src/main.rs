@@ -13,6 +13,12 @@ use secrecy::SecretString;
 
 use crate::cli_error::CliResult;
 
+/// mimalloc instead of glibc malloc: the server allocates per request and per
+/// search hit, and glibc's allocator was about a tenth of its CPU under load
+/// (BENCHMARKS.md §1).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "octogen",
