@@ -24,7 +24,7 @@ pub(crate) struct Directory {
 #[derive(Default)]
 pub(crate) struct DirectoryData {
     pub keys: HashMap<KeyId, KeyEntry>,
-    pub orgs: HashMap<String, OrgAccess>,
+    pub orgs: HashMap<String, Arc<OrgAccess>>,
     /// org id → catalog ids.
     pub grants: HashMap<String, BTreeSet<String>>,
     /// catalog id → catalog.
@@ -99,7 +99,7 @@ impl DirectoryData {
     }
 
     pub fn put_org(&mut self, org: &Org) {
-        self.orgs.insert(org.id.clone(), OrgAccess::from(org));
+        self.orgs.insert(org.id.clone(), Arc::new(OrgAccess::from(org)));
     }
 
     pub fn put_catalog(&mut self, catalog: &Catalog) {
@@ -108,12 +108,12 @@ impl DirectoryData {
 }
 
 pub(crate) fn granted(catalog: &Catalog) -> GrantedCatalog {
-    GrantedCatalog {
-        id: catalog.id.clone(),
-        key: catalog.key.clone(),
-        display_name: catalog.display_name.clone(),
-        source_base_url: catalog.source_base_url.clone(),
-        product_count: catalog.product_count,
-        last_indexed_at: catalog.last_indexed_at,
-    }
+    GrantedCatalog::new(
+        catalog.id.clone(),
+        catalog.key.clone(),
+        catalog.display_name.clone(),
+        catalog.source_base_url.clone(),
+        catalog.product_count,
+        catalog.last_indexed_at,
+    )
 }

@@ -220,7 +220,7 @@ pub enum RefreshRotation {
 /// OAuth caller acting in that organization may see, as of now.
 #[derive(Debug, Clone)]
 pub struct OrgPrincipal {
-    pub org: OrgAccess,
+    pub org: Arc<OrgAccess>,
     /// Sorted by key.
     pub catalogs: Arc<[GrantedCatalog]>,
 }

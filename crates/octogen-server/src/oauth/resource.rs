@@ -28,7 +28,7 @@ pub struct McpCaller {
     pub user_id: String,
     pub client_id: String,
     pub grant_id: String,
-    pub org: OrgAccess,
+    pub org: Arc<OrgAccess>,
     /// Active catalogs granted to the organization, as of this request.
     pub catalogs: Arc<[GrantedCatalog]>,
 }

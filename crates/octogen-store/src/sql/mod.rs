@@ -231,8 +231,8 @@ pub(super) fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreEr
 
 /// The access facts of an organization from a row with its columns aliased
 /// `org_id`, `org_name`, `org_slug`, `org_type`, `suspended`, `rate_limit_per_minute`, `api_version`.
-pub(super) fn org_access_of(row: &AnyRow) -> StoreResult<OrgAccess> {
-    Ok(OrgAccess {
+pub(super) fn org_access_of(row: &AnyRow) -> StoreResult<Arc<OrgAccess>> {
+    Ok(Arc::new(OrgAccess {
         id: row.try_get("org_id")?,
         name: row.try_get("org_name")?,
         slug: row.try_get("org_slug")?,
@@ -240,7 +240,7 @@ pub(super) fn org_access_of(row: &AnyRow) -> StoreResult<OrgAccess> {
         suspended: flag(row, "suspended")?,
         rate_limit_per_minute: rate_limit_of(row)?,
         api_version: row.try_get("api_version")?,
-    })
+    }))
 }
 
 /// The granted catalogs of rows from a `LEFT JOIN grants … catalogs` (rows without one are skipped).
@@ -248,14 +248,14 @@ pub(super) fn granted_catalogs_of(rows: &[AnyRow]) -> StoreResult<Arc<[GrantedCa
     let mut catalogs = Vec::new();
     for row in rows {
         let Some(catalog_id) = row.try_get::<Option<String>, _>("catalog_id")? else { continue };
-        catalogs.push(GrantedCatalog {
-            id: catalog_id,
-            key: row.try_get("catalog_key")?,
-            display_name: row.try_get("display_name")?,
-            source_base_url: row.try_get("source_base_url")?,
-            product_count: row.try_get::<i64, _>("product_count")?.max(0) as u64,
-            last_indexed_at: row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
-        });
+        catalogs.push(GrantedCatalog::new(
+            catalog_id,
+            row.try_get("catalog_key")?,
+            row.try_get("display_name")?,
+            row.try_get("source_base_url")?,
+            row.try_get::<i64, _>("product_count")?.max(0) as u64,
+            row.try_get::<Option<i64>, _>("last_indexed_at")?.map(Timestamp::from_millis),
+        ));
     }
     Ok(Arc::from(catalogs))
 }
