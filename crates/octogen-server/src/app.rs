@@ -128,21 +128,16 @@ async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
 
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
-    let timeout = Duration::from_secs(config.request_timeout_secs);
-    // Uploads stream feeds of any size and are exempt from the request timeout.
-    let bounded = Router::new()
-        .nest("/v1", crate::api::router(state.clone()))
-        .nest("/admin/v1", crate::admin::router())
-        .merge(crate::portal::router())
-        .merge(crate::oauth::router())
-        .merge(crate::mcp::router(state.clone()))
-        .layer(ServiceBuilder::new().layer(HandleErrorLayer::new(overloaded)).timeout(timeout));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .nest("/admin/v1", crate::admin::upload_router())
-        .merge(bounded)
+        .merge(crate::api::router(state.clone()))
+        .nest("/admin/v1", crate::admin::router())
+        .merge(crate::portal::router())
+        .merge(crate::oauth::router())
+        .merge(crate::mcp::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
@@ -157,13 +152,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Requests refused because the server is saturated, or answered too late.
-async fn overloaded(error: BoxError) -> Response {
-    let mut response = if error.is::<tower::timeout::error::Elapsed>() {
-        code_response(ErrorCode::RequestTimeout)
-    } else {
-        code_response(ErrorCode::ServiceUnavailable)
-    };
+/// Requests refused because the server is saturated.
+async fn overloaded(_: BoxError) -> Response {
+    retry_soon(code_response(ErrorCode::ServiceUnavailable))
+}
+
+/// Requests not answered within `request_timeout_secs`.
+fn timed_out() -> Response {
+    retry_soon(code_response(ErrorCode::RequestTimeout))
+}
+
+fn retry_soon(mut response: Response) -> Response {
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
@@ -199,9 +198,12 @@ async fn method_not_allowed() -> Response {
     code_response(ErrorCode::MethodNotAllowed)
 }
 
-/// A fresh request id for every request (a client-sent `X-Request-Id` is not
-/// reused: ids must be unique per execution), on the response and in the
-/// request's span, plus one access log line.
+/// The one route without a request timeout (see `request_context`).
+const UPLOAD_ROUTE: &str = "/admin/v1/uploads";
+
+/// Per request: a fresh id (a client-sent `X-Request-Id` is not reused: ids
+/// must be unique per execution) on the response and in the request's span,
+/// the request timeout, metrics and one access log line.
 async fn request_context(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = RequestId::new();
@@ -209,7 +211,14 @@ async fn request_context(State(state): State<AppState>, mut request: Request, ne
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = %request_id.0);
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let handled = next.run(request).instrument(span.clone());
+    // Uploads stream feeds of any size and are exempt from the request timeout.
+    let mut response = if route.as_deref() == Some(UPLOAD_ROUTE) {
+        handled.await
+    } else {
+        let limit = Duration::from_secs(state.config.request_timeout_secs);
+        tokio::time::timeout(limit, handled).await.unwrap_or_else(|_| timed_out())
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
