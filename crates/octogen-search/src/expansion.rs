@@ -132,7 +132,7 @@ impl ExpansionWeight {
             None => {
                 docs.sort_unstable();
                 docs.dedup();
-                Box::new(SortedDocs { docs, cursor: 0 })
+                Box::new(SortedDocs::new(docs))
             }
         }))
     }
@@ -181,9 +181,16 @@ impl DocSet for DocSetBox {
 }
 
 /// A sorted, duplicate-free list of doc ids with a binary-search `seek`.
-struct SortedDocs {
+pub(crate) struct SortedDocs {
     docs: Vec<DocId>,
     cursor: usize,
+}
+
+impl SortedDocs {
+    /// `docs` must be sorted and free of duplicates.
+    pub(crate) fn new(docs: Vec<DocId>) -> SortedDocs {
+        SortedDocs { docs, cursor: 0 }
+    }
 }
 
 impl DocSet for SortedDocs {

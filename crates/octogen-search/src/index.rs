@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use octogen_core::wire::{ProductRecord, ProductSummary};
 use serde::{Deserialize, Serialize};
-use tantivy::schema::Value;
+use tantivy::schema::{Field, Value};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
     Term,
@@ -336,7 +336,7 @@ impl SearchIndex {
                     Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = ranked_hits(&searcher, plan, after, keep)?;
+                let hits = ranked_hits(&searcher, plan, self.fields.title, after, keep)?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
                     .unzip()
@@ -531,11 +531,12 @@ impl Drop for BulkBuild<'_> {
 fn ranked_hits(
     searcher: &Searcher,
     plan: &RankedPlan,
+    title: Field,
     after: Option<RankedKey>,
     keep: usize,
 ) -> Result<Vec<RankedHit>, IndexError> {
     let cursor_coverage = after.map(|after| name_coverage_of_rank(after.rank()));
-    let collector = RankedCollector { after, keep };
+    let collector = RankedCollector { after, keep, title };
     if let Some(all_names) = &plan.all_names {
         if cursor_coverage.is_none_or(|coverage| coverage >= plan.words) {
             let hits = searcher.search(all_names, &collector)?;
@@ -551,7 +552,7 @@ fn ranked_hits(
         return Ok(hits);
     }
     if let Some(description_only) = &plan.description_only {
-        let rest = RankedCollector { after: description_after, keep: keep - hits.len() };
+        let rest = RankedCollector { after: description_after, keep: keep - hits.len(), title };
         hits.extend(searcher.search(description_only, &rest)?);
     }
     Ok(hits)
@@ -733,9 +734,12 @@ mod tests {
                     for tier in tiers.into_iter().flatten() {
                         let mut after = None;
                         for _page in 0..3 {
-                            let pruned = searcher.search(tier, &RankedCollector { after, keep }).expect("search");
-                            let reference =
-                                searcher.search(tier, &Unpruned(RankedCollector { after, keep })).expect("search");
+                            let title = index.fields.title;
+                            let pruned =
+                                searcher.search(tier, &RankedCollector { after, keep, title }).expect("search");
+                            let reference = searcher
+                                .search(tier, &Unpruned(RankedCollector { after, keep, title }))
+                                .expect("search");
                             assert_eq!(pruned, reference, "{text:?} {catalogs:?} keep={keep} after={after:?}");
                             after = pruned.last().map(|hit| hit.key);
                         }

@@ -78,6 +78,7 @@
 //! an all-words intersection first, MaxScore pruning of words that match
 //! nearly everything, and the description only as a fallback tier.
 
+mod best_match;
 mod collect;
 mod error;
 mod expansion;

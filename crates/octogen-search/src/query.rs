@@ -17,6 +17,8 @@
 //!                or, for a product with no query word in any name field,
 //!                the number of query words its description contains (stemmed)
 //! rank         = score × 16 + (15 − min(title words, 15))
+//!                (title words: the title's tokens as indexed, i.e. its field norm;
+//!                words of more than 40 bytes are not indexed and not counted)
 //! ```
 //!
 //! Consequences, in order of precedence:
@@ -39,11 +41,12 @@ use std::ops::Bound;
 
 use octogen_core::facets::{facet_term, FacetKey};
 use serde::{Deserialize, Serialize};
-use tantivy::query::{BooleanQuery, ConstScoreQuery, DisjunctionMaxQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{RawTokenizer, TextAnalyzer};
 use tantivy::Term;
 
+use crate::best_match::BestMatchQuery;
 use crate::expansion::{Expansion, ExpansionQuery};
 use crate::filtered::{any_term, CatalogFilter, FilteredQuery, Scored};
 use crate::schema::{english_stop_words, exact_analyzer, word_stemmer, Fields};
@@ -382,13 +385,13 @@ fn name_clause(fields: &Fields, word: &QueryWord) -> WordClause {
         add(fields.title_stem, TITLE_POINTS, MatchKind::Stem, stem);
         add(fields.kind_stem, KIND_POINTS, MatchKind::Stem, stem);
     }
-    WordClause { query: Box::new(DisjunctionMaxQuery::new(alternatives)), upper_bound: upper_bound as f32 }
+    WordClause { query: Box::new(BestMatchQuery::new(alternatives)), upper_bound: upper_bound as f32 }
 }
 
 /// The rank of a hit from its query score and title length (see the module docs).
-pub(crate) fn rank(score: f32, title_words: u64) -> u32 {
+pub(crate) fn rank(score: f32, title_words: u32) -> u32 {
     // Scores are exact small integers; `+ 0.5` and truncation round without a libm call.
     let score = if score.is_finite() && score > 0.0 { (score + 0.5) as u32 } else { 0 };
-    let brevity = 15 - title_words.min(15) as u32;
+    let brevity = 15 - title_words.min(15);
     score.saturating_mul(16).saturating_add(brevity)
 }

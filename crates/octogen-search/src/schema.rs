@@ -56,8 +56,6 @@ pub(crate) struct Fields {
     pub price: Field,
     /// Lowercased title prefix, the browse order.
     pub title_sort: Field,
-    /// Number of words in the title; shorter titles win ties between equal relevance.
-    pub title_words: Field,
     /// The compact binary `ProductSummary`.
     pub summary: Field,
 }
@@ -77,7 +75,10 @@ pub(crate) fn build_schema() -> Schema {
     builder.add_u64_field("id_lo", FAST);
     builder.add_text_field("catalog", indexed_only(RAW_ANALYZER));
     builder.add_text_field("facet", indexed_only(RAW_ANALYZER));
-    builder.add_text_field("title", indexed_only(EXACT_ANALYZER));
+    // The title's field norm (its number of indexed words, a byte per document) breaks ranking ties.
+    let title = indexed_only(EXACT_ANALYZER);
+    let title_indexing = title.get_indexing_options().cloned().map(|indexing| indexing.set_fieldnorms(true));
+    builder.add_text_field("title", title.set_indexing_options(title_indexing.unwrap_or_default()));
     builder.add_text_field("title_stem", indexed_only(STEM_ANALYZER));
     builder.add_text_field("brand", indexed_only(EXACT_ANALYZER));
     builder.add_text_field("kind", indexed_only(EXACT_ANALYZER));
@@ -85,7 +86,6 @@ pub(crate) fn build_schema() -> Schema {
     builder.add_text_field("description", indexed_only(STEM_ANALYZER));
     builder.add_f64_field("price", NumericOptions::default().set_fast());
     builder.add_text_field("title_sort", TextOptions::default().set_fast(RAW_ANALYZER));
-    builder.add_u64_field("title_words", FAST);
     builder.add_bytes_field("summary", STORED);
     builder.build()
 }
@@ -109,7 +109,6 @@ impl Fields {
             description: field("description")?,
             price: field("price")?,
             title_sort: field("title_sort")?,
-            title_words: field("title_words")?,
             summary: field("summary")?,
         })
     }
@@ -185,10 +184,6 @@ pub(crate) fn title_sort_key(title: &str) -> String {
     key.trim_end().to_string()
 }
 
-pub(crate) fn title_word_count(title: &str) -> u64 {
-    title.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).count() as u64
-}
-
 /// The index document of an active product.
 pub(crate) fn product_document(fields: &Fields, record: &ProductRecord) -> Result<TantivyDocument, IndexError> {
     let product = &record.product;
@@ -205,7 +200,6 @@ pub(crate) fn product_document(fields: &Fields, record: &ProductRecord) -> Resul
     doc.add_text(fields.title, &product.title);
     doc.add_text(fields.title_stem, &product.title);
     doc.add_text(fields.title_sort, title_sort_key(&product.title));
-    doc.add_u64(fields.title_words, title_word_count(&product.title));
     for brand in brand_texts(record) {
         doc.add_text(fields.brand, brand);
     }
