@@ -78,8 +78,22 @@ impl IdColumns {
     }
 
     fn id(&self, doc: DocId) -> u128 {
-        (u128::from(self.hi.get_val(doc)) << 64) | u128::from(self.lo.get_val(doc))
+        self.id_from_high(doc, self.high(doc))
     }
+
+    /// The high half of a document's id: it decides almost every tie on its
+    /// own, so the low half is only read for documents that get that far.
+    fn high(&self, doc: DocId) -> u64 {
+        self.hi.get_val(doc)
+    }
+
+    fn id_from_high(&self, doc: DocId, high: u64) -> u128 {
+        (u128::from(high) << 64) | u128::from(self.lo.get_val(doc))
+    }
+}
+
+fn high_half(id: u128) -> u64 {
+    (id >> 64) as u64
 }
 
 /// Ranked order: smaller is better (higher rank, then lower id).
@@ -193,7 +207,15 @@ impl SegmentCollector for RankedSegmentCollector {
         if self.best.bar().is_some_and(|bar| rank < bar.key.rank()) {
             return;
         }
-        let key = RankedKey::new(rank, self.ids.id(doc));
+        // A tie on the rank goes to the smaller id: most lose on its high half alone.
+        let high = self.ids.high(doc);
+        if self.best.bar().is_some_and(|bar| rank == bar.key.rank() && high > high_half(bar.key.id)) {
+            return;
+        }
+        if self.after.is_some_and(|after| rank == after.rank() && high < high_half(after.id)) {
+            return;
+        }
+        let key = RankedKey::new(rank, self.ids.id_from_high(doc, high));
         if self.after.is_some_and(|after| key <= after) {
             return;
         }
@@ -235,9 +257,35 @@ impl SegmentThreshold {
     }
 }
 
-pub(crate) struct BrowseSegmentCollector {
+/// A segment's browse sort key of each document: its title's ordinal in the
+/// segment's dictionary (the same order as the titles), then its id.
+pub(crate) struct BrowseKeys {
     titles: Option<StrColumn>,
     ids: IdColumns,
+}
+
+impl BrowseKeys {
+    pub(crate) fn open(segment: &SegmentReader) -> tantivy::Result<BrowseKeys> {
+        Ok(BrowseKeys { titles: segment.fast_fields().str("title_sort")?, ids: IdColumns::open(segment)? })
+    }
+
+    /// `None` only for a document without a title key, which we never write.
+    fn title_ord(&self, doc: DocId) -> Option<u64> {
+        self.titles.as_ref().and_then(|titles| titles.ords().first(doc))
+    }
+
+    /// The title's ordinal; a document without one sorts last.
+    pub(crate) fn ord(&self, doc: DocId) -> u64 {
+        self.title_ord(doc).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn id(&self, doc: DocId) -> u128 {
+        self.ids.id(doc)
+    }
+}
+
+pub(crate) struct BrowseSegmentCollector {
+    keys: BrowseKeys,
     threshold: Option<SegmentThreshold>,
     /// (title ordinal, id, doc)
     best: Best<(u64, u128, DocId)>,
@@ -249,18 +297,12 @@ impl Collector for BrowseCollector {
     type Child = BrowseSegmentCollector;
 
     fn for_segment(&self, segment_ord: SegmentOrdinal, segment: &SegmentReader) -> tantivy::Result<Self::Child> {
-        let titles = segment.fast_fields().str("title_sort")?;
-        let threshold = match (&self.after, &titles) {
+        let keys = BrowseKeys::open(segment)?;
+        let threshold = match (&self.after, &keys.titles) {
             (Some((title, id)), Some(column)) => Some(segment_threshold(column, title, *id)?),
             _ => None,
         };
-        Ok(BrowseSegmentCollector {
-            titles,
-            ids: IdColumns::open(segment)?,
-            threshold,
-            best: Best::new(self.keep),
-            segment_ord,
-        })
+        Ok(BrowseSegmentCollector { keys, threshold, best: Best::new(self.keep), segment_ord })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -282,12 +324,26 @@ fn segment_threshold(column: &StrColumn, title: &str, id: u128) -> tantivy::Resu
     })
 }
 
+impl BrowseSegmentCollector {
+    /// Where `order` (this segment's documents in browse order, see
+    /// `browse`) passes the cursor: everything before it is on earlier pages.
+    pub(crate) fn first_after_cursor(&self, order: &[DocId]) -> usize {
+        let Some(threshold) = self.threshold else { return 0 };
+        order.partition_point(|&doc| !threshold.passes(self.keys.ord(doc), self.keys.id(doc)))
+    }
+
+    /// The page holds `keep` products: in a walk in browse order, nothing later can enter it.
+    pub(crate) fn is_full(&self) -> bool {
+        self.best.bar().is_some()
+    }
+}
+
 impl SegmentCollector for BrowseSegmentCollector {
     type Fruit = Vec<BrowseHit>;
 
     fn collect(&mut self, doc: DocId, _score: Score) {
         // Every document we write has a (never empty) title key; see `schema::title_sort_key`.
-        let Some(ord) = self.titles.as_ref().and_then(|titles| titles.ords().first(doc)) else {
+        let Some(ord) = self.keys.title_ord(doc) else {
             return;
         };
         if self.threshold.is_some_and(|threshold| ord < threshold.ord) {
@@ -296,7 +352,7 @@ impl SegmentCollector for BrowseSegmentCollector {
         if self.best.bar().is_some_and(|bar| ord > bar.0) {
             return;
         }
-        let id = self.ids.id(doc);
+        let id = self.keys.id(doc);
         if self.threshold.is_some_and(|threshold| !threshold.passes(ord, id)) {
             return;
         }
@@ -309,7 +365,7 @@ impl SegmentCollector for BrowseSegmentCollector {
         // (each dictionary block is decompressed once, not once per hit).
         let ords: Vec<u64> = best.iter().map(|(ord, _, _)| *ord).collect();
         let mut titles = Vec::with_capacity(ords.len());
-        if let Some(column) = &self.titles {
+        if let Some(column) = &self.keys.titles {
             // An ordinal read from this column is always in its dictionary.
             let _ = column
                 .dictionary()

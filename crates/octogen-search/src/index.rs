@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use octogen_core::wire::{ProductRecord, ProductSummary};
@@ -16,6 +16,7 @@ use tantivy::{
     Term,
 };
 
+use crate::browse::{browse_hits, BrowseOrders};
 use crate::collect::{BrowseCollector, RankedCollector, RankedHit, RankedKey};
 use crate::query::{
     compile, name_coverage_of_rank, CompiledQuery, RankedPlan, SearchQuery, SortKey, SortPosition, NAME_MATCH_MIN_RANK,
@@ -95,6 +96,8 @@ pub struct SearchIndex {
     writer: Mutex<WriterState>,
     writer_config: WriterConfig,
     applied_seq: AtomicI64,
+    /// Each segment's documents in browse order (see `browse`); the reader warms it.
+    browse_orders: Arc<BrowseOrders>,
     dir: Option<PathBuf>,
 }
 
@@ -217,9 +220,12 @@ impl SearchIndex {
             Some(writer) => writer,
             None => open_writer(&index, dir.as_deref(), config)?,
         };
+        let browse_orders = Arc::new(BrowseOrders::default());
+        let warmer: Weak<dyn tantivy::Warmer> = Arc::downgrade(&browse_orders) as Weak<dyn tantivy::Warmer>;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .warmers(vec![warmer])
             .try_into()
             .map_err(|error| IndexError::corrupt("cannot open the segments", error))?;
         let maybe_indexed =
@@ -231,6 +237,7 @@ impl SearchIndex {
             writer: Mutex::new(WriterState { writer: Some(writer), maybe_indexed }),
             writer_config: config,
             applied_seq: AtomicI64::new(applied_seq),
+            browse_orders,
             dir,
         })
     }
@@ -341,13 +348,13 @@ impl SearchIndex {
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
                     .unzip()
             }
-            CompiledQuery::Browse(filter) => {
+            CompiledQuery::Browse(plan) => {
                 let after = match &query.after {
                     None => None,
                     Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = searcher.search(filter, &BrowseCollector { after, keep })?;
+                let hits = browse_hits(&searcher, &self.browse_orders, plan, &BrowseCollector { after, keep })?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
                     .unzip()
@@ -652,13 +659,63 @@ fn directory_size(dir: &Path) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use octogen_core::product::Product;
+    use crate::FacetFilter;
+    use octogen_core::facets::FacetKey;
+    use octogen_core::product::{Brand, Product};
     use octogen_core::Timestamp;
     use tantivy::collector::Collector;
     use tantivy::{SegmentOrdinal, SegmentReader};
 
     use super::*;
     use crate::collect::RankedSegmentCollector;
+
+    /// Walking segments in browse order (`browse`) must give exactly what
+    /// collecting every match in document order gives, for every kind of
+    /// filter (dense, sparse, price bounds on either side, exclusions),
+    /// page after page, with deleted products skipped.
+    #[test]
+    fn browse_walks_return_exactly_the_collected_hits() {
+        let index = random_corpus(11);
+        let deleted = (0..1600u64)
+            .step_by(13)
+            .map(|n| IndexChange::Remove { uuid: uuid::Uuid::from_u128(u128::from(n) * 7919).to_string() });
+        index.apply(deleted.collect(), 5).expect("delete");
+        let searcher = index.reader.searcher();
+        assert!(searcher
+            .segment_readers()
+            .iter()
+            .all(|segment| index.browse_orders.get(segment.segment_id()).is_some()));
+        let all = SearchQuery::browse(["a", "b", "c"]);
+        let brand = |names: &[&str]| vec![FacetFilter::new(FacetKey::RawBrandName, names.iter().copied())];
+        let queries = [
+            all.clone(),
+            SearchQuery::browse(["b"]),
+            SearchQuery { price_min: Some(20.0), ..all.clone() },
+            SearchQuery { price_max: Some(35.5), ..all.clone() },
+            SearchQuery { price_min: Some(10.0), price_max: Some(10.0), ..all.clone() },
+            SearchQuery {
+                price_min: Some(40.0),
+                price_max: Some(60.0),
+                facets: brand(&["acme", "zen"]),
+                ..all.clone()
+            },
+            SearchQuery { facets: brand(&["rare"]), ..all.clone() },
+            SearchQuery { exclude_facets: brand(&["nord"]), catalogs: vec!["a".into(), "c".into()], ..all.clone() },
+        ];
+        for query in queries {
+            let CompiledQuery::Browse(plan) = compile(&index.fields, &query) else { panic!("browse") };
+            for keep in [1, 5, 21] {
+                let mut after = None;
+                for _page in 0..4 {
+                    let collector = BrowseCollector { after: after.clone(), keep };
+                    let walked = browse_hits(&searcher, &index.browse_orders, &plan, &collector).expect("walk");
+                    let collected = searcher.search(&plan.filter, &collector).expect("collect");
+                    assert_eq!(walked, collected, "{query:?} keep={keep} after={after:?}");
+                    after = walked.last().map(|hit| (hit.title.clone(), hit.id));
+                }
+            }
+        }
+    }
 
     /// The ranked collector without pruning: every match is scored and offered.
     struct Unpruned(RankedCollector);
@@ -703,6 +760,10 @@ mod tests {
                 product.description = Some(words(&mut next, description_words));
                 // Every product says "home" somewhere in its name fields: a word matching everything.
                 product.product_type = Some("home".into());
+                // Brands for facets ("rare" on ~1 % of products) and prices, some missing, for browse filters.
+                let brand = if n % 97 == 0 { "rare" } else { ["acme", "zen", "nord"][next(3) as usize] };
+                product.brand = Some(Brand { name: brand.into(), slug: None, url: None, description: None });
+                product.current_price = (n % 7 != 0).then(|| (next(10_000) as f64) / 100.0);
                 changes.push(IndexChange::Upsert(ProductRecord {
                     uuid: uuid::Uuid::from_u128(u128::from(n) * 7919).to_string(),
                     catalog_key: ["a", "b", "c"][next(3) as usize].into(),

@@ -79,6 +79,7 @@
 //! nearly everything, and the description only as a fallback tier.
 
 mod best_match;
+mod browse;
 mod collect;
 mod error;
 mod expansion;

@@ -260,8 +260,39 @@ const KIND_POINTS: u32 = 3;
 /// A search compiled to tantivy queries.
 pub(crate) enum CompiledQuery {
     /// No text: the filters alone, in title order.
-    Browse(Box<dyn Query>),
+    Browse(BrowsePlan),
     Ranked(RankedPlan),
+}
+
+/// A browse's filter, whole and in two parts (see `browse`): walking a
+/// segment in title order checks each document against the posting-list
+/// part (as a bitset) and the price bounds (read from the price column).
+pub(crate) struct BrowsePlan {
+    /// Catalogs, facets, price and excluded facets.
+    pub filter: Box<dyn Query>,
+    /// Catalogs, facets and excluded facets.
+    pub postings: Box<dyn Query>,
+    pub price: PriceBounds,
+}
+
+/// Inclusive bounds on the current price; bounded prices never match an unpriced product.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PriceBounds {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl PriceBounds {
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.min.is_some() || self.max.is_some()
+    }
+
+    pub(crate) fn admits(&self, price: Option<f64>) -> bool {
+        match price {
+            None => !self.is_bounded(),
+            Some(price) => self.min.is_none_or(|min| price >= min) && self.max.is_none_or(|max| price <= max),
+        }
+    }
 }
 
 /// The tiers of a text query, from the highest ranks down. Each later tier is
@@ -285,10 +316,14 @@ pub(crate) struct RankedPlan {
 pub(crate) const NAME_MATCH_MIN_RANK: u32 = COVERAGE_POINTS * 16;
 
 pub(crate) fn compile(fields: &Fields, query: &SearchQuery) -> CompiledQuery {
-    let filter = filters(fields, query);
+    let filter = filters(fields, query, true);
     let words = query.text.as_deref().map(query_words).unwrap_or_default();
     if words.is_empty() {
-        return CompiledQuery::Browse(Box::new(FilteredQuery::new(Scored::Nothing, filter)));
+        return CompiledQuery::Browse(BrowsePlan {
+            filter: Box::new(FilteredQuery::new(Scored::Nothing, filter)),
+            postings: Box::new(FilteredQuery::new(Scored::Nothing, filters(fields, query, false))),
+            price: PriceBounds { min: query.price_min, max: query.price_max },
+        });
     }
     let clauses: Vec<WordClause> = words.iter().map(|word| name_clause(fields, word)).collect();
     let filtered = |scored: Scored| -> Box<dyn Query> { Box::new(FilteredQuery::new(scored, filter.box_clone())) };
@@ -320,11 +355,14 @@ pub(crate) fn name_coverage_of_rank(rank: u32) -> usize {
     (rank / 16 / COVERAGE_POINTS) as usize
 }
 
-/// Catalogs, facets and price, all required, and excluded facets; they never contribute to the score.
-fn filters(fields: &Fields, query: &SearchQuery) -> Box<dyn Query> {
+/// Catalogs, facets and (with `with_price`) price, all required, and excluded
+/// facets; they never contribute to the score.
+fn filters(fields: &Fields, query: &SearchQuery, with_price: bool) -> Box<dyn Query> {
     let mut clauses: Vec<Box<dyn Query>> = vec![Box::new(CatalogFilter::new(fields.catalog, &query.catalogs))];
     clauses.extend(query.facets.iter().map(|facet| facet_filter(fields, facet)));
-    clauses.extend(price_filter(fields, query.price_min, query.price_max));
+    if with_price {
+        clauses.extend(price_filter(fields, query.price_min, query.price_max));
+    }
     let excluded: Vec<Box<dyn Query>> = query.exclude_facets.iter().map(|facet| facet_filter(fields, facet)).collect();
     if clauses.len() == 1 && excluded.is_empty() {
         return clauses.remove(0);
