@@ -16,12 +16,13 @@ use tantivy::{
     Term,
 };
 
-use crate::browse::{browse_hits, BrowseOrders};
+use crate::browse::browse_hits;
 use crate::collect::{BrowseCollector, RankedCollector, RankedHit, RankedKey};
 use crate::query::{
     compile, name_coverage_of_rank, CompiledQuery, RankedPlan, SearchQuery, SortKey, SortPosition, NAME_MATCH_MIN_RANK,
 };
 use crate::schema::{build_schema, product_document, register_analyzers, sort_id, Fields};
+use crate::segment_cache::SegmentCaches;
 use crate::{summary_codec, IndexError};
 
 /// Bump when the schema, the analyzers, the scoring or the stored encoding
@@ -96,8 +97,8 @@ pub struct SearchIndex {
     writer: Mutex<WriterState>,
     writer_config: WriterConfig,
     applied_seq: AtomicI64,
-    /// Each segment's documents in browse order (see `browse`); the reader warms it.
-    browse_orders: Arc<BrowseOrders>,
+    /// Per-segment data the reader derives when a segment becomes searchable.
+    segment_caches: Arc<SegmentCaches>,
     dir: Option<PathBuf>,
 }
 
@@ -220,8 +221,8 @@ impl SearchIndex {
             Some(writer) => writer,
             None => open_writer(&index, dir.as_deref(), config)?,
         };
-        let browse_orders = Arc::new(BrowseOrders::default());
-        let warmer: Weak<dyn tantivy::Warmer> = Arc::downgrade(&browse_orders) as Weak<dyn tantivy::Warmer>;
+        let segment_caches = Arc::new(SegmentCaches::default());
+        let warmer: Weak<dyn tantivy::Warmer> = Arc::downgrade(&segment_caches) as Weak<dyn tantivy::Warmer>;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
@@ -237,7 +238,7 @@ impl SearchIndex {
             writer: Mutex::new(WriterState { writer: Some(writer), maybe_indexed }),
             writer_config: config,
             applied_seq: AtomicI64::new(applied_seq),
-            browse_orders,
+            segment_caches,
             dir,
         })
     }
@@ -354,7 +355,7 @@ impl SearchIndex {
                     Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = browse_hits(&searcher, &self.browse_orders, plan, &BrowseCollector { after, keep })?;
+                let hits = browse_hits(&searcher, &self.segment_caches, plan, &BrowseCollector { after, keep })?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
                     .unzip()
@@ -669,6 +670,22 @@ mod tests {
     use super::*;
     use crate::collect::RankedSegmentCollector;
 
+    /// Each segment's cache holds a permutation of its documents in (title, id) order.
+    #[test]
+    fn segment_caches_match_the_columns() {
+        let index = random_corpus(3);
+        let searcher = index.reader.searcher();
+        for segment in searcher.segment_readers() {
+            let cache = index.segment_caches.get(segment.segment_id()).expect("warmed");
+            let keys = crate::collect::BrowseKeys::open(segment).expect("keys");
+            let mut order = cache.browse_order.to_vec();
+            let walked: Vec<(u64, u128)> = order.iter().map(|&doc| (keys.ord(doc), keys.id(doc))).collect();
+            assert!(walked.windows(2).all(|pair| pair[0] < pair[1]), "strictly increasing (title, id)");
+            order.sort_unstable();
+            assert_eq!(order, (0..segment.max_doc()).collect::<Vec<_>>());
+        }
+    }
+
     /// Walking segments in browse order (`browse`) must give exactly what
     /// collecting every match in document order gives, for every kind of
     /// filter (dense, sparse, price bounds on either side, exclusions),
@@ -684,7 +701,7 @@ mod tests {
         assert!(searcher
             .segment_readers()
             .iter()
-            .all(|segment| index.browse_orders.get(segment.segment_id()).is_some()));
+            .all(|segment| index.segment_caches.get(segment.segment_id()).is_some()));
         let all = SearchQuery::browse(["a", "b", "c"]);
         let brand = |names: &[&str]| vec![FacetFilter::new(FacetKey::RawBrandName, names.iter().copied())];
         let queries = [
@@ -708,7 +725,7 @@ mod tests {
                 let mut after = None;
                 for _page in 0..4 {
                     let collector = BrowseCollector { after: after.clone(), keep };
-                    let walked = browse_hits(&searcher, &index.browse_orders, &plan, &collector).expect("walk");
+                    let walked = browse_hits(&searcher, &index.segment_caches, &plan, &collector).expect("walk");
                     let collected = searcher.search(&plan.filter, &collector).expect("collect");
                     assert_eq!(walked, collected, "{query:?} keep={keep} after={after:?}");
                     after = walked.last().map(|hit| (hit.title.clone(), hit.id));
@@ -795,12 +812,9 @@ mod tests {
                     for tier in tiers.into_iter().flatten() {
                         let mut after = None;
                         for _page in 0..3 {
-                            let title = index.fields.title;
-                            let pruned =
-                                searcher.search(tier, &RankedCollector { after, keep, title }).expect("search");
-                            let reference = searcher
-                                .search(tier, &Unpruned(RankedCollector { after, keep, title }))
-                                .expect("search");
+                            let collector = || RankedCollector { after, keep, title: index.fields.title };
+                            let pruned = searcher.search(tier, &collector()).expect("search");
+                            let reference = searcher.search(tier, &Unpruned(collector())).expect("search");
                             assert_eq!(pruned, reference, "{text:?} {catalogs:?} keep={keep} after={after:?}");
                             after = pruned.last().map(|hit| hit.key);
                         }

@@ -87,6 +87,7 @@ mod filtered;
 mod index;
 pub mod query;
 mod schema;
+mod segment_cache;
 mod summary_codec;
 mod words;
 
