@@ -670,6 +670,53 @@ mod tests {
     use super::*;
     use crate::collect::RankedSegmentCollector;
 
+    /// A word's `BestMatchQuery` finds the same documents with the same
+    /// scores as tantivy's `DisjunctionMaxQuery` over the same alternatives,
+    /// whether walked or sought.
+    #[test]
+    fn best_match_scores_exactly_like_disjunction_max() {
+        use tantivy::query::{DisjunctionMaxQuery, EnableScoring, Query};
+        use tantivy::TERMINATED;
+
+        use crate::best_match::BestMatchQuery;
+        use crate::query::{query_words, word_alternatives};
+
+        let index = random_corpus(5);
+        let searcher = index.reader.searcher();
+        let scoring = EnableScoring::enabled_from_searcher(&searcher);
+        for text in ["oak", "tabl", "chiar", "velvet sofa", "home", "blankets"] {
+            for word in query_words(text) {
+                let (alternatives, _) = word_alternatives(&index.fields, &word);
+                let ours = BestMatchQuery::new(alternatives.iter().map(|query| query.box_clone()).collect());
+                let reference = DisjunctionMaxQuery::new(alternatives);
+                for segment in searcher.segment_readers() {
+                    let walk = |query: &dyn Query| {
+                        let mut scorer = query.weight(scoring).unwrap().scorer(segment, 1.0).unwrap();
+                        let mut hits = Vec::new();
+                        while scorer.doc() != TERMINATED {
+                            hits.push((scorer.doc(), scorer.score()));
+                            scorer.advance();
+                        }
+                        hits
+                    };
+                    let seek = |query: &dyn Query| {
+                        let mut scorer = query.weight(scoring).unwrap().scorer(segment, 1.0).unwrap();
+                        let mut hits = Vec::new();
+                        for target in (1..segment.max_doc()).step_by(37) {
+                            if scorer.doc() < target && scorer.seek(target) != TERMINATED {
+                                hits.push((target, scorer.doc(), scorer.score()));
+                            }
+                        }
+                        hits
+                    };
+                    assert_eq!(walk(&ours), walk(&reference), "{text:?} walked");
+                    assert!(!walk(&ours).is_empty() || text == "chiar", "{text:?} matches something");
+                    assert_eq!(seek(&ours), seek(&reference), "{text:?} sought");
+                }
+            }
+        }
+    }
+
     /// Each segment's cache holds a permutation of its documents in (title, id) order.
     #[test]
     fn segment_caches_match_the_columns() {

@@ -391,6 +391,13 @@ fn price_filter(fields: &Fields, min: Option<f64>, max: Option<f64>) -> Option<B
 
 /// The best name-field match of one word: max over fields and match kinds.
 fn name_clause(fields: &Fields, word: &QueryWord) -> WordClause {
+    let (alternatives, upper_bound) = word_alternatives(fields, word);
+    WordClause { query: Box::new(BestMatchQuery::new(alternatives)), upper_bound }
+}
+
+/// Every way a word can match a name field, each scoring its constant
+/// points, and the most any of them scores.
+pub(crate) fn word_alternatives(fields: &Fields, word: &QueryWord) -> (Vec<Box<dyn Query>>, f32) {
     let mut alternatives: Vec<Box<dyn Query>> = Vec::new();
     let mut upper_bound: u32 = 0;
     let mut add = |field: Field, field_points: u32, kind: MatchKind, text: &str| {
@@ -423,7 +430,7 @@ fn name_clause(fields: &Fields, word: &QueryWord) -> WordClause {
         add(fields.title_stem, TITLE_POINTS, MatchKind::Stem, stem);
         add(fields.kind_stem, KIND_POINTS, MatchKind::Stem, stem);
     }
-    WordClause { query: Box::new(BestMatchQuery::new(alternatives)), upper_bound: upper_bound as f32 }
+    (alternatives, upper_bound as f32)
 }
 
 /// The rank of a hit from its query score and title length (see the module docs).
