@@ -21,6 +21,7 @@ use tantivy::columnar::{Column, ColumnIndex, ColumnValues, StrColumn, TermOrdHit
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::query::rank;
+use crate::segment_cache::{first_byte, SegmentCache, SegmentCaches};
 
 /// Keeps the `capacity` smallest items.
 struct Best<T: Ord> {
@@ -124,11 +125,14 @@ pub(crate) struct RankedCollector {
     pub keep: usize,
     /// The title field: its field norm (the number of words indexed) breaks ties.
     pub title: Field,
+    pub caches: Arc<SegmentCaches>,
 }
 
 pub(crate) struct RankedSegmentCollector {
     after: Option<RankedKey>,
     ids: IdColumns,
+    /// The segment's cache (ids' first bytes), once the reader has warmed it.
+    cache: Option<Arc<SegmentCache>>,
     /// A byte per document: far cheaper to read than a fast field, and read for every match.
     title_words: FieldNormReader,
     best: Best<RankedHit>,
@@ -143,6 +147,7 @@ impl Collector for RankedCollector {
         Ok(RankedSegmentCollector {
             after: self.after,
             ids: IdColumns::open(segment)?,
+            cache: self.caches.get(segment.segment_id()),
             title_words: segment.get_fieldnorms_reader(self.title)?,
             best: Best::new(self.keep),
             segment_ord,
@@ -195,6 +200,12 @@ impl RankedSegmentCollector {
     }
 }
 
+impl RankedSegmentCollector {
+    fn id_first_byte(&self, doc: DocId) -> Option<u8> {
+        self.cache.as_ref().map(|cache| cache.id_first_byte[doc as usize])
+    }
+}
+
 impl SegmentCollector for RankedSegmentCollector {
     type Fruit = Vec<RankedHit>;
 
@@ -207,7 +218,18 @@ impl SegmentCollector for RankedSegmentCollector {
         if self.best.bar().is_some_and(|bar| rank < bar.key.rank()) {
             return;
         }
-        // A tie on the rank goes to the smaller id: most lose on its high half alone.
+        // A tie on the rank goes to the smaller id: most lose on its first
+        // byte (cached), most of the rest on its high half.
+        if self.best.bar().is_some_and(|bar| {
+            rank == bar.key.rank() && self.id_first_byte(doc).is_some_and(|byte| byte > first_byte(bar.key.id))
+        }) {
+            return;
+        }
+        if self.after.is_some_and(|after| {
+            rank == after.rank() && self.id_first_byte(doc).is_some_and(|byte| byte < first_byte(after.id))
+        }) {
+            return;
+        }
         let high = self.ids.high(doc);
         if self.best.bar().is_some_and(|bar| rank == bar.key.rank() && high > high_half(bar.key.id)) {
             return;

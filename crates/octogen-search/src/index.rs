@@ -344,7 +344,7 @@ impl SearchIndex {
                     Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = ranked_hits(&searcher, plan, self.fields.title, after, keep)?;
+                let hits = ranked_hits(&searcher, plan, self.fields.title, &self.segment_caches, after, keep)?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
                     .unzip()
@@ -540,11 +540,12 @@ fn ranked_hits(
     searcher: &Searcher,
     plan: &RankedPlan,
     title: Field,
+    caches: &Arc<SegmentCaches>,
     after: Option<RankedKey>,
     keep: usize,
 ) -> Result<Vec<RankedHit>, IndexError> {
     let cursor_coverage = after.map(|after| name_coverage_of_rank(after.rank()));
-    let collector = RankedCollector { after, keep, title };
+    let collector = RankedCollector { after, keep, title, caches: caches.clone() };
     if let Some(all_names) = &plan.all_names {
         if cursor_coverage.is_none_or(|coverage| coverage >= plan.words) {
             let hits = searcher.search(all_names, &collector)?;
@@ -560,7 +561,7 @@ fn ranked_hits(
         return Ok(hits);
     }
     if let Some(description_only) = &plan.description_only {
-        let rest = RankedCollector { after: description_after, keep: keep - hits.len(), title };
+        let rest = RankedCollector { after: description_after, keep: keep - hits.len(), title, caches: caches.clone() };
         hits.extend(searcher.search(description_only, &rest)?);
     }
     Ok(hits)
@@ -717,7 +718,8 @@ mod tests {
         }
     }
 
-    /// Each segment's cache holds a permutation of its documents in (title, id) order.
+    /// Each segment's cache holds its ids' first bytes and a permutation of
+    /// its documents in (title, id) order.
     #[test]
     fn segment_caches_match_the_columns() {
         let index = random_corpus(3);
@@ -725,6 +727,8 @@ mod tests {
         for segment in searcher.segment_readers() {
             let cache = index.segment_caches.get(segment.segment_id()).expect("warmed");
             let keys = crate::collect::BrowseKeys::open(segment).expect("keys");
+            let first_bytes: Vec<u8> = (0..segment.max_doc()).map(|doc| (keys.id(doc) >> 120) as u8).collect();
+            assert_eq!(&*cache.id_first_byte, &first_bytes[..]);
             let mut order = cache.browse_order.to_vec();
             let walked: Vec<(u64, u128)> = order.iter().map(|&doc| (keys.ord(doc), keys.id(doc))).collect();
             assert!(walked.windows(2).all(|pair| pair[0] < pair[1]), "strictly increasing (title, id)");
@@ -859,7 +863,12 @@ mod tests {
                     for tier in tiers.into_iter().flatten() {
                         let mut after = None;
                         for _page in 0..3 {
-                            let collector = || RankedCollector { after, keep, title: index.fields.title };
+                            let collector = || RankedCollector {
+                                after,
+                                keep,
+                                title: index.fields.title,
+                                caches: index.segment_caches.clone(),
+                            };
                             let pruned = searcher.search(tier, &collector()).expect("search");
                             let reference = searcher.search(tier, &Unpruned(collector())).expect("search");
                             assert_eq!(pruned, reference, "{text:?} {catalogs:?} keep={keep} after={after:?}");
