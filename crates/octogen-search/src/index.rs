@@ -744,9 +744,7 @@ mod tests {
     #[test]
     fn browse_walks_return_exactly_the_collected_hits() {
         let index = random_corpus(11);
-        let deleted = (0..1600u64)
-            .step_by(13)
-            .map(|n| IndexChange::Remove { uuid: uuid::Uuid::from_u128(u128::from(n) * 7919).to_string() });
+        let deleted = (0..1600u64).step_by(13).map(|n| IndexChange::Remove { uuid: corpus_uuid(n) });
         index.apply(deleted.collect(), 5).expect("delete");
         let searcher = index.reader.searcher();
         assert!(searcher
@@ -808,6 +806,11 @@ mod tests {
     const VOCABULARY: [&str; 12] =
         ["oak", "table", "chair", "blanket", "wool", "lamp", "soft", "round", "velvet", "sofa", "desk", "home"];
 
+    /// Product `n`'s uuid, spread over the whole id space (ties are broken by id).
+    fn corpus_uuid(n: u64) -> String {
+        uuid::Uuid::from_u128((u128::from(n) + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)).to_string()
+    }
+
     fn random_corpus(seed: u64) -> SearchIndex {
         let index = SearchIndex::in_ram();
         let mut state = seed;
@@ -833,7 +836,7 @@ mod tests {
                 product.brand = Some(Brand { name: brand.into(), slug: None, url: None, description: None });
                 product.current_price = (n % 7 != 0).then(|| (next(10_000) as f64) / 100.0);
                 changes.push(IndexChange::Upsert(ProductRecord {
-                    uuid: uuid::Uuid::from_u128(u128::from(n) * 7919).to_string(),
+                    uuid: corpus_uuid(n),
                     catalog_key: ["a", "b", "c"][next(3) as usize].into(),
                     is_active: true,
                     updated_at: Timestamp::from_millis(0),
@@ -846,6 +849,41 @@ mod tests {
         index
     }
 
+    /// Products that tie on the rank and share their ids' first byte (the
+    /// cached byte cannot decide) page exactly as the plain collector does.
+    #[test]
+    fn rank_ties_sharing_the_ids_first_byte_are_ordered_by_the_whole_id() {
+        let index = SearchIndex::in_ram();
+        let changes = (0..300u128)
+            .map(|n| {
+                let id = ((n % 3) << 120) | n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835) >> 8;
+                IndexChange::Upsert(ProductRecord {
+                    uuid: uuid::Uuid::from_u128(id).to_string(),
+                    catalog_key: "a".into(),
+                    is_active: true,
+                    updated_at: Timestamp::from_millis(0),
+                    normalized_url: format!("https://x.example/{n}"),
+                    product: Product { title: "oak table".into(), ..Product::default() },
+                })
+            })
+            .collect();
+        index.apply(changes, 1).expect("apply");
+        let searcher = index.reader.searcher();
+        let CompiledQuery::Ranked(plan) = compile(&index.fields, &SearchQuery::text(["a"], "oak")) else {
+            panic!("ranked")
+        };
+        for keep in [1, 7, 40] {
+            let mut after = None;
+            for _page in 0..4 {
+                let collector = |caches| RankedCollector { after, keep, title: index.fields.title, caches };
+                let hits = searcher.search(&plan.any_name, &collector(index.segment_caches.clone())).expect("search");
+                let plain = Unpruned(collector(Arc::new(SegmentCaches::default())));
+                assert_eq!(hits, searcher.search(&plan.any_name, &plain).expect("search"), "keep={keep}");
+                after = hits.last().map(|hit| hit.key);
+            }
+        }
+    }
+
     /// Pruning must never change the hits: compare against the unpruned collector
     /// for every tier, with and without filters and cursors.
     #[test]
@@ -856,21 +894,19 @@ mod tests {
             ["home oak table", "home", "wool blanket home soft", "oak", "velvet sofa chair desk lamp", "home round"];
         for text in texts {
             for catalogs in [vec!["a", "b", "c"], vec!["b"]] {
-                for keep in [1, 5, 21] {
+                for keep in [1, 5, 21, 101] {
                     let query = SearchQuery::text(catalogs.clone(), text);
                     let CompiledQuery::Ranked(plan) = compile(&index.fields, &query) else { panic!("ranked") };
                     let tiers = [Some(&plan.any_name), plan.all_names.as_ref(), plan.description_only.as_ref()];
                     for tier in tiers.into_iter().flatten() {
                         let mut after = None;
                         for _page in 0..3 {
-                            let collector = || RankedCollector {
-                                after,
-                                keep,
-                                title: index.fields.title,
-                                caches: index.segment_caches.clone(),
-                            };
-                            let pruned = searcher.search(tier, &collector()).expect("search");
-                            let reference = searcher.search(tier, &Unpruned(collector())).expect("search");
+                            let collector = |caches| RankedCollector { after, keep, title: index.fields.title, caches };
+                            let pruned =
+                                searcher.search(tier, &collector(index.segment_caches.clone())).expect("search");
+                            // No pruning and no cached id bytes: every match is scored and compared in full.
+                            let plain = Unpruned(collector(Arc::new(SegmentCaches::default())));
+                            let reference = searcher.search(tier, &plain).expect("search");
                             assert_eq!(pruned, reference, "{text:?} {catalogs:?} keep={keep} after={after:?}");
                             after = pruned.last().map(|hit| hit.key);
                         }
