@@ -141,20 +141,26 @@ impl GrantedCatalog {
         product_count: u64,
         last_indexed_at: Option<Timestamp>,
     ) -> GrantedCatalog {
-        let summary = octogen_core::wire::MerchantCatalogSummary {
-            catalog: key,
-            display_name,
-            source_base_url,
-            product_count,
-            last_indexed_at,
-        };
+        let summary_json = Arc::from("");
+        let mut catalog =
+            GrantedCatalog { id, key, display_name, source_base_url, product_count, last_indexed_at, summary_json };
         // A struct of strings, numbers and a timestamp always serializes.
-        let summary_json = serde_json::to_string(&summary).expect("a catalog summary serializes").into();
-        let octogen_core::wire::MerchantCatalogSummary { catalog: key, display_name, source_base_url, .. } = summary;
-        GrantedCatalog { id, key, display_name, source_base_url, product_count, last_indexed_at, summary_json }
+        catalog.summary_json = serde_json::to_string(&catalog.summary()).expect("a catalog summary serializes").into();
+        catalog
     }
 
-    /// This catalog as the JSON of `MerchantCatalogSummary` (SPEC §4, `GET /v1/catalogs`).
+    /// This catalog as a partner sees it (SPEC §4, `GET /v1/catalogs`).
+    pub fn summary(&self) -> octogen_core::wire::MerchantCatalogSummary {
+        octogen_core::wire::MerchantCatalogSummary {
+            catalog: self.key.clone(),
+            display_name: self.display_name.clone(),
+            source_base_url: self.source_base_url.clone(),
+            product_count: self.product_count,
+            last_indexed_at: self.last_indexed_at,
+        }
+    }
+
+    /// [`GrantedCatalog::summary`] as JSON, rendered once.
     pub fn summary_json(&self) -> &str {
         &self.summary_json
     }

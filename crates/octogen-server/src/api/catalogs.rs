@@ -63,16 +63,7 @@ mod tests {
             ),
         ];
         let parsed: Vec<MerchantCatalogSummary> = serde_json::from_slice(&summaries_json(&catalogs)).unwrap();
-        let expected: Vec<MerchantCatalogSummary> = catalogs
-            .iter()
-            .map(|catalog| MerchantCatalogSummary {
-                catalog: catalog.key.clone(),
-                display_name: catalog.display_name.clone(),
-                source_base_url: catalog.source_base_url.clone(),
-                product_count: catalog.product_count,
-                last_indexed_at: catalog.last_indexed_at,
-            })
-            .collect();
+        let expected: Vec<MerchantCatalogSummary> = catalogs.iter().map(GrantedCatalog::summary).collect();
         assert_eq!(parsed, expected);
         assert_eq!(summaries_json(&[]), b"[]");
     }

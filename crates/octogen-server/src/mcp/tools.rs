@@ -17,6 +17,7 @@
 use std::sync::Arc;
 
 use octogen_core::wire::{MerchantCatalogSummary, MerchantProductListItem, MerchantProductView};
+use octogen_store::GrantedCatalog;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, ErrorData, JsonObject, Tool, ToolAnnotations,
 };
@@ -154,17 +155,7 @@ async fn charge(state: &AppState, caller: &McpCaller) -> Result<(), ErrorData> {
 }
 
 fn list_catalogs(caller: &McpCaller) -> CallToolResult {
-    let catalogs: Vec<MerchantCatalogSummary> = caller
-        .catalogs
-        .iter()
-        .map(|catalog| MerchantCatalogSummary {
-            catalog: catalog.key.clone(),
-            display_name: catalog.display_name.clone(),
-            source_base_url: catalog.source_base_url.clone(),
-            product_count: catalog.product_count,
-            last_indexed_at: catalog.last_indexed_at,
-        })
-        .collect();
+    let catalogs: Vec<MerchantCatalogSummary> = caller.catalogs.iter().map(GrantedCatalog::summary).collect();
     let array = json!(catalogs);
     let mut result = CallToolResult::success(vec![ContentBlock::text(array.to_string())]);
     result.structured_content = Some(json!({"catalogs": array}));
