@@ -237,6 +237,25 @@ fn slow_requests_time_out_and_excess_concurrency_is_shed() {
     assert_eq!(http.get(format!("{}/v1/catalogs", server.base)).bearer_auth(&key).send().unwrap().status(), 200);
 }
 
+/// The request timeout covers every route but uploads, which stream feeds of any size.
+#[test]
+fn uploads_are_exempt_from_the_request_timeout() {
+    let server = ServerProcess::start_with_env(&[("OCTOGEN_REQUEST_TIMEOUT_SECS", "1")]);
+    let address = server.base.trim_start_matches("http://").to_string();
+    let mut upload = std::net::TcpStream::connect(&address).unwrap();
+    let head = format!(
+        "POST /admin/v1/uploads?name=feed HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: 4\r\n\r\n[]",
+        server.admin_token
+    );
+    upload.write_all(head.as_bytes()).unwrap();
+    // Twice the timeout passes before the last bytes of the body arrive.
+    std::thread::sleep(Duration::from_millis(2000));
+    upload.write_all(b"  ").unwrap();
+    let response = read_response(&mut upload);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+}
+
 #[test]
 fn sigterm_lets_in_flight_requests_finish_and_keeps_the_data() {
     let mut server = ServerProcess::start(&[]);
