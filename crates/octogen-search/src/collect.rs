@@ -198,9 +198,7 @@ impl RankedSegmentCollector {
             _ => NO_THRESHOLD,
         }
     }
-}
 
-impl RankedSegmentCollector {
     fn id_first_byte(&self, doc: DocId) -> Option<u8> {
         self.cache.as_ref().map(|cache| cache.id_first_byte[doc as usize])
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use octogen_core::{KeyHash, KeyId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -117,7 +117,7 @@ pub struct AuditEvent {
 }
 
 /// A granted, active catalog as the authentication path hands it to handlers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct GrantedCatalog {
     pub id: String,
     pub key: String,
@@ -125,11 +125,27 @@ pub struct GrantedCatalog {
     pub source_base_url: Option<String>,
     pub product_count: u64,
     pub last_indexed_at: Option<Timestamp>,
-    /// The fields above as a `MerchantCatalogSummary` in JSON, rendered once
-    /// when the catalog is loaded: on a single node the directory shares each
-    /// organization's list across requests, so `GET /v1/catalogs` (the
-    /// hottest authenticated route) copies bytes instead of escaping strings.
-    summary_json: Arc<str>,
+    /// The fields above as `MerchantCatalogSummary` JSON, rendered on first
+    /// use. On a single node the directory shares each organization's list
+    /// across requests, so `GET /v1/catalogs` (the hottest authenticated
+    /// route) copies bytes instead of escaping strings; a list loaded per
+    /// request (PostgreSQL) renders only when it is listed.
+    summary_json: OnceLock<Arc<str>>,
+}
+
+/// Equal when the catalogs are; whether the JSON was rendered yet does not matter.
+impl PartialEq for GrantedCatalog {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.id, &self.key, &self.display_name, &self.source_base_url, self.product_count, self.last_indexed_at)
+            == (
+                &other.id,
+                &other.key,
+                &other.display_name,
+                &other.source_base_url,
+                other.product_count,
+                other.last_indexed_at,
+            )
+    }
 }
 
 impl GrantedCatalog {
@@ -141,12 +157,8 @@ impl GrantedCatalog {
         product_count: u64,
         last_indexed_at: Option<Timestamp>,
     ) -> GrantedCatalog {
-        let summary_json = Arc::from("");
-        let mut catalog =
-            GrantedCatalog { id, key, display_name, source_base_url, product_count, last_indexed_at, summary_json };
-        // A struct of strings, numbers and a timestamp always serializes.
-        catalog.summary_json = serde_json::to_string(&catalog.summary()).expect("a catalog summary serializes").into();
-        catalog
+        let summary_json = OnceLock::new();
+        GrantedCatalog { id, key, display_name, source_base_url, product_count, last_indexed_at, summary_json }
     }
 
     /// This catalog as a partner sees it (SPEC §4, `GET /v1/catalogs`).
@@ -160,9 +172,12 @@ impl GrantedCatalog {
         }
     }
 
-    /// [`GrantedCatalog::summary`] as JSON, rendered once.
+    /// [`GrantedCatalog::summary`] as JSON, rendered once per catalog.
     pub fn summary_json(&self) -> &str {
-        &self.summary_json
+        self.summary_json.get_or_init(|| {
+            // A struct of strings, numbers and a timestamp always serializes.
+            serde_json::to_string(&self.summary()).expect("a catalog summary serializes").into()
+        })
     }
 }
 

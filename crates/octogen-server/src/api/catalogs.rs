@@ -66,5 +66,7 @@ mod tests {
         let expected: Vec<MerchantCatalogSummary> = catalogs.iter().map(GrantedCatalog::summary).collect();
         assert_eq!(parsed, expected);
         assert_eq!(summaries_json(&[]), b"[]");
+        let unrendered = GrantedCatalog::new("c1".into(), "north".into(), "North \"Wind\"".into(), None, 0, None);
+        assert_eq!(catalogs[0], unrendered, "the rendered JSON is a cache, not part of the catalog");
     }
 }
