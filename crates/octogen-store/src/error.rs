@@ -17,6 +17,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Config(String),
+    /// The products a run staged could not be read back for its publish.
+    #[error("the run's staged products could not be read: {0}")]
+    Staging(String),
 }
 
 /// The kinds of things a `NotFound` names.

@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod model;
 mod oauth;
+mod packing;
 mod portal;
 mod sql;
 
@@ -91,19 +92,20 @@ pub trait IndexStore: Send + Sync + 'static {
     /// Moves a queued run to running; false when it is no longer queued.
     async fn start_index_run(&self, run_id: &str) -> StoreResult<bool>;
     async fn record_run_progress(&self, run_id: &str, progress: RunProgress) -> StoreResult<()>;
-    /// Adds products read by a running run (invisible until it is published).
-    async fn stage_products(&self, run_id: &str, products: &[StagedProduct]) -> StoreResult<()>;
-    /// In one transaction: upserts the staged products, deactivates the
-    /// catalog's products the run did not see, updates the catalog's count and
-    /// `last_indexed_at`, bumps the change sequence, and marks the run succeeded.
-    /// Either all of it is visible afterwards or none of it.
+    /// In one transaction: writes the products the run staged (new ones and
+    /// changed ones only; the first of several with one uuid wins), deactivates
+    /// the catalog's products the run did not see, updates the catalog's count
+    /// and `last_indexed_at`, bumps the change sequence, and marks the run
+    /// succeeded. Either all of it is visible afterwards or none of it: an
+    /// error from `staged` rolls everything back.
     async fn publish_index_run(
         &self,
         run_id: &str,
+        staged: &mut dyn StagedProducts,
         progress: RunProgress,
         report: serde_json::Value,
     ) -> StoreResult<IndexRun>;
-    /// Marks a run failed and discards what it staged; the catalog is untouched.
+    /// Marks a run failed; the catalog is untouched.
     async fn fail_index_run(
         &self,
         run_id: &str,
@@ -111,7 +113,7 @@ pub trait IndexStore: Send + Sync + 'static {
         progress: RunProgress,
         report: serde_json::Value,
     ) -> StoreResult<IndexRun>;
-    /// After a restart: runs left queued or running are marked interrupted and their staging discarded.
+    /// After a restart: runs left queued or running are marked interrupted.
     async fn interrupt_unfinished_runs(&self) -> StoreResult<Vec<String>>;
     async fn get_index_run(&self, run_id: &str) -> StoreResult<IndexRun>;
     /// Newest first; all catalogs when `catalog_key` is `None`.
@@ -143,4 +145,29 @@ pub trait IndexStore: Send + Sync + 'static {
         expected: Timestamp,
         next_run_at: Timestamp,
     ) -> StoreResult<bool>;
+}
+
+/// What a run read, handed to `IndexStore::publish_index_run` a batch at a
+/// time (the server keeps a run's products in a file on its node until then).
+#[async_trait]
+pub trait StagedProducts: Send {
+    /// The next batch; `None` once everything was handed over. An error
+    /// (a message for the operator) abandons the publish.
+    async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String>;
+}
+
+/// Staged products already in memory, handed over as one batch.
+pub struct StagedInMemory(Option<Vec<StagedProduct>>);
+
+impl StagedInMemory {
+    pub fn new(products: Vec<StagedProduct>) -> Self {
+        StagedInMemory(Some(products))
+    }
+}
+
+#[async_trait]
+impl StagedProducts for StagedInMemory {
+    async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String> {
+        Ok(self.0.take())
+    }
 }

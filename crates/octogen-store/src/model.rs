@@ -360,9 +360,22 @@ pub struct RunProgress {
 pub struct StagedProduct {
     pub uuid: String,
     pub url_key: String,
-    /// The product record as JSON.
-    pub data: String,
+    /// Of the record's JSON: a publish rewrites a stored product only when it differs.
     pub content_hash: String,
+    /// The record's JSON as the store keeps it (compressed; see `StagedProduct::new`).
+    pub packed: Vec<u8>,
+}
+
+impl StagedProduct {
+    /// Stages a product record given as its JSON.
+    pub fn new(uuid: String, url_key: String, record_json: &str) -> Self {
+        StagedProduct {
+            uuid,
+            url_key,
+            content_hash: octogen_core::product::content_hash(record_json),
+            packed: crate::packing::pack(record_json),
+        }
+    }
 }
 
 /// Where the change feed stands: everything up to and including `(seq, uuid)` has been read.

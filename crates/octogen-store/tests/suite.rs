@@ -238,15 +238,33 @@ mod index_runs {
 
     fn staged(url: &str, title: &str) -> StagedProduct {
         let product = Product { url: url.into(), title: title.into(), ..Product::default() };
-        let data = serde_json::to_string(&product).unwrap();
-        StagedProduct { uuid: format!("uuid-{url}"), url_key: url.into(), content_hash: format!("h-{title}"), data }
+        StagedProduct::new(format!("uuid-{url}"), url.into(), &serde_json::to_string(&product).unwrap())
     }
 
-    fn progress(seen: u64, skipped: u64) -> RunProgress {
-        RunProgress { seen, skipped, ..RunProgress::default() }
+    /// Staged products handed over in batches, optionally failing after some of them.
+    struct Batches {
+        batches: std::collections::VecDeque<Vec<StagedProduct>>,
+        fail_at_end: bool,
     }
 
-    async fn run(store: &dyn Store, catalog: &str, products: &[StagedProduct]) -> IndexRun {
+    impl Batches {
+        fn of(products: &[StagedProduct], size: usize) -> Self {
+            Batches { batches: products.chunks(size).map(<[StagedProduct]>::to_vec).collect(), fail_at_end: false }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl StagedProducts for Batches {
+        async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String> {
+            match self.batches.pop_front() {
+                Some(batch) => Ok(Some(batch)),
+                None if self.fail_at_end => Err("the staging file is truncated".into()),
+                None => Ok(None),
+            }
+        }
+    }
+
+    async fn start_run(store: &dyn Store, catalog: &str) -> IndexRun {
         let run = store
             .create_index_run(NewIndexRun {
                 catalog_key: catalog.into(),
@@ -257,9 +275,21 @@ mod index_runs {
             .await
             .unwrap();
         assert_eq!(run.status, RunStatus::Queued);
-        store.start_index_run(&run.id).await.unwrap();
-        store.stage_products(&run.id, products).await.unwrap();
-        store.publish_index_run(&run.id, progress(products.len() as u64 + 1, 1), serde_json::json!({})).await.unwrap()
+        assert!(store.start_index_run(&run.id).await.unwrap());
+        run
+    }
+
+    fn progress(seen: u64, skipped: u64) -> RunProgress {
+        RunProgress { seen, skipped, ..RunProgress::default() }
+    }
+
+    async fn run(store: &dyn Store, catalog: &str, products: &[StagedProduct]) -> IndexRun {
+        let run = start_run(store, catalog).await;
+        let mut staged = StagedInMemory::new(products.to_vec());
+        store
+            .publish_index_run(&run.id, &mut staged, progress(products.len() as u64 + 1, 1), serde_json::json!({}))
+            .await
+            .unwrap()
     }
 
     async fn all_changes(store: &dyn Store) -> Vec<ProductChange> {
@@ -281,21 +311,9 @@ mod index_runs {
         for (backend, store) in backends().await.stores {
             let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
             catalog(store.as_ref(), "big").await;
-            let run = store
-                .create_index_run(NewIndexRun {
-                    catalog_key: "big".into(),
-                    trigger: RunTrigger::Operator,
-                    format: "shopify".into(),
-                    source: "feed.json".into(),
-                })
-                .await
-                .unwrap();
-            store.start_index_run(&run.id).await.unwrap();
+            let run = start_run(store.as_ref(), "big").await;
             let products: Vec<StagedProduct> =
                 (0..50_000).map(|i| staged(&format!("https://big.example/p/{i}"), &format!("P{i}"))).collect();
-            for chunk in products.chunks(5_000) {
-                store.stage_products(&run.id, chunk).await.unwrap();
-            }
             let heartbeat = {
                 let (store, run_id) = (store.clone(), run.id.clone());
                 tokio::spawn(async move {
@@ -306,7 +324,14 @@ mod index_runs {
                     }
                 })
             };
-            let published = store.publish_index_run(&run.id, progress(50_000, 0), serde_json::json!({})).await;
+            let published = store
+                .publish_index_run(
+                    &run.id,
+                    &mut Batches::of(&products, 5_000),
+                    progress(50_000, 0),
+                    serde_json::json!({}),
+                )
+                .await;
             heartbeat.abort();
             let published = published.unwrap_or_else(|error| panic!("{backend}: {error}"));
             assert_eq!(published.status, RunStatus::Succeeded, "{backend}");
@@ -379,6 +404,44 @@ mod index_runs {
         }
     }
 
+    /// Feeds are deduplicated by URL before staging; should a uuid still come
+    /// twice (in one batch or in two), the first is kept and counted once.
+    #[tokio::test]
+    async fn a_product_staged_twice_is_written_once() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            catalog(store, "twice").await;
+            let products = [staged("a", "A"), staged("a", "A again"), staged("b", "B"), staged("a", "A thrice")];
+            let run = start_run(store, "twice").await;
+            let published = store
+                .publish_index_run(&run.id, &mut Batches::of(&products, 2), progress(4, 0), serde_json::json!({}))
+                .await
+                .unwrap();
+            assert_eq!((published.counts.added, published.counts.updated), (2, 0), "{backend}");
+            let rows = store.catalog_products("twice", "", 10).await.unwrap();
+            let titles: Vec<&str> = rows.iter().map(|p| p.product.title.as_str()).collect();
+            assert_eq!(titles, ["A", "B"], "{backend}");
+        }
+    }
+
+    /// Rows written before products were stored compressed (migration 0008)
+    /// keep their JSON in `data`, and read back as before.
+    #[tokio::test]
+    async fn products_stored_as_plain_json_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap();
+        let cat = catalog(&store, "old").await;
+        run(&store, "old", &[staged("a", "Old A")]).await;
+        let json =
+            serde_json::to_string(&Product { url: "a".into(), title: "Plain A".into(), ..Product::default() }).unwrap();
+        sqlx::query("UPDATE products SET data = $1, packed = NULL").bind(&json).execute(store.pool()).await.unwrap();
+        let found = store.find_product(std::slice::from_ref(&cat.id), "a").await.unwrap().unwrap();
+        assert_eq!(found.product.title, "Plain A");
+        sqlx::query("UPDATE products SET packed = $1").bind(b"not zstd".to_vec()).execute(store.pool()).await.unwrap();
+        let corrupt = store.find_product(std::slice::from_ref(&cat.id), "a").await;
+        assert!(matches!(&corrupt, Err(StoreError::Corrupt(message)) if message.contains("uuid-a")), "{corrupt:?}");
+    }
+
     #[tokio::test]
     async fn failed_and_interrupted_runs_change_nothing() {
         for (backend, store) in backends().await.stores {
@@ -386,6 +449,20 @@ mod index_runs {
             catalog(store, "steady").await;
             run(store, "steady", &[staged("a", "A")]).await;
             let before = store.get_catalog("steady").await.unwrap();
+
+            // A publish whose staged products cannot all be read writes nothing
+            // (here after a first batch was written inside its transaction).
+            let broken = start_run(store, "steady").await;
+            let mut truncated = Batches::of(&[staged("z", "Z"), staged("a", "A2")], 1);
+            truncated.fail_at_end = true;
+            let refused =
+                store.publish_index_run(&broken.id, &mut truncated, progress(2, 0), serde_json::json!({})).await;
+            assert!(
+                matches!(&refused, Err(StoreError::Staging(message)) if message.contains("truncated")),
+                "{backend}: {refused:?}"
+            );
+            assert_eq!(store.get_index_run(&broken.id).await.unwrap().status, RunStatus::Running, "{backend}");
+            store.fail_index_run(&broken.id, "staging lost", progress(2, 0), serde_json::json!({})).await.unwrap();
 
             let failing = store
                 .create_index_run(NewIndexRun {
@@ -397,7 +474,6 @@ mod index_runs {
                 .await
                 .unwrap();
             store.start_index_run(&failing.id).await.unwrap();
-            store.stage_products(&failing.id, &[staged("z", "Z")]).await.unwrap();
             let failed = store
                 .fail_index_run(&failing.id, "feed truncated", progress(1, 0), serde_json::json!({}))
                 .await
@@ -405,7 +481,14 @@ mod index_runs {
             assert_eq!(failed.status, RunStatus::Failed);
             assert_eq!(failed.error.as_deref(), Some("feed truncated"));
             assert!(matches!(
-                store.publish_index_run(&failing.id, progress(1, 0), serde_json::json!({})).await,
+                store
+                    .publish_index_run(
+                        &failing.id,
+                        &mut StagedInMemory::new(vec![staged("z", "Z")]),
+                        progress(1, 0),
+                        serde_json::json!({})
+                    )
+                    .await,
                 Err(StoreError::Conflict(_))
             ));
 
@@ -419,7 +502,6 @@ mod index_runs {
                 .await
                 .unwrap();
             store.start_index_run(&orphan.id).await.unwrap();
-            store.stage_products(&orphan.id, &[staged("y", "Y")]).await.unwrap();
             if backend == "sqlite" {
                 assert_eq!(store.interrupt_unfinished_runs().await.unwrap(), vec![orphan.id.clone()]);
                 assert_eq!(store.get_index_run(&orphan.id).await.unwrap().status, RunStatus::Interrupted);

@@ -11,6 +11,7 @@ mod follower;
 mod reindex;
 mod runs;
 mod scheduler;
+mod staging;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,6 +57,7 @@ impl Indexing {
         }
         let uploads_dir = data_dir.join("uploads");
         std::fs::create_dir_all(&uploads_dir).with_context(|| format!("cannot create {}", uploads_dir.display()))?;
+        staging::sweep(&uploads_dir);
         let interrupted = store.interrupt_unfinished_runs().await?;
         if !interrupted.is_empty() {
             tracing::warn!(runs = ?interrupted, "index runs interrupted by the last shutdown were marked interrupted; their catalogs are unchanged");

@@ -1,6 +1,7 @@
 //! One index run: read a feed (uploaded or fetched), stage every valid
-//! product, then publish the run in one store transaction. A run that fails
-//! at any point before the publish commits leaves its catalog untouched.
+//! product in a file on this node (`staging`), then publish the run in one
+//! store transaction. A run that fails at any point before the publish
+//! commits leaves its catalog untouched.
 
 use std::io::{BufReader, Read};
 use std::ops::ControlFlow;
@@ -9,18 +10,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use octogen_core::product::{content_hash, product_uuid};
+use octogen_core::product::product_uuid;
 use octogen_core::url_norm::normalize_product_url;
 use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummary};
 use octogen_store::{IndexRun, NewIndexRun, RunProgress, RunTrigger, StagedProduct};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
+use super::staging::{StagingReader, StagingWriter};
 use super::Indexing;
 use crate::error::{ApiError, ApiResult};
-
-/// Products handed from the parser to the stager at a time.
-const STAGE_BATCH: usize = 500;
 /// Skipped records listed by name in a run's report (the count is always complete).
 const REPORTED_SKIPS: usize = 100;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
@@ -204,10 +202,20 @@ impl Indexing {
         tracing::info!(%run_id, catalog = %prepared.catalog_key, "index run started");
         let started = std::time::Instant::now();
         let finished = match self.import(run_id, prepared, live).await {
-            Ok(report) => match self.store.publish_index_run(run_id, live.snapshot(), report.clone()).await {
-                Ok(run) => Ok(run),
-                Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
-            },
+            Ok(report) => {
+                let stage_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
+                let publishing = std::time::Instant::now();
+                let mut staged = StagingReader::open(self.staging_path(run_id));
+                match self.store.publish_index_run(run_id, &mut staged, live.snapshot(), report.clone()).await {
+                    Ok(run) => {
+                        let publish_ms = publishing.elapsed().as_millis() as u64;
+                        tracing::info!(%run_id, publish_ms, "index run committed");
+                        Ok(run)
+                    }
+                    Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
+                }
+            }
             Err(failure) => Err(self.fail(run_id, &failure.message, live, failure.report).await),
         };
         let status = if finished.is_ok() { "succeeded" } else { "failed" };
@@ -241,24 +249,13 @@ impl Indexing {
             default_currency: prepared.currency.clone(),
             ..FeedOptions::default()
         };
-        let (batches, mut received) = mpsc::channel::<Vec<StagedProduct>>(4);
+        let staging = StagingWriter::create(&self.staging_path(run_id))
+            .map_err(|error| RunFailure::new(format!("cannot create the run's staging file: {error}")))?;
         let parser = {
             let (format, live, catalog_id) = (prepared.format, live.clone(), catalog.id.clone());
-            tokio::task::spawn_blocking(move || parse_file(&path, format, &options, &catalog_id, &batches, &live))
+            tokio::task::spawn_blocking(move || parse_file(&path, format, &options, &catalog_id, staging, &live))
         };
-        let mut staging_error = None;
-        while let Some(batch) = received.recv().await {
-            if let Err(error) = self.store.stage_products(run_id, &batch).await {
-                staging_error = Some(error);
-                break;
-            }
-            live.staged.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        }
-        drop(received);
         let parsed = parser.await.map_err(|error| RunFailure::new(format!("the feed parser crashed: {error}")))?;
-        if let Some(error) = staging_error {
-            return Err(RunFailure::new(format!("could not store the products: {error}")));
-        }
         let (summary, mut report) = parsed.map_err(|(message, report)| RunFailure { message, report })?;
         if let Some(download) = download {
             report["download"] = download;
@@ -297,12 +294,18 @@ impl Indexing {
         }
     }
 
+    /// Where a run stages its products until it publishes.
+    fn staging_path(&self, run_id: &str) -> PathBuf {
+        self.uploads_dir.join(format!("{run_id}.{}", super::staging::EXTENSION))
+    }
+
+    /// Removes the run's input and its staging file (both are used once).
     fn remove_input(&self, run_id: &str, input: &RunInput) {
         let path = match input {
             RunInput::Upload { id, .. } => self.upload_path(id),
             RunInput::Url(_) => Some(self.uploads_dir.join(format!("{run_id}.download"))),
         };
-        if let Some(path) = path {
+        for path in path.into_iter().chain([self.staging_path(run_id)]) {
             let _ = std::fs::remove_file(path);
         }
     }
@@ -319,44 +322,50 @@ async fn report_progress(indexing: Arc<Indexing>, run_id: String, live: Arc<Live
     }
 }
 
-/// Parses the feed file on a blocking thread, sending staged batches; returns
-/// the parse summary and the report, or a failure message with the report.
+/// Records handed from the parsing thread to the staging thread at a time.
+const RECORD_BATCH: usize = 256;
+
+/// Parses the feed file into the run's staging file, on two threads: this
+/// one reads, converts and enriches records; a second one serializes,
+/// hashes, compresses and writes them (a third of the work, measured), so
+/// an import keeps both cores busy. Returns the parse summary and the
+/// report, or a failure message with the report.
 fn parse_file(
     path: &Path,
     format: FeedFormat,
     options: &FeedOptions,
     catalog_id: &str,
-    batches: &mpsc::Sender<Vec<StagedProduct>>,
+    staging: StagingWriter,
     live: &LiveProgress,
 ) -> Result<(FeedSummary, Value), (String, Value)> {
     let file = std::fs::File::open(path).map_err(|error| (format!("cannot read the feed: {error}"), json!({})))?;
     let reader = BufReader::with_capacity(256 * 1024, CountingReader { inner: file, count: &live.bytes_read });
-    let mut skips = Vec::new();
-    let mut batch = Vec::with_capacity(STAGE_BATCH);
-    let mut stager_gone = false;
-    let result = octogen_ingest::parse_feed(format, reader, options, |record: FeedRecord| {
-        live.seen.fetch_add(1, Ordering::Relaxed);
-        match record
-            .map_err(|error| (error.location.to_string(), error.reason))
-            .and_then(|product| stage(product, catalog_id))
-        {
-            Ok(staged) => batch.push(staged),
-            Err((record, reason)) => {
-                live.skipped.fetch_add(1, Ordering::Relaxed);
-                if skips.len() < REPORTED_SKIPS {
-                    skips.push(json!({"record": record, "reason": reason}));
-                }
+    let (records, received) = std::sync::mpsc::sync_channel::<Vec<FeedRecord>>(8);
+    let (result, staged) = std::thread::scope(|scope| {
+        let stager = scope.spawn(|| stage_records(received, catalog_id, staging, live));
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        let result = octogen_ingest::parse_feed(format, reader, options, |record: FeedRecord| {
+            live.seen.fetch_add(1, Ordering::Relaxed);
+            batch.push(record);
+            if batch.len() == RECORD_BATCH
+                && records.send(std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH))).is_err()
+            {
+                // The stager stopped (a write failed); it reports why.
+                return ControlFlow::Break(());
             }
+            ControlFlow::Continue(())
+        });
+        if !batch.is_empty() {
+            let _ = records.send(batch);
         }
-        if batch.len() >= STAGE_BATCH && batches.blocking_send(std::mem::take(&mut batch)).is_err() {
-            stager_gone = true;
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
+        drop(records);
+        (result, stager.join())
     });
-    if !batch.is_empty() && !stager_gone {
-        let _ = batches.blocking_send(batch);
-    }
+    let skips = match staged {
+        Ok(Ok(skips)) => skips,
+        Ok(Err(error)) => return Err((format!("could not write the run's staging file: {error}"), json!({}))),
+        Err(_) => return Err(("the staging thread crashed".into(), json!({}))),
+    };
     let skipped = live.skipped.load(Ordering::Relaxed);
     let report = json!({
         "skipped": skips,
@@ -368,12 +377,42 @@ fn parse_file(
     }
 }
 
+/// Stages parsed records in order, counting and listing the skipped ones;
+/// returns the listed skips.
+fn stage_records(
+    records: std::sync::mpsc::Receiver<Vec<FeedRecord>>,
+    catalog_id: &str,
+    mut staging: StagingWriter,
+    live: &LiveProgress,
+) -> std::io::Result<Vec<Value>> {
+    let mut skips = Vec::new();
+    for record in records.into_iter().flatten() {
+        match record
+            .map_err(|error| (error.location.to_string(), error.reason))
+            .and_then(|product| stage(product, catalog_id))
+        {
+            Ok(staged) => {
+                staging.append(&staged)?;
+                live.staged.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((record, reason)) => {
+                live.skipped.fetch_add(1, Ordering::Relaxed);
+                if skips.len() < REPORTED_SKIPS {
+                    skips.push(json!({"record": record, "reason": reason}));
+                }
+            }
+        }
+    }
+    staging.finish()?;
+    Ok(skips)
+}
+
 /// A product ready for the store, or why it cannot be stored.
 fn stage(product: octogen_core::Product, catalog_id: &str) -> Result<StagedProduct, (String, String)> {
     let url_key = normalize_product_url(&product.url)
         .map_err(|error| (product.url.clone(), format!("product URL {:?}: {error}", product.url)))?;
-    let data = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
-    Ok(StagedProduct { uuid: product_uuid(catalog_id, &url_key), content_hash: content_hash(&data), url_key, data })
+    let json = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
+    Ok(StagedProduct::new(product_uuid(catalog_id, &url_key), url_key, &json))
 }
 
 /// Counts bytes as the parser consumes them (the run's progress).
