@@ -19,6 +19,14 @@ const CATCH_UP_COMMIT_EVERY: usize = 1_000_000;
 /// A uuid greater than every real one: `(seq, AFTER_ALL)` means "all of seq".
 const AFTER_ALL: &str = "~";
 
+/// Where a catch-up's applier spent its time (its debug line; BENCHMARKS.md §5).
+#[derive(Default)]
+struct ApplierTimes {
+    waiting: Duration,
+    adding: Duration,
+    committing: Duration,
+}
+
 pub(super) async fn follow(indexing: Arc<Indexing>, mut shutdown: watch::Receiver<bool>) {
     // Local publishes wake the follower at once; polling catches changes made
     // by other nodes (PostgreSQL) and is a safety net on SQLite.
@@ -107,19 +115,26 @@ impl Indexing {
         let (pages, mut to_apply) = tokio::sync::mpsc::channel::<Vec<ProductChange>>(1);
         let (commit_at, commit_seq) = tokio::sync::oneshot::channel::<i64>();
         let index = self.index.clone();
-        let applier = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let applier = tokio::task::spawn_blocking(move || -> anyhow::Result<ApplierTimes> {
+            let mut times = ApplierTimes::default();
             let mut batch = index.begin_batch()?;
             // Read while holding the writer: no rebuild can move it before the commit.
             let applied = index.applied_seq();
-            while let Some(page) = to_apply.blocking_recv() {
+            loop {
+                let waiting = std::time::Instant::now();
+                let Some(page) = to_apply.blocking_recv() else { break };
+                times.waiting += waiting.elapsed();
+                let adding = std::time::Instant::now();
                 batch.add(changes_after(page, applied))?;
+                times.adding += adding.elapsed();
             }
             // The reader closes the page channel, then names the sequence value
             // to commit at; without one (an error) the batch is dropped, discarding it.
-            match commit_seq.blocking_recv() {
-                Ok(seq) => Ok(batch.commit(seq)?),
-                Err(_) => Ok(()),
-            }
+            let Ok(seq) = commit_seq.blocking_recv() else { return Ok(times) };
+            let committing = std::time::Instant::now();
+            batch.commit(seq)?;
+            times.committing = committing.elapsed();
+            Ok(times)
         });
         let read = self.read_backlog(first, &pages, shutdown).await;
         drop(pages);
@@ -138,13 +153,15 @@ impl Indexing {
                 Err(error)
             }
         };
-        let applied = applier.await?;
-        applied?;
+        let times = applier.await??;
         let (end, up_to_seq, count) = outcome?;
         tracing::debug!(
             changes = count,
             up_to_seq,
             ms = started.elapsed().as_millis() as u64,
+            waiting_for_pages_ms = times.waiting.as_millis() as u64,
+            adding_ms = times.adding.as_millis() as u64,
+            commit_ms = times.committing.as_millis() as u64,
             "caught up with store changes in one index commit"
         );
         *cursor = end;

@@ -203,16 +203,13 @@ impl IndexStore for SqlStore {
     }
 
     async fn product_changes(&self, after: &ChangeCursor, limit: u32) -> StoreResult<Vec<ProductChange>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {PRODUCT_COLUMNS} FROM products p JOIN catalogs c ON c.id = p.catalog_id \
              WHERE (p.seq, p.uuid) > ($1, $2) ORDER BY p.seq, p.uuid LIMIT $3"
-        ))
-        .bind(after.seq)
-        .bind(&after.uuid)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|row| Ok(ProductChange { seq: row.try_get("seq")?, record: product_from_row(row)? })).collect()
+        );
+        let rows = sqlx::query(&sql).bind(after.seq).bind(&after.uuid).bind(i64::from(limit)).fetch(&self.pool);
+        decode_while_fetching(rows, |row| Ok(ProductChange { seq: row.try_get("seq")?, record: product_from_row(row)? }))
+            .await
     }
 
     async fn latest_change_seq(&self) -> StoreResult<i64> {
@@ -225,16 +222,16 @@ impl IndexStore for SqlStore {
         after_uuid: &str,
         limit: u32,
     ) -> StoreResult<Vec<ProductRecord>> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {PRODUCT_COLUMNS} FROM products p JOIN catalogs c ON c.id = p.catalog_id \
              WHERE c.catalog_key = $1 AND p.uuid > $2 ORDER BY p.uuid LIMIT $3"
-        ))
+        );
+        let rows = sqlx::query(&sql)
         .bind(catalog_key)
         .bind(after_uuid)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(product_from_row).collect()
+        .fetch(&self.pool);
+        decode_while_fetching(rows, product_from_row).await
     }
 
     async fn find_product(&self, catalog_ids: &[String], url_key: &str) -> StoreResult<Option<ProductRecord>> {
@@ -513,6 +510,21 @@ fn run_from_row(row: &AnyRow) -> StoreResult<IndexRun> {
         error: row.try_get("error")?,
         report: report.and_then(|text| serde_json::from_str(&text).ok()),
     })
+}
+
+/// Decodes rows as they arrive: SQLite steps the query on its worker thread
+/// while this task unpacks the rows already read (collecting them first left
+/// one of the two idle; the follower's catch-up waited on it).
+async fn decode_while_fetching<T>(
+    mut rows: futures_util::stream::BoxStream<'_, Result<AnyRow, sqlx::Error>>,
+    decode: impl Fn(&AnyRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    use futures_util::TryStreamExt;
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        decoded.push(decode(&row)?);
+    }
+    Ok(decoded)
 }
 
 fn product_from_row(row: &AnyRow) -> StoreResult<ProductRecord> {
