@@ -312,14 +312,39 @@ impl SearchIndex {
         Ok(BulkBuild { index: self, slot: Some(slot), seen: HashSet::new(), added: 0 })
     }
 
+    /// Like [`SearchIndex::begin_batch`], but gives up (`None`) if the
+    /// writer stays busy (another batch, a rebuild) for `patience`.
+    pub fn try_begin_batch(&self, patience: Duration) -> Result<Option<IndexBatch<'_>>, IndexError> {
+        let deadline = Instant::now() + patience;
+        let mut slot = loop {
+            match self.writer.try_lock() {
+                Ok(slot) => break slot,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => break poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            }
+        };
+        self.ensure_writer(&mut slot)?;
+        writer_in(&mut slot)?;
+        Ok(Some(IndexBatch { index: self, slot: Some(slot) }))
+    }
+
     fn lock_writer(&self) -> Result<WriterSlot<'_>, IndexError> {
         // A panic while holding the lock leaves nothing half-committed (the
         // next commit or rollback settles it), so a poisoned lock is usable.
         let mut slot = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.ensure_writer(&mut slot)?;
+        Ok(slot)
+    }
+
+    /// Reopens the writer if an earlier failure dropped it.
+    fn ensure_writer(&self, slot: &mut WriterSlot<'_>) -> Result<(), IndexError> {
         if slot.writer.is_none() {
             slot.writer = Some(open_writer(&self.index, self.dir.as_deref(), self.writer_config)?);
         }
-        Ok(slot)
+        Ok(())
     }
 
     fn publish(&self, new_seq: i64) -> Result<(), IndexError> {

@@ -41,6 +41,7 @@ pub struct Metrics {
     rate_limited: Family<BudgetLabel, Counter>,
     index_runs: Family<StatusLabel, Counter>,
     index_run_seconds: Histogram,
+    index_runs_indexed_alongside: Counter,
     index_documents: Gauge,
     index_size_bytes: Gauge,
     index_applied_seq: Gauge,
@@ -61,6 +62,7 @@ impl Default for Metrics {
         let rate_limited = Family::<BudgetLabel, Counter>::default();
         let index_runs = Family::<StatusLabel, Counter>::default();
         let index_run_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 20));
+        let index_runs_indexed_alongside = Counter::default();
         let (index_documents, index_size_bytes, index_applied_seq) =
             (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register("http_requests", "HTTP requests by route, method and status", http_requests.clone());
@@ -69,6 +71,11 @@ impl Default for Metrics {
         registry.register("rate_limited_requests", "Requests refused with 429, by budget", rate_limited.clone());
         registry.register("index_runs", "Finished index runs by status", index_runs.clone());
         registry.register("index_run_duration_seconds", "Duration of finished index runs", index_run_seconds.clone());
+        registry.register(
+            "index_runs_indexed_alongside",
+            "Runs this node indexed while publishing them (others wait for its follower)",
+            index_runs_indexed_alongside.clone(),
+        );
         registry.register("search_index_documents", "Products in this node's search index", index_documents.clone());
         registry.register(
             "search_index_size_bytes",
@@ -88,6 +95,7 @@ impl Default for Metrics {
             rate_limited,
             index_runs,
             index_run_seconds,
+            index_runs_indexed_alongside,
             index_documents,
             index_size_bytes,
             index_applied_seq,
@@ -113,6 +121,10 @@ impl Metrics {
     pub fn index_run_finished(&self, status: &str, seconds: f64) {
         self.index_runs.get_or_create(&StatusLabel { status: status.to_string() }).inc();
         self.index_run_seconds.observe(seconds);
+    }
+
+    pub fn index_run_indexed_alongside(&self) {
+        self.index_runs_indexed_alongside.inc();
     }
 
     /// The text exposition, with the index gauges refreshed first.

@@ -149,11 +149,27 @@ pub trait IndexStore: Send + Sync + 'static {
 
 /// What a run read, handed to `IndexStore::publish_index_run` a batch at a
 /// time (the server keeps a run's products in a file on its node until then).
+///
+/// The publish also reports back what it writes, as it writes it, so the
+/// publishing node can index the run alongside instead of reading it all
+/// back afterwards (octogen-server's `indexing::alongside`). Those hooks do
+/// nothing by default and cannot fail the publish.
 #[async_trait]
 pub trait StagedProducts: Send {
     /// The next batch; `None` once everything was handed over. An error
     /// (a message for the operator) abandons the publish.
     async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String>;
+
+    /// The publish holds change sequence value `seq` (every smaller one has
+    /// committed, and no other publish commits before it ends); the rows it
+    /// writes carry `updated_at`.
+    async fn began(&mut self, _seq: i64, _updated_at: Timestamp) {}
+
+    /// Products the publish inserts or rewrites: new ones and changed ones.
+    async fn wrote(&mut self, _products: Vec<StagedProduct>) {}
+
+    /// Products (by uuid) the publish deactivates.
+    async fn deactivated(&mut self, _uuids: Vec<String>) {}
 }
 
 /// Staged products already in memory, handed over as one batch.

@@ -376,6 +376,20 @@ impl StagedProduct {
             packed: crate::packing::pack(record_json),
         }
     }
+
+    /// The product as the change feed will carry it once a publish at `updated_at` wrote it.
+    pub fn to_record(&self, catalog_key: &str, updated_at: Timestamp) -> Result<octogen_core::ProductRecord, String> {
+        let json = crate::packing::unpack(&self.packed)?;
+        let product = serde_json::from_slice(&json).map_err(|error| format!("product {}: {error}", self.uuid))?;
+        Ok(octogen_core::ProductRecord {
+            uuid: self.uuid.clone(),
+            catalog_key: catalog_key.to_string(),
+            is_active: true,
+            updated_at,
+            normalized_url: self.url_key.clone(),
+            product,
+        })
+    }
 }
 
 /// Where the change feed stands: everything up to and including `(seq, uuid)` has been read.

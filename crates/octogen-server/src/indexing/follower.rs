@@ -10,14 +10,14 @@ use tokio::sync::watch;
 use super::Indexing;
 
 /// Changes read per store query; a backlog smaller than a page is applied as one commit.
-const PAGE: u32 = 20_000;
+pub(super) const PAGE: u32 = 20_000;
 /// A backlog of at least a page (an import, a node catching up) is applied
 /// as a *catch-up*: the next page is read while the previous one is indexed,
 /// and everything is committed together, at the end of the backlog or after
 /// this many changes (so a crash or an error never redoes more than that).
 const CATCH_UP_COMMIT_EVERY: usize = 1_000_000;
 /// A uuid greater than every real one: `(seq, AFTER_ALL)` means "all of seq".
-const AFTER_ALL: &str = "~";
+pub(super) const AFTER_ALL: &str = "~";
 
 /// Where a catch-up's applier spent its time (its debug line; BENCHMARKS.md §5).
 #[derive(Default)]
@@ -191,6 +191,12 @@ impl Indexing {
             // A full page may stop in the middle of a sequence value; only the values before it are complete.
             if count >= CATCH_UP_COMMIT_EVERY || *shutdown.borrow() {
                 return Ok(Some((end, last_seq - 1, count)));
+            }
+            // The publishing node indexed these changes itself (see `alongside`):
+            // the applier will drop what was sent, and the rest need not be read.
+            let applied = self.index.applied_seq();
+            if applied >= last_seq {
+                return Ok(Some((ChangeCursor { seq: applied, uuid: AFTER_ALL.into() }, applied, count)));
             }
             let (next, latest) = self.read_page(&end).await?;
             if next.len() < PAGE as usize {

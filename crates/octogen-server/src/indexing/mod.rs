@@ -2,11 +2,14 @@
 //! store, the follower that keeps this node's search index in step with the
 //! store's change feed, scheduled re-imports, and rebuilds.
 //!
-//! The store is the source of truth. An import never writes to the search
-//! index directly: it publishes products in one store transaction, and the
-//! follower applies the resulting changes. That one path serves a single
-//! node and many nodes alike (each follows the same change feed).
+//! The store is the source of truth. An import publishes products in one
+//! store transaction, and each node's follower applies the resulting changes
+//! from the store's change feed: one path for a single node and many alike.
+//! The publishing node takes a shortcut that ends in the same index: it
+//! indexes the products as the publish writes them, and commits once the
+//! store has (`alongside`).
 
+mod alongside;
 mod follower;
 mod reindex;
 mod runs;

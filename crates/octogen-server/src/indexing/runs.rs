@@ -16,6 +16,7 @@ use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummar
 use octogen_store::{IndexRun, NewIndexRun, RunProgress, RunTrigger, StagedProduct};
 use serde_json::{json, Value};
 
+use super::alongside::PublishFeed;
 use super::staging::{StagingReader, StagingWriter};
 use super::Indexing;
 use crate::error::{ApiError, ApiResult};
@@ -206,11 +207,20 @@ impl Indexing {
                 let stage_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
                 let publishing = std::time::Instant::now();
-                let mut staged = StagingReader::open(self.staging_path(run_id));
-                match self.store.publish_index_run(run_id, &mut staged, live.snapshot(), report.clone()).await {
+                let staged = StagingReader::open(self.staging_path(run_id));
+                let mut feed =
+                    PublishFeed::new(staged, self.index.clone(), self.store.clone(), prepared.catalog_key.clone());
+                match self.store.publish_index_run(run_id, &mut feed, live.snapshot(), report.clone()).await {
                     Ok(run) => {
                         let publish_ms = publishing.elapsed().as_millis() as u64;
-                        tracing::info!(%run_id, publish_ms, "index run committed");
+                        let indexed = match run.published_seq {
+                            Some(seq) => feed.commit(seq).await,
+                            None => false,
+                        };
+                        if indexed {
+                            self.metrics.index_run_indexed_alongside();
+                        }
+                        tracing::info!(%run_id, publish_ms, indexed_alongside = indexed, "index run committed");
                         Ok(run)
                     }
                     Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),

@@ -20,7 +20,7 @@ use octogen_store::{StagedProduct, StagedProducts};
 use tokio::sync::mpsc;
 
 /// Products handed to the publish at a time.
-const READ_BATCH: usize = 2_000;
+pub(super) const READ_BATCH: usize = 2_000;
 /// No field of a staged product comes near this; a larger length means the file is damaged.
 const MAX_FIELD_BYTES: u32 = 64 * 1024 * 1024;
 const BUFFER_BYTES: usize = 1 << 20;

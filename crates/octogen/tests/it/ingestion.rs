@@ -155,6 +155,23 @@ async fn runs_add_update_keep_and_deactivate() {
     let back = app.import("northwind", "shopify", NORTHWIND, json!({"currency": "USD"})).await;
     assert_eq!(back["counts"]["updated"], 5, "4 reactivated + 1 price restored: {back}");
     assert_eq!(back["counts"]["deactivated"], 1);
+
+    // This node indexed each run while publishing it (indexing::alongside);
+    // the index must be the one the store's change feed would have built.
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("octogen_index_runs_indexed_alongside_total 3"), "{metrics}");
+    let queries = [json!({"limit": 100}), json!({"q": "jacket", "limit": 100}), json!({"q": "fleece", "limit": 100})];
+    let mut published = Vec::new();
+    for query in &queries {
+        published.push(app.search(&key, query.clone()).await.1);
+    }
+    let reindex = app.cli(&["admin", "reindex"]).await;
+    assert!(reindex.status.success(), "{}", stderr(&reindex));
+    for (query, before) in queries.iter().zip(published) {
+        let rebuilt = app.search(&key, query.clone()).await.1;
+        assert_eq!(rebuilt["items"], before["items"], "{query}");
+        assert_eq!(rebuilt["facets"], before["facets"], "{query}");
+    }
 }
 
 #[tokio::test]

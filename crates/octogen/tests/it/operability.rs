@@ -156,6 +156,8 @@ async fn health_readiness_and_metrics() {
         r#"octogen_auth_failures_total{reason="malformed_key"} 1"#,
         r#"octogen_index_runs_total{status="succeeded"} 1"#,
         "octogen_index_run_duration_seconds_count 1",
+        // The import was indexed by this node while it published (indexing::alongside).
+        "octogen_index_runs_indexed_alongside_total 1",
         "octogen_search_index_documents 24",
         "octogen_search_index_size_bytes",
     ] {

@@ -1,0 +1,350 @@
+//! The publishing node indexes a run while the publish writes it.
+//!
+//! Otherwise every node, this one included, learns of a run from the change
+//! feed once it has committed, and reads it all back from the store: at 1M
+//! products that catch-up took longer than the publish (BENCHMARKS.md §5),
+//! and it had to wait for it. The publish is one SQLite writer on one core;
+//! indexing its products on the other core as they are written costs the
+//! run almost nothing.
+//!
+//! It must leave the index exactly as the follower would have. The publish
+//! holds change sequence value `seq` from its start, and every smaller value
+//! has committed by then, so the index batch first takes the changes this
+//! index has not applied yet (the follower may lag), then the products the
+//! publish wrote and the ones it deactivated, in that order, and commits at
+//! `seq` only once the store has committed. Anything else (the writer busy
+//! with a rebuild, a failed publish, an index error) drops the batch
+//! unapplied, and the follower indexes the run from the change feed as before.
+//! Other nodes always do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use octogen_core::Timestamp;
+use octogen_search::{IndexChange, SearchIndex};
+use octogen_store::{ChangeCursor, StagedProduct, StagedProducts, Store};
+use tokio::sync::{mpsc, oneshot};
+
+use super::follower::{AFTER_ALL, PAGE};
+use super::staging::StagingReader;
+
+/// How long the publish waits for the index writer before leaving the run to the follower.
+const WRITER_PATIENCE: Duration = Duration::from_secs(1);
+
+/// A run's staged products on their way into a publish, indexed as it writes them.
+pub(super) struct PublishFeed {
+    staged: StagingReader,
+    index: Arc<SearchIndex>,
+    store: Arc<dyn Store>,
+    catalog_key: String,
+    applier: Option<Applier>,
+    /// How long the publish waited for the applier to take products (debug log).
+    waited: Duration,
+}
+
+/// The blocking thread that holds the index batch.
+struct Applier {
+    messages: mpsc::Sender<Message>,
+    outcome: tokio::task::JoinHandle<anyhow::Result<bool>>,
+}
+
+enum Message {
+    Changes(Vec<IndexChange>),
+    Wrote(Vec<StagedProduct>),
+    Commit(i64),
+}
+
+impl PublishFeed {
+    pub fn new(staged: StagingReader, index: Arc<SearchIndex>, store: Arc<dyn Store>, catalog_key: String) -> Self {
+        PublishFeed { staged, index, store, catalog_key, applier: None, waited: Duration::ZERO }
+    }
+
+    /// After the store committed the publish at `seq`: makes the index batch
+    /// searchable. Returns whether the run was indexed this way (if not, the
+    /// follower indexes it from the change feed).
+    pub async fn commit(mut self, seq: i64) -> bool {
+        let Some(applier) = self.applier.take() else { return false };
+        tracing::debug!(
+            waited_for_the_index_ms = self.waited.as_millis() as u64,
+            "the publish is committed; committing its index batch"
+        );
+        if applier.messages.send(Message::Commit(seq)).await.is_err() {
+            drop(applier.messages);
+        }
+        match applier.outcome.await {
+            Ok(Ok(committed)) => committed,
+            Ok(Err(error)) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "indexing a run alongside its publish failed; the follower will index it"
+                );
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the index applier crashed; the follower will index the run");
+                false
+            }
+        }
+    }
+
+    /// Sends to the applier; on failure stops indexing alongside (the follower takes over).
+    async fn send(&mut self, message: Message) {
+        let Some(applier) = &self.applier else { return };
+        let sending = std::time::Instant::now();
+        let sent = applier.messages.send(message).await;
+        self.waited += sending.elapsed();
+        if sent.is_err() {
+            // The applier ended early; `commit` reports why.
+            tracing::debug!("the index applier stopped during the publish");
+        }
+    }
+
+    /// Starts the applier and gives it this index's backlog (changes before the publish).
+    async fn start(&mut self, seq: i64, updated_at: Timestamp) -> anyhow::Result<()> {
+        let (started, applied) = oneshot::channel();
+        let (messages, received) = mpsc::channel(4);
+        let (index, catalog_key) = (self.index.clone(), self.catalog_key.clone());
+        let outcome = tokio::task::spawn_blocking(move || apply(&index, &catalog_key, updated_at, started, received));
+        let Ok(Some(applied)) = applied.await else {
+            tracing::info!("the index writer is busy; the follower will index this run after its publish");
+            return Ok(());
+        };
+        self.applier = Some(Applier { messages, outcome });
+        let mut cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
+        loop {
+            let page = self.store.product_changes(&cursor, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            debug_assert!(last.seq < seq, "a change after the publishing one");
+            cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+            let changes = page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect();
+            self.send(Message::Changes(changes)).await;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl StagedProducts for PublishFeed {
+    async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String> {
+        self.staged.next_batch().await
+    }
+
+    async fn began(&mut self, seq: i64, updated_at: Timestamp) {
+        if let Err(error) = self.start(seq, updated_at).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot index the run alongside its publish; the follower will"
+            );
+            self.applier = None;
+        }
+    }
+
+    async fn wrote(&mut self, products: Vec<StagedProduct>) {
+        self.send(Message::Wrote(products)).await;
+    }
+
+    async fn deactivated(&mut self, uuids: Vec<String>) {
+        let removals = uuids.into_iter().map(|uuid| IndexChange::Remove { uuid }).collect();
+        self.send(Message::Changes(removals)).await;
+    }
+}
+
+/// The applier thread: holds an index batch from the publish's start to its
+/// end; returns whether it committed. Its first word, through `started`, is
+/// the sequence value the index had applied (`None`: the writer stayed busy).
+fn apply(
+    index: &SearchIndex,
+    catalog_key: &str,
+    updated_at: Timestamp,
+    started: oneshot::Sender<Option<i64>>,
+    mut messages: mpsc::Receiver<Message>,
+) -> anyhow::Result<bool> {
+    let Some(mut batch) = index.try_begin_batch(WRITER_PATIENCE)? else {
+        let _ = started.send(None);
+        return Ok(false);
+    };
+    // Read while holding the writer: nothing else moves it before the commit.
+    if started.send(Some(index.applied_seq())).is_err() {
+        return Ok(false);
+    }
+    while let Some(message) = messages.blocking_recv() {
+        match message {
+            Message::Changes(changes) => batch.add(changes)?,
+            Message::Wrote(products) => {
+                let records = products
+                    .iter()
+                    .map(|product| product.to_record(catalog_key, updated_at).map(IndexChange::Upsert))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(anyhow::Error::msg)?;
+                batch.add(records)?;
+            }
+            Message::Commit(seq) => {
+                batch.commit(seq)?;
+                return Ok(true);
+            }
+        }
+    }
+    // The publish failed or gave up: dropping the batch discards it.
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use octogen_core::Product;
+    use octogen_search::SearchQuery;
+    use octogen_store::{AccessStore, NewCatalog, NewIndexRun, RunProgress, RunTrigger, SqlStore, StagedInMemory};
+    use serde_json::json;
+
+    use crate::indexing::staging::StagingWriter;
+
+    fn staged(i: usize, title: &str) -> StagedProduct {
+        let url = format!("https://shop.example/products/lamp-{i}");
+        let product = Product { url: url.clone(), title: format!("{title} {i}"), ..Product::default() };
+        StagedProduct::new(format!("uuid-{i:03}"), url, &serde_json::to_string(&product).unwrap())
+    }
+
+    async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
+        let store = SqlStore::open_sqlite(&dir.join("octogen.db")).await.unwrap();
+        store
+            .create_catalog(NewCatalog { key: "shop".into(), display_name: "Shop".into(), source_base_url: None })
+            .await
+            .unwrap();
+        Arc::new(store)
+    }
+
+    async fn running(store: &dyn Store) -> String {
+        let new = NewIndexRun {
+            catalog_key: "shop".into(),
+            trigger: RunTrigger::Operator,
+            format: "shopify".into(),
+            source: "feed.json".into(),
+        };
+        let run = store.create_index_run(new).await.unwrap();
+        assert!(store.start_index_run(&run.id).await.unwrap());
+        run.id
+    }
+
+    fn feed(
+        dir: &std::path::Path,
+        products: &[StagedProduct],
+        index: &Arc<SearchIndex>,
+        store: &Arc<dyn Store>,
+    ) -> PublishFeed {
+        let path = dir.join(format!("{}.staged", uuid::Uuid::new_v4()));
+        let mut writer = StagingWriter::create(&path).unwrap();
+        for product in products {
+            writer.append(product).unwrap();
+        }
+        let reader = StagingReader::open(writer.finish().unwrap());
+        PublishFeed::new(reader, index.clone(), store.clone(), "shop".into())
+    }
+
+    fn everything(index: &SearchIndex) -> Vec<octogen_core::wire::ProductSummary> {
+        let query = SearchQuery { catalogs: vec!["shop".into()], limit: 100, ..SearchQuery::default() };
+        index.search(&query).unwrap().hits
+    }
+
+    /// The index the follower would build: every change of the feed, in order.
+    async fn from_the_change_feed(store: &dyn Store) -> SearchIndex {
+        let index = SearchIndex::in_ram();
+        let changes = store.product_changes(&ChangeCursor::default(), 1_000).await.unwrap();
+        let seq = store.latest_change_seq().await.unwrap();
+        index.apply(changes.into_iter().map(|change| IndexChange::Upsert(change.record)).collect(), seq).unwrap();
+        index
+    }
+
+    #[tokio::test]
+    async fn the_index_takes_the_backlog_then_the_run_and_ends_as_the_follower_would_have_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let index = Arc::new(SearchIndex::in_ram());
+        // A first run the index has not applied yet (the follower lags): the backlog.
+        let first: Vec<StagedProduct> = (0..6).map(|i| staged(i, "Lamp")).collect();
+        let run = running(store.as_ref()).await;
+        store
+            .publish_index_run(&run, &mut StagedInMemory::new(first), RunProgress::default(), json!({}))
+            .await
+            .unwrap();
+        assert_eq!(index.applied_seq(), 0);
+
+        // The second run keeps 0-1, changes 2-3, drops 4-5 and adds 6-7.
+        let second: Vec<StagedProduct> = (0..8)
+            .filter(|i| !matches!(i, 4 | 5))
+            .map(|i| staged(i, if (2..4).contains(&i) { "Desk lamp" } else { "Lamp" }))
+            .collect();
+        let run = running(store.as_ref()).await;
+        let mut publishing = feed(dir.path(), &second, &index, &store);
+        let published =
+            store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await.unwrap();
+        assert_eq!((published.counts.added, published.counts.updated, published.counts.deactivated), (2, 2, 2));
+        assert_eq!(index.applied_seq(), 0, "nothing is searchable before the batch commits");
+        assert!(publishing.commit(2).await, "indexed alongside");
+        assert_eq!(index.applied_seq(), 2);
+
+        let indexed = everything(&index);
+        let titles: Vec<&str> = indexed.iter().map(|hit| hit.title.as_str()).collect();
+        assert_eq!(titles.len(), 6, "{titles:?}");
+        assert!(titles.contains(&"Desk lamp 2") && !titles.contains(&"Lamp 4"), "{titles:?}");
+        assert_eq!(indexed, everything(&from_the_change_feed(store.as_ref()).await));
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_leaves_the_index_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let index = Arc::new(SearchIndex::in_ram());
+        let run = running(store.as_ref()).await;
+        let mut publishing = feed(dir.path(), &[staged(1, "Lamp"), staged(2, "Lamp")], &index, &store);
+        // A staging file cut short: the publish fails after writing (and indexing) a batch.
+        let path = dir.path().join("cut.staged");
+        let mut writer = StagingWriter::create(&path).unwrap();
+        for i in 0..=crate::indexing::staging::READ_BATCH {
+            writer.append(&staged(i, "Lamp")).unwrap();
+        }
+        writer.finish().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
+        publishing.staged = StagingReader::open(path);
+        let failed = store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await;
+        assert!(failed.is_err());
+        drop(publishing);
+        // The applier discards its batch when the feed is dropped; the next commit shows nothing of it.
+        index.apply(Vec::new(), 1).unwrap();
+        assert_eq!(index.num_docs(), 0);
+        assert!(everything(&index).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_busy_index_writer_leaves_the_run_to_the_follower() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path()).await;
+        let index = Arc::new(SearchIndex::in_ram());
+        let run = running(store.as_ref()).await;
+        let mut publishing = feed(dir.path(), &[staged(1, "Lamp")], &index, &store);
+        let (held, release) =
+            (std::sync::Arc::new(std::sync::Barrier::new(2)), std::sync::Arc::new(std::sync::Barrier::new(2)));
+        let holder = {
+            let (index, held, release) = (index.clone(), held.clone(), release.clone());
+            std::thread::spawn(move || {
+                let batch = index.begin_batch().unwrap();
+                held.wait();
+                release.wait();
+                drop(batch);
+            })
+        };
+        tokio::task::spawn_blocking({
+            let held = held.clone();
+            move || held.wait()
+        })
+        .await
+        .unwrap();
+        let published =
+            store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await.unwrap();
+        assert!(!publishing.commit(published.published_seq.unwrap()).await, "left to the follower");
+        tokio::task::spawn_blocking(move || release.wait()).await.unwrap();
+        holder.join().unwrap();
+        assert_eq!((index.applied_seq(), index.num_docs()), (0, 0));
+    }
+}
