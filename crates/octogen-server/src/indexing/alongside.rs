@@ -226,19 +226,16 @@ mod tests {
         run.id
     }
 
-    fn feed(
-        dir: &std::path::Path,
-        products: &[StagedProduct],
-        index: &Arc<SearchIndex>,
-        store: &Arc<dyn Store>,
-    ) -> PublishFeed {
-        let path = dir.join(format!("{}.staged", uuid::Uuid::new_v4()));
-        let mut writer = StagingWriter::create(&path).unwrap();
+    fn staging_file(dir: &std::path::Path, products: &[StagedProduct]) -> std::path::PathBuf {
+        let mut writer = StagingWriter::create(&dir.join(format!("{}.staged", uuid::Uuid::new_v4()))).unwrap();
         for product in products {
             writer.append(product).unwrap();
         }
-        let reader = StagingReader::open(writer.finish().unwrap());
-        PublishFeed::new(reader, index.clone(), store.clone(), "shop".into())
+        writer.finish().unwrap()
+    }
+
+    fn feed(path: std::path::PathBuf, index: &Arc<SearchIndex>, store: &Arc<dyn Store>) -> PublishFeed {
+        PublishFeed::new(StagingReader::open(path), index.clone(), store.clone(), "shop".into())
     }
 
     fn everything(index: &SearchIndex) -> Vec<octogen_core::wire::ProductSummary> {
@@ -275,7 +272,7 @@ mod tests {
             .map(|i| staged(i, if (2..4).contains(&i) { "Desk lamp" } else { "Lamp" }))
             .collect();
         let run = running(store.as_ref()).await;
-        let mut publishing = feed(dir.path(), &second, &index, &store);
+        let mut publishing = feed(staging_file(dir.path(), &second), &index, &store);
         let published =
             store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await.unwrap();
         assert_eq!((published.counts.added, published.counts.updated, published.counts.deactivated), (2, 2, 2));
@@ -296,17 +293,13 @@ mod tests {
         let store = store(dir.path()).await;
         let index = Arc::new(SearchIndex::in_ram());
         let run = running(store.as_ref()).await;
-        let mut publishing = feed(dir.path(), &[staged(1, "Lamp"), staged(2, "Lamp")], &index, &store);
-        // A staging file cut short: the publish fails after writing (and indexing) a batch.
-        let path = dir.path().join("cut.staged");
-        let mut writer = StagingWriter::create(&path).unwrap();
-        for i in 0..=crate::indexing::staging::READ_BATCH {
-            writer.append(&staged(i, "Lamp")).unwrap();
-        }
-        writer.finish().unwrap();
+        // A staging file cut short: the publish fails after writing (and indexing) a first batch.
+        let products: Vec<StagedProduct> =
+            (0..=crate::indexing::staging::READ_BATCH).map(|i| staged(i, "Lamp")).collect();
+        let path = staging_file(dir.path(), &products);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
-        publishing.staged = StagingReader::open(path);
+        let mut publishing = feed(path, &index, &store);
         let failed = store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await;
         assert!(failed.is_err());
         drop(publishing);
@@ -322,7 +315,7 @@ mod tests {
         let store = store(dir.path()).await;
         let index = Arc::new(SearchIndex::in_ram());
         let run = running(store.as_ref()).await;
-        let mut publishing = feed(dir.path(), &[staged(1, "Lamp")], &index, &store);
+        let mut publishing = feed(staging_file(dir.path(), &[staged(1, "Lamp")]), &index, &store);
         let (held, release) =
             (std::sync::Arc::new(std::sync::Barrier::new(2)), std::sync::Arc::new(std::sync::Barrier::new(2)));
         let holder = {

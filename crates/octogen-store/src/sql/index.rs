@@ -352,7 +352,9 @@ impl SqlStore {
             seq,
             now: Timestamp::now().millis(),
             seen: HashSet::new(),
+            first_import: !catalog_has_products(&mut tx, &catalog_id).await?,
             counts: RunCounts { seen: progress.seen, skipped: progress.skipped, ..RunCounts::default() },
+            looked_up: Duration::ZERO,
         };
         staged.began(seq, Timestamp::from_millis(publish.now)).await;
         let (mut waited, mut wrote) = (Duration::ZERO, Duration::ZERO);
@@ -397,6 +399,7 @@ impl SqlStore {
             run_id,
             waiting_for_staged_ms = waited.as_millis() as u64,
             writing_ms = wrote.as_millis() as u64,
+            of_which_looking_up_ms = publish.looked_up.as_millis() as u64,
             deactivating_ms = deactivated_in.as_millis() as u64,
             commit_ms = committing.elapsed().as_millis() as u64,
             "publish transaction committed"
@@ -434,6 +437,15 @@ impl SqlStore {
             .transpose()?
             .ok_or_else(|| StoreError::NotFound(Entity::Catalog(catalog_id.into())))
     }
+}
+
+async fn catalog_has_products(tx: &mut Transaction<'_, Any>, catalog_id: &str) -> StoreResult<bool> {
+    // COUNT rather than EXISTS: a number on both backends (EXISTS is a boolean on PostgreSQL).
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM (SELECT 1 FROM products WHERE catalog_id = $1 LIMIT 1) AS one")
+        .bind(catalog_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    flag(&row, "n")
 }
 
 /// The catalog of a run that may be published (it must be running).
@@ -572,7 +584,12 @@ struct Publish<'a> {
     now: i64,
     /// Every uuid the run staged: what is not in here is deactivated.
     seen: HashSet<String>,
+    /// The catalog had no product row at all: every staged product is new,
+    /// and a first import of a big catalog skips looking each one up.
+    first_import: bool,
     counts: RunCounts,
+    /// Time spent reading the stored versions of staged products (debug log).
+    looked_up: Duration,
 }
 
 impl Publish<'_> {
@@ -589,7 +606,12 @@ impl Publish<'_> {
         if fresh.is_empty() {
             return Ok(Vec::new());
         }
-        let stored = self.stored_versions(tx, &fresh).await?;
+        let looking_up = Instant::now();
+        let stored = match self.first_import {
+            true => HashMap::new(),
+            false => self.stored_versions(tx, &fresh).await?,
+        };
+        self.looked_up += looking_up.elapsed();
         let (mut added, mut rewritten) = (Vec::new(), Vec::new());
         for product in fresh {
             match stored.get(product.uuid.as_str()) {
