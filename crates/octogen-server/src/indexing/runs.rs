@@ -206,23 +206,8 @@ impl Indexing {
             Ok(report) => {
                 let stage_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
-                let publishing = std::time::Instant::now();
-                let staged = StagingReader::open(self.staging_path(run_id));
-                let mut feed =
-                    PublishFeed::new(staged, self.index.clone(), self.store.clone(), prepared.catalog_key.clone());
-                match self.store.publish_index_run(run_id, &mut feed, live.snapshot(), report.clone()).await {
-                    Ok(run) => {
-                        let publish_ms = publishing.elapsed().as_millis() as u64;
-                        let indexed = match run.published_seq {
-                            Some(seq) => feed.commit(seq).await,
-                            None => false,
-                        };
-                        if indexed {
-                            self.metrics.index_run_indexed_alongside();
-                        }
-                        tracing::info!(%run_id, publish_ms, indexed_alongside = indexed, "index run committed");
-                        Ok(run)
-                    }
+                match self.publish(run_id, &prepared.catalog_key, live, report.clone()).await {
+                    Ok(run) => Ok(run),
                     Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
                 }
             }
@@ -231,6 +216,30 @@ impl Indexing {
         let status = if finished.is_ok() { "succeeded" } else { "failed" };
         self.metrics.index_run_finished(status, started.elapsed().as_secs_f64());
         finished
+    }
+
+    /// Publishes what the run staged, indexing it alongside (see `alongside`).
+    async fn publish(
+        &self,
+        run_id: &str,
+        catalog_key: &str,
+        live: &LiveProgress,
+        report: Value,
+    ) -> Result<IndexRun, octogen_store::StoreError> {
+        let publishing = std::time::Instant::now();
+        let staged = StagingReader::open(self.staging_path(run_id));
+        let mut feed = PublishFeed::new(staged, self.index.clone(), self.store.clone(), catalog_key.to_string());
+        let run = self.store.publish_index_run(run_id, &mut feed, live.snapshot(), report).await?;
+        let publish_ms = publishing.elapsed().as_millis() as u64;
+        let indexed = match run.published_seq {
+            Some(seq) => feed.commit(seq).await,
+            None => false,
+        };
+        if indexed {
+            self.metrics.index_run_indexed_alongside();
+        }
+        tracing::info!(%run_id, publish_ms, indexed_alongside = indexed, "index run committed");
+        Ok(run)
     }
 
     async fn fail(&self, run_id: &str, message: &str, live: &LiveProgress, report: Value) -> String {

@@ -101,17 +101,15 @@ impl IndexStore for SqlStore {
         let mut connection = self.pool.acquire().await?;
         let sqlite = self.backend == Backend::Sqlite;
         if sqlite {
-            for pragma in PUBLISH_PRAGMAS {
-                sqlx::query(pragma).execute(&mut *connection).await?;
+            if let Err(error) = run_pragmas(&mut connection, &PUBLISH_PRAGMAS).await {
+                // Half set up: the pool must not get it back.
+                drop(connection.detach());
+                return Err(error.into());
             }
         }
         let published = self.publish_on(&mut connection, run_id, staged, progress, report).await;
         if sqlite {
-            let mut reset = Ok(());
-            for pragma in DEFAULT_PRAGMAS {
-                reset = reset.and(sqlx::query(pragma).execute(&mut *connection).await.map(drop));
-            }
-            if let Err(error) = reset {
+            if let Err(error) = run_pragmas(&mut connection, &DEFAULT_PRAGMAS).await {
                 tracing::warn!(%error, "could not reset a connection after a publish; closing it");
                 drop(connection.detach());
             }
@@ -437,6 +435,13 @@ impl SqlStore {
             .transpose()?
             .ok_or_else(|| StoreError::NotFound(Entity::Catalog(catalog_id.into())))
     }
+}
+
+async fn run_pragmas(connection: &mut sqlx::pool::PoolConnection<Any>, pragmas: &[&str]) -> Result<(), sqlx::Error> {
+    for pragma in pragmas {
+        sqlx::query(pragma).execute(&mut **connection).await?;
+    }
+    Ok(())
 }
 
 async fn catalog_has_products(tx: &mut Transaction<'_, Any>, catalog_id: &str) -> StoreResult<bool> {
