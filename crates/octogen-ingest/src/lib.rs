@@ -35,6 +35,7 @@ pub mod text;
 pub use csv_feed::{CsvMapping, FieldSource, MappingError};
 pub use enrich::{enrich, FeedHints};
 pub use error::{FeedError, RecordError, RecordErrorKind, RecordLocation};
+pub use pipeline::Unenriched;
 pub use reader::Encoding;
 
 /// The feed formats `parse_feed` reads; spelled on the command line as
@@ -143,6 +144,8 @@ pub struct FeedOptions {
 }
 
 pub type FeedRecord = Result<Product, RecordError>;
+/// A record of [`parse_feed_unenriched`]: call [`Unenriched::enrich`] for the product `parse_feed` gives.
+pub type UnenrichedRecord = Result<Unenriched, RecordError>;
 
 /// Counts of one parse. `records = accepted + skipped`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,7 +165,19 @@ pub fn parse_feed(
     format: FeedFormat,
     input: impl BufRead,
     options: &FeedOptions,
-    on_record: impl FnMut(FeedRecord) -> ControlFlow<()>,
+    mut on_record: impl FnMut(FeedRecord) -> ControlFlow<()>,
+) -> Result<FeedSummary, FeedError> {
+    parse_feed_unenriched(format, input, options, |record| on_record(record.map(Unenriched::enrich)))
+}
+
+/// [`parse_feed`] without the enrichment: each accepted product comes with
+/// what its enrichment needs, to be enriched by the caller (an importer does
+/// it on a second thread).
+pub fn parse_feed_unenriched(
+    format: FeedFormat,
+    input: impl BufRead,
+    options: &FeedOptions,
+    on_record: impl FnMut(UnenrichedRecord) -> ControlFlow<()>,
 ) -> Result<FeedSummary, FeedError> {
     let encoding = match (format, &options.mapping) {
         (FeedFormat::Csv, Some(mapping)) => mapping.encoding,
