@@ -69,9 +69,8 @@ impl PublishFeed {
             waited_for_the_index_ms = self.waited.as_millis() as u64,
             "the publish is committed; committing its index batch"
         );
-        if applier.messages.send(Message::Commit(seq)).await.is_err() {
-            drop(applier.messages);
-        }
+        // If the applier already ended, its outcome says why.
+        let _ = applier.messages.send(Message::Commit(seq)).await;
         match applier.outcome.await {
             Ok(Ok(committed)) => committed,
             Ok(Err(error)) => {
@@ -106,9 +105,14 @@ impl PublishFeed {
         let (messages, received) = mpsc::channel(4);
         let (index, catalog_key) = (self.index.clone(), self.catalog_key.clone());
         let outcome = tokio::task::spawn_blocking(move || apply(&index, &catalog_key, updated_at, started, received));
-        let Ok(Some(applied)) = applied.await else {
-            tracing::info!("the index writer is busy; the follower will index this run after its publish");
-            return Ok(());
+        let applied = match applied.await {
+            Ok(Some(applied)) => applied,
+            Ok(None) => {
+                tracing::info!("the index writer is busy; the follower will index this run after its publish");
+                return Ok(());
+            }
+            // The applier failed before it could start (opening the writer).
+            Err(_) => return Err(outcome.await?.err().unwrap_or_else(|| anyhow::anyhow!("the index applier stopped"))),
         };
         self.applier = Some(Applier { messages, outcome });
         let mut cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
@@ -194,7 +198,9 @@ mod tests {
     use super::*;
     use octogen_core::Product;
     use octogen_search::SearchQuery;
-    use octogen_store::{AccessStore, NewCatalog, NewIndexRun, RunProgress, RunTrigger, SqlStore, StagedInMemory};
+    use octogen_store::{
+        AccessStore, IndexRun, NewCatalog, NewIndexRun, RunProgress, RunTrigger, SqlStore, StagedInMemory,
+    };
     use serde_json::json;
 
     use crate::indexing::staging::StagingWriter;
@@ -205,37 +211,53 @@ mod tests {
         StagedProduct::new(format!("uuid-{i:03}"), url, &serde_json::to_string(&product).unwrap())
     }
 
-    async fn store(dir: &std::path::Path) -> Arc<dyn Store> {
-        let store = SqlStore::open_sqlite(&dir.join("octogen.db")).await.unwrap();
-        store
-            .create_catalog(NewCatalog { key: "shop".into(), display_name: "Shop".into(), source_base_url: None })
-            .await
-            .unwrap();
-        Arc::new(store)
+    /// A store with the catalog "shop", an empty index, and a directory for staging files.
+    struct Fixture {
+        dir: tempfile::TempDir,
+        store: Arc<dyn Store>,
+        index: Arc<SearchIndex>,
     }
 
-    async fn running(store: &dyn Store) -> String {
-        let new = NewIndexRun {
-            catalog_key: "shop".into(),
-            trigger: RunTrigger::Operator,
-            format: "shopify".into(),
-            source: "feed.json".into(),
-        };
-        let run = store.create_index_run(new).await.unwrap();
-        assert!(store.start_index_run(&run.id).await.unwrap());
-        run.id
-    }
-
-    fn staging_file(dir: &std::path::Path, products: &[StagedProduct]) -> std::path::PathBuf {
-        let mut writer = StagingWriter::create(&dir.join(format!("{}.staged", uuid::Uuid::new_v4()))).unwrap();
-        for product in products {
-            writer.append(product).unwrap();
+    impl Fixture {
+        async fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap();
+            store
+                .create_catalog(NewCatalog { key: "shop".into(), display_name: "Shop".into(), source_base_url: None })
+                .await
+                .unwrap();
+            Fixture { dir, store: Arc::new(store), index: Arc::new(SearchIndex::in_ram()) }
         }
-        writer.finish().unwrap()
-    }
 
-    fn feed(path: std::path::PathBuf, index: &Arc<SearchIndex>, store: &Arc<dyn Store>) -> PublishFeed {
-        PublishFeed::new(StagingReader::open(path), index.clone(), store.clone(), "shop".into())
+        /// A started run of "shop".
+        async fn running(&self) -> String {
+            let new = NewIndexRun {
+                catalog_key: "shop".into(),
+                trigger: RunTrigger::Operator,
+                format: "shopify".into(),
+                source: "feed.json".into(),
+            };
+            let run = self.store.create_index_run(new).await.unwrap();
+            assert!(self.store.start_index_run(&run.id).await.unwrap());
+            run.id
+        }
+
+        fn staging_file(&self, products: &[StagedProduct]) -> std::path::PathBuf {
+            let path = self.dir.path().join(format!("{}.staged", uuid::Uuid::new_v4()));
+            let mut writer = StagingWriter::create(&path).unwrap();
+            for product in products {
+                writer.append(product).unwrap();
+            }
+            writer.finish().unwrap()
+        }
+
+        fn feed(&self, staging_file: std::path::PathBuf) -> PublishFeed {
+            PublishFeed::new(StagingReader::open(staging_file), self.index.clone(), self.store.clone(), "shop".into())
+        }
+
+        async fn publish(&self, run: &str, staged: &mut dyn StagedProducts) -> octogen_store::StoreResult<IndexRun> {
+            self.store.publish_index_run(run, staged, RunProgress::default(), json!({})).await
+        }
     }
 
     fn everything(index: &SearchIndex) -> Vec<octogen_core::wire::ProductSummary> {
@@ -254,90 +276,63 @@ mod tests {
 
     #[tokio::test]
     async fn the_index_takes_the_backlog_then_the_run_and_ends_as_the_follower_would_have_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path()).await;
-        let index = Arc::new(SearchIndex::in_ram());
+        let fixture = Fixture::new().await;
         // A first run the index has not applied yet (the follower lags): the backlog.
         let first: Vec<StagedProduct> = (0..6).map(|i| staged(i, "Lamp")).collect();
-        let run = running(store.as_ref()).await;
-        store
-            .publish_index_run(&run, &mut StagedInMemory::new(first), RunProgress::default(), json!({}))
-            .await
-            .unwrap();
-        assert_eq!(index.applied_seq(), 0);
+        let run = fixture.running().await;
+        fixture.publish(&run, &mut StagedInMemory::new(first)).await.unwrap();
+        assert_eq!(fixture.index.applied_seq(), 0);
 
         // The second run keeps 0-1, changes 2-3, drops 4-5 and adds 6-7.
         let second: Vec<StagedProduct> = (0..8)
             .filter(|i| !matches!(i, 4 | 5))
             .map(|i| staged(i, if (2..4).contains(&i) { "Desk lamp" } else { "Lamp" }))
             .collect();
-        let run = running(store.as_ref()).await;
-        let mut publishing = feed(staging_file(dir.path(), &second), &index, &store);
-        let published =
-            store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await.unwrap();
+        let run = fixture.running().await;
+        let mut publishing = fixture.feed(fixture.staging_file(&second));
+        let published = fixture.publish(&run, &mut publishing).await.unwrap();
         assert_eq!((published.counts.added, published.counts.updated, published.counts.deactivated), (2, 2, 2));
-        assert_eq!(index.applied_seq(), 0, "nothing is searchable before the batch commits");
+        assert_eq!(fixture.index.applied_seq(), 0, "nothing is searchable before the batch commits");
         assert!(publishing.commit(2).await, "indexed alongside");
-        assert_eq!(index.applied_seq(), 2);
+        assert_eq!(fixture.index.applied_seq(), 2);
 
-        let indexed = everything(&index);
+        let indexed = everything(&fixture.index);
         let titles: Vec<&str> = indexed.iter().map(|hit| hit.title.as_str()).collect();
         assert_eq!(titles.len(), 6, "{titles:?}");
         assert!(titles.contains(&"Desk lamp 2") && !titles.contains(&"Lamp 4"), "{titles:?}");
-        assert_eq!(indexed, everything(&from_the_change_feed(store.as_ref()).await));
+        assert_eq!(indexed, everything(&from_the_change_feed(fixture.store.as_ref()).await));
     }
 
     #[tokio::test]
     async fn a_failed_publish_leaves_the_index_as_it_was() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path()).await;
-        let index = Arc::new(SearchIndex::in_ram());
-        let run = running(store.as_ref()).await;
+        let fixture = Fixture::new().await;
+        let run = fixture.running().await;
         // A staging file cut short: the publish fails after writing (and indexing) a first batch.
         let products: Vec<StagedProduct> =
             (0..=crate::indexing::staging::READ_BATCH).map(|i| staged(i, "Lamp")).collect();
-        let path = staging_file(dir.path(), &products);
+        let path = fixture.staging_file(&products);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
-        let mut publishing = feed(path, &index, &store);
-        let failed = store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await;
-        assert!(failed.is_err());
+        let mut publishing = fixture.feed(path);
+        assert!(fixture.publish(&run, &mut publishing).await.is_err());
         drop(publishing);
         // The applier discards its batch when the feed is dropped; the next commit shows nothing of it.
-        index.apply(Vec::new(), 1).unwrap();
-        assert_eq!(index.num_docs(), 0);
-        assert!(everything(&index).is_empty());
+        fixture.index.apply(Vec::new(), 1).unwrap();
+        assert_eq!(fixture.index.num_docs(), 0);
+        assert!(everything(&fixture.index).is_empty());
     }
 
+    // Holding the writer across the publish is the point of this test.
+    #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn a_busy_index_writer_leaves_the_run_to_the_follower() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store(dir.path()).await;
-        let index = Arc::new(SearchIndex::in_ram());
-        let run = running(store.as_ref()).await;
-        let mut publishing = feed(staging_file(dir.path(), &[staged(1, "Lamp")]), &index, &store);
-        let (held, release) =
-            (std::sync::Arc::new(std::sync::Barrier::new(2)), std::sync::Arc::new(std::sync::Barrier::new(2)));
-        let holder = {
-            let (index, held, release) = (index.clone(), held.clone(), release.clone());
-            std::thread::spawn(move || {
-                let batch = index.begin_batch().unwrap();
-                held.wait();
-                release.wait();
-                drop(batch);
-            })
-        };
-        tokio::task::spawn_blocking({
-            let held = held.clone();
-            move || held.wait()
-        })
-        .await
-        .unwrap();
-        let published =
-            store.publish_index_run(&run, &mut publishing, RunProgress::default(), json!({})).await.unwrap();
+        let fixture = Fixture::new().await;
+        let run = fixture.running().await;
+        let mut publishing = fixture.feed(fixture.staging_file(&[staged(1, "Lamp")]));
+        let busy = fixture.index.begin_batch().unwrap();
+        let published = fixture.publish(&run, &mut publishing).await.unwrap();
         assert!(!publishing.commit(published.published_seq.unwrap()).await, "left to the follower");
-        tokio::task::spawn_blocking(move || release.wait()).await.unwrap();
-        holder.join().unwrap();
-        assert_eq!((index.applied_seq(), index.num_docs()), (0, 0));
+        drop(busy);
+        assert_eq!((fixture.index.applied_seq(), fixture.index.num_docs()), (0, 0));
     }
 }
