@@ -21,7 +21,7 @@ use crate::collect::{BrowseCollector, RankedCollector, RankedHit, RankedKey};
 use crate::query::{
     compile, name_coverage_of_rank, CompiledQuery, RankedPlan, SearchQuery, SortKey, SortPosition, NAME_MATCH_MIN_RANK,
 };
-use crate::schema::{build_schema, product_document, register_analyzers, sort_id, Fields};
+use crate::schema::{build_schema, register_analyzers, sort_id, Fields, ProductDocument};
 use crate::segment_cache::SegmentCaches;
 use crate::{summary_codec, IndexError};
 
@@ -40,6 +40,8 @@ const MARKER_FILE: &str = "octogen-search-index";
 pub enum IndexChange {
     /// Insert or replace; an inactive record is removed instead (only active products are indexed).
     Upsert(ProductRecord),
+    /// Insert or replace an active product whose document was prepared elsewhere.
+    UpsertDocument(ProductDocument),
     Remove {
         uuid: String,
     },
@@ -287,9 +289,17 @@ impl SearchIndex {
                         writer.delete_term(id_term(&self.fields, id));
                     }
                     if record.is_active {
-                        writer.add_document(product_document(&self.fields, &record)?)?;
+                        writer.add_document(ProductDocument::of(&record).to_tantivy(&self.fields)?)?;
                         maybe_indexed.insert(id);
                     }
+                }
+                IndexChange::UpsertDocument(document) => {
+                    let id = sort_id(document.uuid());
+                    if maybe_indexed.contains(&id) {
+                        writer.delete_term(id_term(&self.fields, id));
+                    }
+                    writer.add_document(document.to_tantivy(&self.fields)?)?;
+                    maybe_indexed.insert(id);
                 }
                 IndexChange::Remove { uuid } => {
                     let id = sort_id(&uuid);
@@ -521,7 +531,7 @@ impl BulkBuild<'_> {
             writer.delete_term(id_term(&self.index.fields, id));
             self.added -= 1;
         }
-        writer.add_document(product_document(&self.index.fields, record)?)?;
+        writer.add_document(ProductDocument::of(record).to_tantivy(&self.index.fields)?)?;
         self.added += 1;
         Ok(())
     }

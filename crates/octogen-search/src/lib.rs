@@ -95,6 +95,7 @@ pub use error::IndexError;
 pub use index::{BulkBuild, IndexBatch, IndexChange, OpenOutcome, SearchIndex, SearchPage, WriterConfig};
 pub use octogen_core::facets::FacetKey;
 pub use query::{FacetFilter, SearchQuery, SortPosition, MAX_LIMIT, MAX_QUERY_WORDS};
+pub use schema::ProductDocument;
 
 #[cfg(test)]
 mod tests {

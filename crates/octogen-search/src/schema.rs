@@ -1,5 +1,5 @@
 //! The tantivy schema, its analyzers, and the mapping of a `ProductRecord` to
-//! an index document.
+//! an index document (through [`ProductDocument`]).
 //!
 //! Size matters (the target is ≤ 1.5 KB per product at 1M products), so:
 //! - every text field is indexed with doc ids only (`IndexRecordOption::Basic`)
@@ -184,40 +184,88 @@ pub(crate) fn title_sort_key(title: &str) -> String {
     key.trim_end().to_string()
 }
 
-/// The index document of an active product.
-pub(crate) fn product_document(fields: &Fields, record: &ProductRecord) -> Result<TantivyDocument, IndexError> {
-    let product = &record.product;
-    let enrichment = &product.enrichment;
-    let id = sort_id(&record.uuid);
-    let mut doc = TantivyDocument::default();
-    doc.add_bytes(fields.id, &id.to_be_bytes());
-    doc.add_u64(fields.id_hi, (id >> 64) as u64);
-    doc.add_u64(fields.id_lo, id as u64);
-    doc.add_text(fields.catalog, &record.catalog_key);
-    for term in facet_terms(product) {
-        doc.add_text(fields.facet, &term);
+/// Every value the index document of an active product holds, apart from
+/// tantivy: it can be prepared on another thread than the index writer's, or
+/// ahead of time and kept as bytes (an import stages it next to the product,
+/// so indexing a run need not decode the product's JSON again). The document
+/// is [`ProductDocument::to_tantivy`] of it, whichever way it came.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProductDocument {
+    /// Unique, sorted.
+    facets: Vec<String>,
+    /// Unique, sorted.
+    brands: Vec<String>,
+    /// Unique, sorted.
+    kinds: Vec<String>,
+    /// The description, then the enrichment summary.
+    descriptions: Vec<String>,
+    summary: ProductSummary,
+}
+
+impl ProductDocument {
+    /// The document of `record`, which must be active (inactive products are not indexed).
+    pub fn of(record: &ProductRecord) -> ProductDocument {
+        let product = &record.product;
+        let owned = |texts: Vec<&str>| texts.into_iter().map(str::to_owned).collect();
+        ProductDocument {
+            facets: facet_terms(product),
+            brands: owned(brand_texts(record)),
+            kinds: owned(kind_texts(record)),
+            descriptions: product.description.iter().chain(&product.enrichment.summary).cloned().collect(),
+            summary: ProductSummary::from_record(record),
+        }
     }
-    doc.add_text(fields.title, &product.title);
-    doc.add_text(fields.title_stem, &product.title);
-    doc.add_text(fields.title_sort, title_sort_key(&product.title));
-    for brand in brand_texts(record) {
-        doc.add_text(fields.brand, brand);
+
+    pub fn uuid(&self) -> &str {
+        &self.summary.uuid
     }
-    for kind in kind_texts(record) {
-        doc.add_text(fields.kind, kind);
-        doc.add_text(fields.kind_stem, kind);
+
+    /// When the product last changed, as search results report it. A document
+    /// prepared before its publish gets the publish's time here.
+    pub fn set_updated_at(&mut self, updated_at: octogen_core::Timestamp) {
+        self.summary.updated_at = updated_at;
     }
-    if let Some(description) = &product.description {
-        doc.add_text(fields.description, description);
+
+    /// The compact binary form (postcard), for staging.
+    pub fn encode(&self) -> Result<Vec<u8>, IndexError> {
+        postcard::to_allocvec(self)
+            .map_err(|error| IndexError::InvalidRecord { uuid: self.summary.uuid.clone(), reason: error.to_string() })
     }
-    if let Some(summary) = &enrichment.summary {
-        doc.add_text(fields.description, summary);
+
+    pub fn decode(bytes: &[u8]) -> Result<ProductDocument, IndexError> {
+        postcard::from_bytes(bytes).map_err(|error| IndexError::corrupt("undecodable prepared index document", error))
     }
-    if let Some(price) = product.current_price.filter(|price| price.is_finite()) {
-        doc.add_f64(fields.price, price);
+
+    pub(crate) fn to_tantivy(&self, fields: &Fields) -> Result<TantivyDocument, IndexError> {
+        let summary = &self.summary;
+        let id = sort_id(&summary.uuid);
+        let mut doc = TantivyDocument::default();
+        doc.add_bytes(fields.id, &id.to_be_bytes());
+        doc.add_u64(fields.id_hi, (id >> 64) as u64);
+        doc.add_u64(fields.id_lo, id as u64);
+        doc.add_text(fields.catalog, &summary.catalog_key);
+        for term in &self.facets {
+            doc.add_text(fields.facet, term);
+        }
+        doc.add_text(fields.title, &summary.title);
+        doc.add_text(fields.title_stem, &summary.title);
+        doc.add_text(fields.title_sort, title_sort_key(&summary.title));
+        for brand in &self.brands {
+            doc.add_text(fields.brand, brand);
+        }
+        for kind in &self.kinds {
+            doc.add_text(fields.kind, kind);
+            doc.add_text(fields.kind_stem, kind);
+        }
+        for description in &self.descriptions {
+            doc.add_text(fields.description, description);
+        }
+        if let Some(price) = summary.current_price.filter(|price| price.is_finite()) {
+            doc.add_f64(fields.price, price);
+        }
+        doc.add_bytes(fields.summary, &summary_codec::encode(summary)?);
+        Ok(doc)
     }
-    doc.add_bytes(fields.summary, &summary_codec::encode(&ProductSummary::from_record(record))?);
-    Ok(doc)
 }
 
 fn brand_texts(record: &ProductRecord) -> Vec<&str> {
@@ -263,6 +311,40 @@ fn kind_texts(record: &ProductRecord) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prepared_document_survives_encoding_and_takes_the_publish_time() {
+        let mut product = octogen_core::Product {
+            url: "https://shop.example/products/lamp".into(),
+            title: "Brass Desk Lamp".into(),
+            description: Some("A lamp for the desk.".into()),
+            product_type: Some("Lamp".into()),
+            current_price: Some(49.0),
+            tags: vec!["lighting".into()],
+            ..octogen_core::Product::default()
+        };
+        product.enrichment.color_family = vec!["gold".into()];
+        product.enrichment.summary = Some("Brass lamp".into());
+        let record = ProductRecord {
+            uuid: "0a8f3e2c-1111-4222-8333-444455556666".into(),
+            catalog_key: "shop".into(),
+            is_active: true,
+            updated_at: octogen_core::Timestamp::from_millis(0),
+            normalized_url: "https://shop.example/products/lamp".into(),
+            product,
+        };
+        let document = ProductDocument::of(&record);
+        assert_eq!(document.descriptions, ["A lamp for the desk.", "Brass lamp"]);
+        assert!(document.kinds.contains(&"gold".to_string()) && document.kinds.contains(&"Lamp".to_string()));
+        let mut decoded = ProductDocument::decode(&document.encode().unwrap()).unwrap();
+        assert_eq!(decoded, document);
+
+        let published = octogen_core::Timestamp::from_millis(1_700_000_000_000);
+        decoded.set_updated_at(published);
+        let at_publish = ProductRecord { updated_at: published, ..record };
+        assert_eq!(decoded, ProductDocument::of(&at_publish), "as if prepared from the published record");
+        assert!(ProductDocument::decode(b"\xff\xff").is_err());
+    }
 
     #[test]
     fn sort_id_of_a_uuid_orders_like_its_canonical_string() {

@@ -22,23 +22,47 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use octogen_core::Timestamp;
-use octogen_search::{IndexChange, SearchIndex};
+use octogen_search::{IndexChange, ProductDocument, SearchIndex};
 use octogen_store::{ChangeCursor, StagedProduct, StagedProducts, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use super::follower::{AFTER_ALL, PAGE};
 use super::staging::StagingReader;
+use std::collections::HashMap;
 
 /// How long the publish waits for the index writer before leaving the run to the follower.
 const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 
+/// Closed while a publish indexes its run alongside. Between the store's
+/// commit and the index batch's, the follower would otherwise read the run
+/// back from the change feed (pages of 20,000 products, decoded) only to drop
+/// it once the batch commits: a second of both cores at the end of a large
+/// import. It can apply nothing meanwhile anyway: the applier holds the writer.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Gate(Arc<tokio::sync::Mutex<()>>);
+
+impl Gate {
+    /// Returns once no publish is indexing alongside.
+    pub async fn wait_open(&self) {
+        drop(self.0.lock().await);
+    }
+
+    async fn close(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.0.clone().lock_owned().await
+    }
+}
+
 /// A run's staged products on their way into a publish, indexed as it writes them.
 pub(super) struct PublishFeed {
     staged: StagingReader,
+    /// The search documents of the batch the publish is writing, by uuid.
+    documents: HashMap<String, Vec<u8>>,
     index: Arc<SearchIndex>,
     store: Arc<dyn Store>,
-    catalog_key: String,
     applier: Option<Applier>,
+    gate: Gate,
+    /// Held from the applier's start to its end.
+    closed: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// How long the publish waited for the applier to take products (debug log).
     waited: Duration,
 }
@@ -51,13 +75,23 @@ struct Applier {
 
 enum Message {
     Changes(Vec<IndexChange>),
-    Wrote(Vec<StagedProduct>),
+    /// The encoded search documents of products the publish wrote.
+    Wrote(Vec<Vec<u8>>),
     Commit(i64),
 }
 
 impl PublishFeed {
-    pub fn new(staged: StagingReader, index: Arc<SearchIndex>, store: Arc<dyn Store>, catalog_key: String) -> Self {
-        PublishFeed { staged, index, store, catalog_key, applier: None, waited: Duration::ZERO }
+    pub fn new(staged: StagingReader, index: Arc<SearchIndex>, store: Arc<dyn Store>, gate: Gate) -> Self {
+        PublishFeed {
+            staged,
+            documents: HashMap::new(),
+            index,
+            store,
+            applier: None,
+            gate,
+            closed: None,
+            waited: Duration::ZERO,
+        }
     }
 
     /// After the store committed the publish at `seq`: makes the index batch
@@ -103,8 +137,8 @@ impl PublishFeed {
     async fn start(&mut self, seq: i64, updated_at: Timestamp) -> anyhow::Result<()> {
         let (started, applied) = oneshot::channel();
         let (messages, received) = mpsc::channel(4);
-        let (index, catalog_key) = (self.index.clone(), self.catalog_key.clone());
-        let outcome = tokio::task::spawn_blocking(move || apply(&index, &catalog_key, updated_at, started, received));
+        let index = self.index.clone();
+        let outcome = tokio::task::spawn_blocking(move || apply(&index, updated_at, started, received));
         let applied = match applied.await {
             Ok(Some(applied)) => applied,
             Ok(None) => {
@@ -115,6 +149,7 @@ impl PublishFeed {
             Err(_) => return Err(outcome.await?.err().unwrap_or_else(|| anyhow::anyhow!("the index applier stopped"))),
         };
         self.applier = Some(Applier { messages, outcome });
+        self.closed = Some(self.gate.close().await);
         let mut cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
         loop {
             let page = self.store.product_changes(&cursor, PAGE).await?;
@@ -131,7 +166,17 @@ impl PublishFeed {
 #[async_trait]
 impl StagedProducts for PublishFeed {
     async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String> {
-        self.staged.next_batch().await
+        let Some(batch) = self.staged.next_batch().await? else { return Ok(None) };
+        self.documents.clear();
+        let mut products = Vec::with_capacity(batch.len());
+        for staged in batch {
+            // A product staged twice is written as first staged (the publish skips repeats).
+            if self.applier.is_some() {
+                self.documents.entry(staged.product.uuid.clone()).or_insert(staged.document);
+            }
+            products.push(staged.product);
+        }
+        Ok(Some(products))
     }
 
     async fn began(&mut self, seq: i64, updated_at: Timestamp) {
@@ -145,7 +190,19 @@ impl StagedProducts for PublishFeed {
     }
 
     async fn wrote(&mut self, products: Vec<StagedProduct>) {
-        self.send(Message::Wrote(products)).await;
+        if self.applier.is_none() {
+            return;
+        }
+        let documents: Vec<Vec<u8>> =
+            products.iter().filter_map(|product| self.documents.remove(&product.uuid)).collect();
+        if documents.len() < products.len() {
+            // Cannot happen (the publish writes from the batch it was given); if it
+            // did, the index must not miss a product: the follower takes the run.
+            tracing::warn!("a written product has no staged search document; the follower will index the run");
+            self.applier = None;
+            return;
+        }
+        self.send(Message::Wrote(documents)).await;
     }
 
     async fn deactivated(&mut self, uuids: Vec<String>) {
@@ -159,7 +216,6 @@ impl StagedProducts for PublishFeed {
 /// the sequence value the index had applied (`None`: the writer stayed busy).
 fn apply(
     index: &SearchIndex,
-    catalog_key: &str,
     updated_at: Timestamp,
     started: oneshot::Sender<Option<i64>>,
     mut messages: mpsc::Receiver<Message>,
@@ -175,13 +231,14 @@ fn apply(
     while let Some(message) = messages.blocking_recv() {
         match message {
             Message::Changes(changes) => batch.add(changes)?,
-            Message::Wrote(products) => {
-                let records = products
-                    .iter()
-                    .map(|product| product.to_record(catalog_key, updated_at).map(IndexChange::Upsert))
-                    .collect::<Result<Vec<_>, String>>()
-                    .map_err(anyhow::Error::msg)?;
-                batch.add(records)?;
+            Message::Wrote(documents) => {
+                let mut changes = Vec::with_capacity(documents.len());
+                for encoded in documents {
+                    let mut document = ProductDocument::decode(&encoded)?;
+                    document.set_updated_at(updated_at);
+                    changes.push(IndexChange::UpsertDocument(document));
+                }
+                batch.add(changes)?;
             }
             Message::Commit(seq) => {
                 batch.commit(seq)?;
@@ -203,7 +260,7 @@ mod tests {
     };
     use serde_json::json;
 
-    use crate::indexing::staging::StagingWriter;
+    use crate::indexing::staging::{Staged, StagingWriter};
 
     fn staged(i: usize, title: &str) -> StagedProduct {
         let url = format!("https://shop.example/products/lamp-{i}");
@@ -242,17 +299,20 @@ mod tests {
             run.id
         }
 
+        /// The products staged as a run stages them: each with its search document.
         fn staging_file(&self, products: &[StagedProduct]) -> std::path::PathBuf {
             let path = self.dir.path().join(format!("{}.staged", uuid::Uuid::new_v4()));
             let mut writer = StagingWriter::create(&path).unwrap();
             for product in products {
-                writer.append(product).unwrap();
+                let record = product.to_record("shop", Timestamp::from_millis(0)).unwrap();
+                let document = ProductDocument::of(&record).encode().unwrap();
+                writer.append(&Staged { product: product.clone(), document }).unwrap();
             }
             writer.finish().unwrap()
         }
 
         fn feed(&self, staging_file: std::path::PathBuf) -> PublishFeed {
-            PublishFeed::new(StagingReader::open(staging_file), self.index.clone(), self.store.clone(), "shop".into())
+            PublishFeed::new(StagingReader::open(staging_file), self.index.clone(), self.store.clone(), Gate::default())
         }
 
         async fn publish(&self, run: &str, staged: &mut dyn StagedProducts) -> octogen_store::StoreResult<IndexRun> {
@@ -301,6 +361,20 @@ mod tests {
         assert_eq!(titles.len(), 6, "{titles:?}");
         assert!(titles.contains(&"Desk lamp 2") && !titles.contains(&"Lamp 4"), "{titles:?}");
         assert_eq!(indexed, everything(&from_the_change_feed(fixture.store.as_ref()).await));
+    }
+
+    #[tokio::test]
+    async fn the_follower_is_held_from_the_writer_taken_to_the_batch_committed() {
+        let fixture = Fixture::new().await;
+        let run = fixture.running().await;
+        let gate = Gate::default();
+        let staged = StagingReader::open(fixture.staging_file(&[staged(1, "Lamp")]));
+        let mut publishing = PublishFeed::new(staged, fixture.index.clone(), fixture.store.clone(), gate.clone());
+        let published = fixture.publish(&run, &mut publishing).await.unwrap();
+        let held = tokio::time::timeout(Duration::from_millis(50), gate.wait_open()).await;
+        assert!(held.is_err(), "closed between the store's commit and the index's");
+        assert!(publishing.commit(published.published_seq.unwrap()).await);
+        tokio::time::timeout(Duration::from_secs(10), gate.wait_open()).await.expect("open once committed");
     }
 
     #[tokio::test]

@@ -65,6 +65,7 @@ impl Indexing {
         cursor: &mut ChangeCursor,
         shutdown: &watch::Receiver<bool>,
     ) -> anyhow::Result<usize> {
+        self.alongside.wait_open().await;
         let applied = self.index.applied_seq();
         if applied > cursor.seq {
             // A rebuild moved the index past us: continue from where it ended.
@@ -277,6 +278,7 @@ mod tests {
             .into_iter()
             .map(|change| match change {
                 IndexChange::Upsert(record) => record.uuid,
+                IndexChange::UpsertDocument(document) => document.uuid().to_string(),
                 IndexChange::Remove { uuid } => uuid,
             })
             .collect();

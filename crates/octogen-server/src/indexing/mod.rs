@@ -33,6 +33,9 @@ pub struct Indexing {
     pub index: Arc<SearchIndex>,
     /// Wakes the follower after a publish on this node.
     changed: Notify,
+    /// Held by a publish that indexes its run alongside, from taking the index
+    /// writer until its index batch is committed (see `alongside`).
+    alongside: alongside::Gate,
     uploads_dir: PathBuf,
     fetch_options: FetchOptions,
     pub reindex_jobs: ReindexJobs,
@@ -69,6 +72,7 @@ impl Indexing {
             store,
             index: Arc::new(index),
             changed: Notify::new(),
+            alongside: alongside::Gate::default(),
             uploads_dir,
             fetch_options: FetchOptions::default(),
             reindex_jobs: ReindexJobs::default(),

@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use octogen_core::product::product_uuid;
 use octogen_core::url_norm::normalize_product_url;
+use octogen_core::{ProductRecord, Timestamp};
 use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummary, UnenrichedRecord};
+use octogen_search::ProductDocument;
 use octogen_store::{IndexRun, NewIndexRun, RunProgress, RunTrigger, StagedProduct};
 use serde_json::{json, Value};
 
 use super::alongside::PublishFeed;
-use super::staging::{StagingReader, StagingWriter};
+use super::staging::{Staged, StagingReader, StagingWriter};
 use super::Indexing;
 use crate::error::{ApiError, ApiResult};
 /// Skipped records listed by name in a run's report (the count is always complete).
@@ -206,7 +208,7 @@ impl Indexing {
             Ok(report) => {
                 let stage_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
-                match self.publish(run_id, &prepared.catalog_key, live, report.clone()).await {
+                match self.publish(run_id, live, report.clone()).await {
                     Ok(run) => Ok(run),
                     Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
                 }
@@ -222,13 +224,12 @@ impl Indexing {
     async fn publish(
         &self,
         run_id: &str,
-        catalog_key: &str,
         live: &LiveProgress,
         report: Value,
     ) -> Result<IndexRun, octogen_store::StoreError> {
         let publishing = std::time::Instant::now();
         let staged = StagingReader::open(self.staging_path(run_id));
-        let mut feed = PublishFeed::new(staged, self.index.clone(), self.store.clone(), catalog_key.to_string());
+        let mut feed = PublishFeed::new(staged, self.index.clone(), self.store.clone(), self.alongside.clone());
         let run = self.store.publish_index_run(run_id, &mut feed, live.snapshot(), report).await?;
         let publish_ms = publishing.elapsed().as_millis() as u64;
         let indexed = match run.published_seq {
@@ -271,8 +272,9 @@ impl Indexing {
         let staging = StagingWriter::create(&self.staging_path(run_id))
             .map_err(|error| RunFailure::new(format!("cannot create the run's staging file: {error}")))?;
         let parser = {
-            let (format, live, catalog_id) = (prepared.format, live.clone(), catalog.id.clone());
-            tokio::task::spawn_blocking(move || parse_file(&path, format, &options, &catalog_id, staging, &live))
+            let (format, live) = (prepared.format, live.clone());
+            let catalog = RunCatalog { id: catalog.id.clone(), key: catalog.key.clone() };
+            tokio::task::spawn_blocking(move || parse_file(&path, format, &options, &catalog, staging, &live))
         };
         let parsed = parser.await.map_err(|error| RunFailure::new(format!("the feed parser crashed: {error}")))?;
         let (summary, mut report) = parsed.map_err(|(message, report)| RunFailure { message, report })?;
@@ -344,9 +346,16 @@ async fn report_progress(indexing: Arc<Indexing>, run_id: String, live: Arc<Live
 /// Records handed from one thread of the parse to the next at a time.
 const RECORD_BATCH: usize = 256;
 
+/// The catalog a run stages products for: its id keys the products' uuids,
+/// its key goes into their search documents.
+struct RunCatalog {
+    id: String,
+    key: String,
+}
+
 /// Parses the feed file into the run's staging file, on three threads: this
 /// one reads, converts and validates records, a second enriches them, a third
-/// serializes, hashes, compresses and writes them. Measured shares of the
+/// serializes, hashes, compresses and writes them with their search documents. Measured shares of the
 /// work: about 40 %, 20 % and 40 %. On two threads (enrichment with either
 /// side) one of them was the limit with the other a third idle; three keep
 /// both cores busy. Returns the parse summary and the report, or a failure
@@ -355,7 +364,7 @@ fn parse_file(
     path: &Path,
     format: FeedFormat,
     options: &FeedOptions,
-    catalog_id: &str,
+    catalog: &RunCatalog,
     staging: StagingWriter,
     live: &LiveProgress,
 ) -> Result<(FeedSummary, Value), (String, Value)> {
@@ -365,7 +374,7 @@ fn parse_file(
     let (enriched, to_stage) = std::sync::mpsc::sync_channel::<Vec<FeedRecord>>(8);
     let (result, staged) = std::thread::scope(|scope| {
         scope.spawn(|| enrich_records(to_enrich, enriched));
-        let stager = scope.spawn(|| stage_records(to_stage, catalog_id, staging, live));
+        let stager = scope.spawn(|| stage_records(to_stage, catalog, staging, live));
         let mut batch = Vec::with_capacity(RECORD_BATCH);
         let result = octogen_ingest::parse_feed_unenriched(format, reader, options, |record| {
             live.seen.fetch_add(1, Ordering::Relaxed);
@@ -417,7 +426,7 @@ fn enrich_records(
 /// returns the listed skips.
 fn stage_records(
     records: std::sync::mpsc::Receiver<Vec<FeedRecord>>,
-    catalog_id: &str,
+    catalog: &RunCatalog,
     mut staging: StagingWriter,
     live: &LiveProgress,
 ) -> std::io::Result<Vec<Value>> {
@@ -425,7 +434,7 @@ fn stage_records(
     for record in records.into_iter().flatten() {
         match record
             .map_err(|error| (error.location.to_string(), error.reason))
-            .and_then(|product| stage(product, catalog_id))
+            .and_then(|product| stage(product, catalog))
         {
             Ok(staged) => {
                 staging.append(&staged)?;
@@ -443,12 +452,23 @@ fn stage_records(
     Ok(skips)
 }
 
-/// A product ready for the store, or why it cannot be stored.
-fn stage(product: octogen_core::Product, catalog_id: &str) -> Result<StagedProduct, (String, String)> {
+/// A product ready for the store and the search index, or why it cannot be stored.
+fn stage(product: octogen_core::Product, catalog: &RunCatalog) -> Result<Staged, (String, String)> {
     let url_key = normalize_product_url(&product.url)
         .map_err(|error| (product.url.clone(), format!("product URL {:?}: {error}", product.url)))?;
     let json = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
-    Ok(StagedProduct::new(product_uuid(catalog_id, &url_key), url_key, &json))
+    let staged = StagedProduct::new(product_uuid(&catalog.id, &url_key), url_key, &json);
+    // The publish sets the time (`ProductDocument::set_updated_at`).
+    let record = ProductRecord {
+        uuid: staged.uuid.clone(),
+        catalog_key: catalog.key.clone(),
+        is_active: true,
+        updated_at: Timestamp::from_millis(0),
+        normalized_url: staged.url_key.clone(),
+        product,
+    };
+    let document = ProductDocument::of(&record).encode().map_err(|error| (record.product.url, error.to_string()))?;
+    Ok(Staged { product: staged, document })
 }
 
 /// Counts bytes as the parser consumes them (the run's progress).

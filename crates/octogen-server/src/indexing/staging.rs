@@ -8,15 +8,19 @@
 //! crash loses the file with the run, which is marked interrupted on restart
 //! (its catalog unchanged), and the next start sweeps leftover files away.
 //!
-//! The format is private to this module: per product, four little-endian u32
-//! lengths (uuid, url key, content hash, packed record), then those bytes.
+//! Next to each product the file keeps its search document, prepared while the
+//! product was parsed, so that indexing the run alongside its publish need not
+//! decode every product's JSON again (a seventh of the import's CPU at 1M).
+//!
+//! The format is private to this module: per product, five little-endian u32
+//! lengths (uuid, url key, content hash, packed record, encoded search
+//! document), then those bytes.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use async_trait::async_trait;
-use octogen_store::{StagedProduct, StagedProducts};
+use octogen_store::StagedProduct;
 use tokio::sync::mpsc;
 
 /// Products handed to the publish at a time.
@@ -25,6 +29,14 @@ pub(super) const READ_BATCH: usize = 2_000;
 const MAX_FIELD_BYTES: u32 = 64 * 1024 * 1024;
 const BUFFER_BYTES: usize = 1 << 20;
 pub(super) const EXTENSION: &str = "staged";
+const FIELDS: usize = 5;
+
+/// A staged product and its encoded search document (`octogen_search::ProductDocument`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Staged {
+    pub product: StagedProduct,
+    pub document: Vec<u8>,
+}
 
 /// Appends staged products to a run's file (on the parsing thread).
 pub(super) struct StagingWriter {
@@ -38,9 +50,15 @@ impl StagingWriter {
         Ok(StagingWriter { file: BufWriter::with_capacity(BUFFER_BYTES, file), path: path.to_path_buf() })
     }
 
-    pub fn append(&mut self, product: &StagedProduct) -> io::Result<()> {
-        let fields =
-            [product.uuid.as_bytes(), product.url_key.as_bytes(), product.content_hash.as_bytes(), &product.packed];
+    pub fn append(&mut self, staged: &Staged) -> io::Result<()> {
+        let product = &staged.product;
+        let fields: [&[u8]; FIELDS] = [
+            product.uuid.as_bytes(),
+            product.url_key.as_bytes(),
+            product.content_hash.as_bytes(),
+            &product.packed,
+            &staged.document,
+        ];
         for field in fields {
             let len = u32::try_from(field.len()).ok().filter(|len| *len <= MAX_FIELD_BYTES).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidInput, format!("a staged field of {} bytes", field.len()))
@@ -66,7 +84,7 @@ pub(super) struct StagingReader {
 }
 
 enum Message {
-    Batch(Vec<StagedProduct>),
+    Batch(Vec<Staged>),
     End,
     Failed(String),
 }
@@ -85,9 +103,9 @@ impl StagingReader {
     }
 }
 
-#[async_trait]
-impl StagedProducts for StagingReader {
-    async fn next_batch(&mut self) -> Result<Option<Vec<StagedProduct>>, String> {
+impl StagingReader {
+    /// The next batch in file order; `None` after the last.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<Staged>>, String> {
         match self.batches.recv().await {
             Some(Message::Batch(batch)) => Ok(Some(batch)),
             Some(Message::End) => Ok(None),
@@ -114,8 +132,8 @@ fn read_batches(path: &Path, sender: &mpsc::Sender<Message>) -> io::Result<()> {
 }
 
 /// The next product, `None` at a clean end of file.
-fn read_product(reader: &mut impl Read) -> io::Result<Option<StagedProduct>> {
-    let mut header = [0u8; 16];
+fn read_product(reader: &mut impl Read) -> io::Result<Option<Staged>> {
+    let mut header = [0u8; 4 * FIELDS];
     let first = read_to_fill(reader, &mut header)?;
     if first == 0 {
         return Ok(None);
@@ -123,7 +141,7 @@ fn read_product(reader: &mut impl Read) -> io::Result<Option<StagedProduct>> {
     if first < header.len() {
         return Err(truncated());
     }
-    let mut fields: [Vec<u8>; 4] = Default::default();
+    let mut fields: [Vec<u8>; FIELDS] = Default::default();
     for (field, len) in fields.iter_mut().zip(header.chunks_exact(4)) {
         let len = u32::from_le_bytes(len.try_into().expect("chunks of four"));
         if len > MAX_FIELD_BYTES {
@@ -132,10 +150,12 @@ fn read_product(reader: &mut impl Read) -> io::Result<Option<StagedProduct>> {
         field.resize(len as usize, 0);
         reader.read_exact(field).map_err(|_| truncated())?;
     }
-    let [uuid, url_key, content_hash, packed] = fields;
+    let [uuid, url_key, content_hash, packed, document] = fields;
     let text =
         |bytes: Vec<u8>| String::from_utf8(bytes).map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error));
-    Ok(Some(StagedProduct { uuid: text(uuid)?, url_key: text(url_key)?, content_hash: text(content_hash)?, packed }))
+    let product =
+        StagedProduct { uuid: text(uuid)?, url_key: text(url_key)?, content_hash: text(content_hash)?, packed };
+    Ok(Some(Staged { product, document }))
 }
 
 /// Reads until `buf` is full or the input ends; returns how much was read.
@@ -172,15 +192,16 @@ pub(super) fn sweep(dir: &Path) {
 mod tests {
     use super::*;
 
-    fn product(i: usize) -> StagedProduct {
-        StagedProduct::new(
+    fn product(i: usize) -> Staged {
+        let product = StagedProduct::new(
             format!("uuid-{i}"),
             format!("https://shop.example/p/{i}"),
             &format!("{{\"title\":\"P{i}\"}}"),
-        )
+        );
+        Staged { product, document: vec![i as u8; i % 5] }
     }
 
-    async fn read_all(path: PathBuf) -> Result<Vec<StagedProduct>, String> {
+    async fn read_all(path: PathBuf) -> Result<Vec<Staged>, String> {
         let mut reader = StagingReader::open(path);
         let mut products = Vec::new();
         while let Some(batch) = reader.next_batch().await? {
@@ -193,7 +214,7 @@ mod tests {
     async fn products_read_back_as_written_in_batches() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.staged");
-        let products: Vec<StagedProduct> = (0..READ_BATCH * 2 + 7).map(product).collect();
+        let products: Vec<Staged> = (0..READ_BATCH * 2 + 7).map(product).collect();
         let mut writer = StagingWriter::create(&path).unwrap();
         for product in &products {
             writer.append(product).unwrap();
@@ -222,7 +243,7 @@ mod tests {
             let error = read_all(path.clone()).await.unwrap_err();
             assert!(error.contains("run.staged") && error.contains("middle of a product"), "{cut}: {error}");
         }
-        std::fs::write(&path, [0xff; 16]).unwrap();
+        std::fs::write(&path, [0xff; 4 * FIELDS]).unwrap();
         assert!(read_all(path.clone()).await.unwrap_err().contains("claims"));
         std::fs::remove_file(&path).unwrap();
         assert!(read_all(path).await.unwrap_err().contains("run.staged"));
