@@ -367,10 +367,12 @@ pub struct StagedProduct {
 }
 
 impl StagedProduct {
-    /// Stages a product record given as its JSON.
-    pub fn new(uuid: String, url_key: String, record_json: &str) -> Self {
+    /// Stages a product record of the catalog `catalog_id`, given as its JSON
+    /// and its normalized URL. The uuid is derived from both
+    /// (`octogen_core::product::product_uuid`): the store finds products by URL that way.
+    pub fn new(catalog_id: &str, url_key: String, record_json: &str) -> Self {
         StagedProduct {
-            uuid,
+            uuid: octogen_core::product::product_uuid(catalog_id, &url_key),
             url_key,
             content_hash: octogen_core::product::content_hash(record_json),
             packed: crate::packing::pack(record_json),
@@ -392,18 +394,36 @@ impl StagedProduct {
     }
 }
 
-/// Where the change feed stands: everything up to and including `(seq, uuid)` has been read.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Where the change feed stands: everything up to and including `(seq, order)`
+/// has been read. The default is the start of the feed (publishes begin at seq 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChangeCursor {
     pub seq: i64,
-    pub uuid: String,
+    /// The position within `seq`'s publish (see `ProductChange::order`).
+    pub order: i64,
+}
+
+impl ChangeCursor {
+    /// Past every change of `seq`.
+    pub fn after_seq(seq: i64) -> Self {
+        ChangeCursor { seq, order: i64::MAX }
+    }
 }
 
 /// One row of the change feed: the product as it is now (inactive means "remove from search").
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProductChange {
     pub seq: i64,
+    /// Unique within `seq`: the order in which its publish wrote the product.
+    pub order: i64,
     pub record: octogen_core::ProductRecord,
+}
+
+impl ProductChange {
+    /// The cursor just past this change.
+    pub fn cursor(&self) -> ChangeCursor {
+        ChangeCursor { seq: self.seq, order: self.order }
+    }
 }
 
 /// A catalog's feed, re-imported on an interval.

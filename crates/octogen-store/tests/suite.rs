@@ -236,9 +236,10 @@ mod index_runs {
     use super::*;
     use octogen_core::{Product, ProductRecord};
 
-    fn staged(url: &str, title: &str) -> StagedProduct {
+    /// A product of `catalog` whose normalized URL is `url`.
+    fn staged(catalog: &Catalog, url: &str, title: &str) -> StagedProduct {
         let product = Product { url: url.into(), title: title.into(), ..Product::default() };
-        StagedProduct::new(format!("uuid-{url}"), url.into(), &serde_json::to_string(&product).unwrap())
+        StagedProduct::new(&catalog.id, url.into(), &serde_json::to_string(&product).unwrap())
     }
 
     /// Staged products handed over in batches, optionally failing after some of them.
@@ -298,7 +299,7 @@ mod index_runs {
         loop {
             let page = store.product_changes(&cursor, 2).await.unwrap();
             let Some(last) = page.last() else { return changes };
-            cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+            cursor = last.cursor();
             changes.extend(page);
         }
     }
@@ -310,10 +311,10 @@ mod index_runs {
     async fn a_publish_succeeds_while_the_runs_progress_is_written() {
         for (backend, store) in backends().await.stores {
             let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
-            catalog(store.as_ref(), "big").await;
+            let cat = catalog(store.as_ref(), "big").await;
             let run = start_run(store.as_ref(), "big").await;
             let products: Vec<StagedProduct> =
-                (0..50_000).map(|i| staged(&format!("https://big.example/p/{i}"), &format!("P{i}"))).collect();
+                (0..50_000).map(|i| staged(&cat, &format!("https://big.example/p/{i}"), &format!("P{i}"))).collect();
             let heartbeat = {
                 let (store, run_id) = (store.clone(), run.id.clone());
                 tokio::spawn(async move {
@@ -348,7 +349,8 @@ mod index_runs {
             store.grant(&org.id, "shop").await.unwrap();
             let key = mint(store, &org).await;
 
-            let first = run(store, "shop", &[staged("a", "A"), staged("b", "B"), staged("c", "C")]).await;
+            let first =
+                run(store, "shop", &[staged(&cat, "a", "A"), staged(&cat, "b", "B"), staged(&cat, "c", "C")]).await;
             assert_eq!(first.status, RunStatus::Succeeded, "{backend}");
             assert_eq!(first.published_seq, Some(1));
             assert_eq!(
@@ -364,7 +366,8 @@ mod index_runs {
             assert_eq!(store.latest_change_seq().await.unwrap(), 1);
 
             // b changes, c disappears, d is new, a is unchanged.
-            let second = run(store, "shop", &[staged("a", "A"), staged("b", "B2"), staged("d", "D")]).await;
+            let second =
+                run(store, "shop", &[staged(&cat, "a", "A"), staged(&cat, "b", "B2"), staged(&cat, "d", "D")]).await;
             assert_eq!(
                 second.counts,
                 RunCounts { seen: 4, added: 1, updated: 1, unchanged: 1, deactivated: 1, skipped: 1 },
@@ -375,27 +378,27 @@ mod index_runs {
             let changes = all_changes(store).await;
             let state: Vec<(String, bool, i64)> =
                 changes.iter().map(|c| (c.record.normalized_url.clone(), c.record.is_active, c.seq)).collect();
-            // a was published at seq 1 and never changed again; the rest moved to seq 2.
+            // a was published at seq 1 and never changed again; the rest moved to
+            // seq 2, in the order the publish wrote them: changed, added, deactivated.
             assert_eq!(
                 state,
-                [("a".into(), true, 1), ("b".into(), true, 2), ("c".into(), false, 2), ("d".into(), true, 2)],
+                [("a".into(), true, 1), ("b".into(), true, 2), ("d".into(), true, 2), ("c".into(), false, 2)],
                 "{backend}"
             );
             let b: &ProductRecord = &changes[1].record;
+            let orders: Vec<(i64, i64)> = changes.iter().map(|change| (change.seq, change.order)).collect();
+            assert_eq!(orders, [(1, 0), (2, 0), (2, 1), (2, 2)], "{backend}");
             assert_eq!(b.product.title, "B2");
             assert_eq!(b.catalog_key, "shop");
 
             let found = store.find_product(std::slice::from_ref(&cat.id), "d").await.unwrap().unwrap();
-            assert_eq!(found.uuid, "uuid-d");
+            assert_eq!(found.uuid, octogen_core::product::product_uuid(&cat.id, "d"));
             assert!(store.find_product(std::slice::from_ref(&cat.id), "c").await.unwrap().is_none(), "inactive");
             assert!(store.find_product(&[], "d").await.unwrap().is_none(), "no catalogs, no product");
-            let rows: Vec<(String, bool)> = store
-                .catalog_products("shop", "", 10)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|p| (p.normalized_url, p.is_active))
-                .collect();
+            let products = store.catalog_products("shop", "", 10).await.unwrap();
+            assert!(products.windows(2).all(|pair| pair[0].uuid < pair[1].uuid), "{backend}: in uuid order");
+            let mut rows: Vec<(String, bool)> = products.into_iter().map(|p| (p.normalized_url, p.is_active)).collect();
+            rows.sort();
             assert_eq!(rows, [("a".into(), true), ("b".into(), true), ("c".into(), false), ("d".into(), true)]);
 
             let runs = store.list_index_runs(Some("shop"), 10).await.unwrap();
@@ -410,8 +413,13 @@ mod index_runs {
     async fn a_product_staged_twice_is_written_once() {
         for (backend, store) in backends().await.stores {
             let store = store.as_ref();
-            catalog(store, "twice").await;
-            let products = [staged("a", "A"), staged("a", "A again"), staged("b", "B"), staged("a", "A thrice")];
+            let cat = catalog(store, "twice").await;
+            let products = [
+                staged(&cat, "a", "A"),
+                staged(&cat, "a", "A again"),
+                staged(&cat, "b", "B"),
+                staged(&cat, "a", "A thrice"),
+            ];
             let run = start_run(store, "twice").await;
             let published = store
                 .publish_index_run(&run.id, &mut Batches::of(&products, 2), progress(4, 0), serde_json::json!({}))
@@ -419,7 +427,8 @@ mod index_runs {
                 .unwrap();
             assert_eq!((published.counts.added, published.counts.updated), (2, 0), "{backend}");
             let rows = store.catalog_products("twice", "", 10).await.unwrap();
-            let titles: Vec<&str> = rows.iter().map(|p| p.product.title.as_str()).collect();
+            let mut titles: Vec<&str> = rows.iter().map(|p| p.product.title.as_str()).collect();
+            titles.sort_unstable();
             assert_eq!(titles, ["A", "B"], "{backend}");
         }
     }
@@ -431,7 +440,7 @@ mod index_runs {
         let dir = tempfile::tempdir().unwrap();
         let store = SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap();
         let cat = catalog(&store, "old").await;
-        run(&store, "old", &[staged("a", "Old A")]).await;
+        run(&store, "old", &[staged(&cat, "a", "Old A")]).await;
         let json =
             serde_json::to_string(&Product { url: "a".into(), title: "Plain A".into(), ..Product::default() }).unwrap();
         sqlx::query("UPDATE products SET data = $1, packed = NULL").bind(&json).execute(store.pool()).await.unwrap();
@@ -439,21 +448,24 @@ mod index_runs {
         assert_eq!(found.product.title, "Plain A");
         sqlx::query("UPDATE products SET packed = $1").bind(b"not zstd".to_vec()).execute(store.pool()).await.unwrap();
         let corrupt = store.find_product(std::slice::from_ref(&cat.id), "a").await;
-        assert!(matches!(&corrupt, Err(StoreError::Corrupt(message)) if message.contains("uuid-a")), "{corrupt:?}");
+        assert!(
+            matches!(&corrupt, Err(StoreError::Corrupt(message)) if message.contains(&octogen_core::product::product_uuid(&cat.id, "a"))),
+            "{corrupt:?}"
+        );
     }
 
     #[tokio::test]
     async fn failed_and_interrupted_runs_change_nothing() {
         for (backend, store) in backends().await.stores {
             let store = store.as_ref();
-            catalog(store, "steady").await;
-            run(store, "steady", &[staged("a", "A")]).await;
+            let cat = catalog(store, "steady").await;
+            run(store, "steady", &[staged(&cat, "a", "A")]).await;
             let before = store.get_catalog("steady").await.unwrap();
 
             // A publish whose staged products cannot all be read writes nothing
             // (here after a first batch was written inside its transaction).
             let broken = start_run(store, "steady").await;
-            let mut truncated = Batches::of(&[staged("z", "Z"), staged("a", "A2")], 1);
+            let mut truncated = Batches::of(&[staged(&cat, "z", "Z"), staged(&cat, "a", "A2")], 1);
             truncated.fail_at_end = true;
             let refused =
                 store.publish_index_run(&broken.id, &mut truncated, progress(2, 0), serde_json::json!({})).await;
@@ -484,7 +496,7 @@ mod index_runs {
                 store
                     .publish_index_run(
                         &failing.id,
-                        &mut StagedInMemory::new(vec![staged("z", "Z")]),
+                        &mut StagedInMemory::new(vec![staged(&cat, "z", "Z")]),
                         progress(1, 0),
                         serde_json::json!({})
                     )

@@ -26,7 +26,7 @@ use octogen_search::{IndexChange, ProductDocument, SearchIndex};
 use octogen_store::{ChangeCursor, StagedProduct, StagedProducts, Store};
 use tokio::sync::{mpsc, oneshot};
 
-use super::follower::{AFTER_ALL, PAGE};
+use super::follower::PAGE;
 use super::staging::StagingReader;
 use std::collections::HashMap;
 
@@ -150,12 +150,12 @@ impl PublishFeed {
         };
         self.applier = Some(Applier { messages, outcome });
         self.closed = Some(self.gate.close().await);
-        let mut cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
+        let mut cursor = ChangeCursor::after_seq(applied);
         loop {
             let page = self.store.product_changes(&cursor, PAGE).await?;
             let Some(last) = page.last() else { break };
             debug_assert!(last.seq < seq, "a change after the publishing one");
-            cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+            cursor = last.cursor();
             let changes = page.into_iter().map(|change| IndexChange::Upsert(change.record)).collect();
             self.send(Message::Changes(changes)).await;
         }
@@ -265,7 +265,8 @@ mod tests {
     fn staged(i: usize, title: &str) -> StagedProduct {
         let url = format!("https://shop.example/products/lamp-{i}");
         let product = Product { url: url.clone(), title: format!("{title} {i}"), ..Product::default() };
-        StagedProduct::new(format!("uuid-{i:03}"), url, &serde_json::to_string(&product).unwrap())
+        // Any catalog id derives stable uuids; nothing here looks products up by URL.
+        StagedProduct::new("catalog-id", url, &serde_json::to_string(&product).unwrap())
     }
 
     /// A store with the catalog "shop", an empty index, and a directory for staging files.

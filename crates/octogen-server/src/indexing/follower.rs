@@ -16,8 +16,6 @@ pub(super) const PAGE: u32 = 20_000;
 /// and everything is committed together, at the end of the backlog or after
 /// this many changes (so a crash or an error never redoes more than that).
 const CATCH_UP_COMMIT_EVERY: usize = 1_000_000;
-/// A uuid greater than every real one: `(seq, AFTER_ALL)` means "all of seq".
-pub(super) const AFTER_ALL: &str = "~";
 
 /// Where a catch-up's applier spent its time (its debug line; BENCHMARKS.md §5).
 #[derive(Default)]
@@ -34,7 +32,7 @@ pub(super) async fn follow(indexing: Arc<Indexing>, mut shutdown: watch::Receive
         Backend::Postgres => Duration::from_millis(250),
         Backend::Sqlite => Duration::from_secs(2),
     };
-    let mut cursor = ChangeCursor { seq: indexing.index.applied_seq(), uuid: AFTER_ALL.into() };
+    let mut cursor = ChangeCursor::after_seq(indexing.index.applied_seq());
     loop {
         if *shutdown.borrow() {
             return;
@@ -69,7 +67,7 @@ impl Indexing {
         let applied = self.index.applied_seq();
         if applied > cursor.seq {
             // A rebuild moved the index past us: continue from where it ended.
-            *cursor = ChangeCursor { seq: applied, uuid: AFTER_ALL.into() };
+            *cursor = ChangeCursor::after_seq(applied);
         }
         let (page, latest) = self.read_page(cursor).await?;
         let Some(last) = page.last() else {
@@ -81,7 +79,7 @@ impl Indexing {
         if page.len() == PAGE as usize {
             return self.catch_up(cursor, page, shutdown).await;
         }
-        let next_cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+        let next_cursor = last.cursor();
         // Not a full page: every change up to `latest` has been read.
         let complete_up_to = latest.max(last.seq);
         let count = page.len();
@@ -184,7 +182,7 @@ impl Indexing {
         let mut count = 0;
         loop {
             let last = page.last().expect("catch-up pages are not empty");
-            let (end, last_seq) = (ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() }, last.seq);
+            let (end, last_seq) = (last.cursor(), last.seq);
             count += page.len();
             if pages.send(page).await.is_err() {
                 return Ok(None);
@@ -197,7 +195,7 @@ impl Indexing {
             // the applier will drop what was sent, and the rest need not be read.
             let applied = self.index.applied_seq();
             if applied >= last_seq {
-                return Ok(Some((ChangeCursor { seq: applied, uuid: AFTER_ALL.into() }, applied, count)));
+                return Ok(Some((ChangeCursor::after_seq(applied), applied, count)));
             }
             let (next, latest) = self.read_page(&end).await?;
             if next.len() < PAGE as usize {
@@ -205,7 +203,7 @@ impl Indexing {
                     // Every change up to `latest` has been read.
                     return Ok(Some((end, latest.max(last_seq), count)));
                 };
-                let next_end = ChangeCursor { seq: next_last.seq, uuid: next_last.record.uuid.clone() };
+                let next_end = next_last.cursor();
                 let up_to_seq = latest.max(next_last.seq);
                 count += next.len();
                 if pages.send(next).await.is_err() {
@@ -268,7 +266,7 @@ mod tests {
             normalized_url: format!("https://shop.example/{uuid}"),
             product: octogen_core::Product::default(),
         };
-        ProductChange { seq, record }
+        ProductChange { seq, order: 0, record }
     }
 
     #[test]

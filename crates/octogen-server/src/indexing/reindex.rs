@@ -128,7 +128,7 @@ impl Indexing {
         loop {
             let page = self.store.product_changes(&cursor, PAGE).await?;
             let Some(last) = page.last() else { break };
-            cursor = ChangeCursor { seq: last.seq, uuid: last.record.uuid.clone() };
+            cursor = last.cursor();
             let records: Vec<_> =
                 page.into_iter().map(|change| change.record).filter(|record| record.is_active).collect();
             job.done.fetch_add(records.len() as u64, Ordering::Relaxed);

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use octogen_core::product::product_uuid;
 use octogen_core::url_norm::normalize_product_url;
 use octogen_core::{ProductRecord, Timestamp};
 use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummary, UnenrichedRecord};
@@ -457,7 +456,7 @@ fn stage(product: octogen_core::Product, catalog: &RunCatalog) -> Result<Staged,
     let url_key = normalize_product_url(&product.url)
         .map_err(|error| (product.url.clone(), format!("product URL {:?}: {error}", product.url)))?;
     let json = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
-    let staged = StagedProduct::new(product_uuid(&catalog.id, &url_key), url_key, &json);
+    let staged = StagedProduct::new(&catalog.id, url_key, &json);
     // The publish sets the time (`ProductDocument::set_updated_at`).
     let record = ProductRecord {
         uuid: staged.uuid.clone(),

@@ -1,6 +1,7 @@
 //! Products, index runs, the change feed and catalog sources.
 
 use async_trait::async_trait;
+use octogen_core::product::product_uuid;
 use octogen_core::{Product, ProductRecord, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -12,7 +13,7 @@ use crate::{packing, IndexStore, StagedProducts};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-/// Staged products looked up and inserted per statement (8 parameters a row
+/// Staged products looked up and inserted per statement (9 parameters a row
 /// when inserting; well under SQLite's and PostgreSQL's parameter limits).
 const PUBLISH_BATCH: usize = 500;
 /// How a SQLite connection is set up for a publish, and back afterwards.
@@ -34,7 +35,8 @@ const RUN_LEASE_MILLIS: i64 = 120_000;
 const RUN_COLUMNS: &str = "r.id, c.catalog_key, r.status, r.trigger_kind, r.format, r.source, r.created_at, \
      r.started_at, r.finished_at, r.bytes_read, r.bytes_total, r.seen, r.added, r.updated, r.unchanged, \
      r.deactivated, r.skipped, r.published_seq, r.error, r.report";
-const PRODUCT_COLUMNS: &str = "p.uuid, c.catalog_key, p.url_key, p.data, p.packed, p.is_active, p.seq, p.updated_at";
+const PRODUCT_COLUMNS: &str =
+    "p.uuid, c.catalog_key, p.url_key, p.data, p.packed, p.is_active, p.seq, p.change_order, p.updated_at";
 
 #[async_trait]
 impl IndexStore for SqlStore {
@@ -205,11 +207,15 @@ impl IndexStore for SqlStore {
     async fn product_changes(&self, after: &ChangeCursor, limit: u32) -> StoreResult<Vec<ProductChange>> {
         let sql = format!(
             "SELECT {PRODUCT_COLUMNS} FROM products p JOIN catalogs c ON c.id = p.catalog_id \
-             WHERE (p.seq, p.uuid) > ($1, $2) ORDER BY p.seq, p.uuid LIMIT $3"
+             WHERE (p.seq, p.change_order) > ($1, $2) ORDER BY p.seq, p.change_order LIMIT $3"
         );
-        let rows = sqlx::query(&sql).bind(after.seq).bind(&after.uuid).bind(i64::from(limit)).fetch(&self.pool);
+        let rows = sqlx::query(&sql).bind(after.seq).bind(after.order).bind(i64::from(limit)).fetch(&self.pool);
         decode_while_fetching(rows, |row| {
-            Ok(ProductChange { seq: row.try_get("seq")?, record: product_from_row(row)? })
+            Ok(ProductChange {
+                seq: row.try_get("seq")?,
+                order: row.try_get("change_order")?,
+                record: product_from_row(row)?,
+            })
         })
         .await
     }
@@ -236,15 +242,15 @@ impl IndexStore for SqlStore {
         if catalog_ids.is_empty() {
             return Ok(None);
         }
-        let placeholders: Vec<String> = (2..catalog_ids.len() + 2).map(|n| format!("${n}")).collect();
+        // Its uuid in each catalog (see `StagedProduct::new`).
         let sql = format!(
             "SELECT {PRODUCT_COLUMNS} FROM products p JOIN catalogs c ON c.id = p.catalog_id \
-             WHERE p.url_key = $1 AND p.is_active = 1 AND p.catalog_id IN ({}) ORDER BY c.catalog_key LIMIT 1",
-            placeholders.join(", ")
+             WHERE p.uuid IN ({}) AND p.is_active = 1 ORDER BY c.catalog_key LIMIT 1",
+            placeholders(self.backend, 1, catalog_ids.len())
         );
-        let mut query = sqlx::query(&sql).bind(url_key);
+        let mut query = sqlx::query(&sql);
         for id in catalog_ids {
-            query = query.bind(id);
+            query = query.bind(product_uuid(id, url_key));
         }
         let row = query.fetch_optional(&self.pool).await?;
         row.as_ref().map(product_from_row).transpose()
@@ -349,6 +355,7 @@ impl SqlStore {
             catalog_id: &catalog_id,
             seq,
             now: Timestamp::now().millis(),
+            next_order: 0,
             seen: HashSet::new(),
             first_import: !catalog_has_products(&mut tx, &catalog_id).await?,
             counts: RunCounts { seen: progress.seen, skipped: progress.skipped, ..RunCounts::default() },
@@ -413,9 +420,11 @@ impl SqlStore {
     /// wait for autovacuum (a minute or more) to learn of them. Measured
     /// (BENCHMARKS.md §4): right after a 100k-product import, lookups ran at
     /// 120/s with PostgreSQL busy on ~14 ms of CPU each, as if each scanned
-    /// the catalog (`products_active` instead of the unique `products_by_url`
-    /// is what stale statistics allow); with this ANALYZE, 3,200/s. SQLite's
-    /// planner needs no statistics for these queries.
+    /// the catalog (`products_active` instead of the unique index on the URL,
+    /// which lookups used then, is what stale statistics allow); with this
+    /// ANALYZE, 3,200/s. Lookups now go by primary key (migration 0009), but
+    /// the change feed and the deactivation scan still choose among indexes.
+    /// SQLite's planner needs no statistics for these queries.
     async fn refresh_product_statistics(&self) {
         if self.backend != Backend::Postgres {
             return;
@@ -587,6 +596,8 @@ struct Publish<'a> {
     catalog_id: &'a str,
     seq: i64,
     now: i64,
+    /// The `change_order` of the next row written (unique within `seq`).
+    next_order: i64,
     /// Every uuid the run staged: what is not in here is deactivated.
     seen: HashSet<String>,
     /// The catalog had no product row at all: every staged product is new,
@@ -654,19 +665,26 @@ impl Publish<'_> {
             .collect()
     }
 
-    async fn insert(&self, tx: &mut Transaction<'_, Any>, products: &[&StagedProduct]) -> StoreResult<()> {
+    /// The next `change_order` value of this publish.
+    fn take_order(&mut self) -> i64 {
+        self.next_order += 1;
+        self.next_order - 1
+    }
+
+    async fn insert(&mut self, tx: &mut Transaction<'_, Any>, products: &[&StagedProduct]) -> StoreResult<()> {
         if products.is_empty() {
             return Ok(());
         }
         let rows: Vec<String> = (0..products.len())
             .map(|row| {
-                let p = |column: usize| placeholder(self.backend, row * 8 + column + 1);
-                format!("({}, {}, {}, '', {}, {}, 1, {}, {}, {})", p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7))
+                let p = |column: usize| placeholder(self.backend, row * 9 + column + 1);
+                let [uuid, catalog, url, packed, hash, seq, order, created, updated] = std::array::from_fn(p);
+                format!("({uuid}, {catalog}, {url}, '', {packed}, {hash}, 1, {seq}, {order}, {created}, {updated})")
             })
             .collect();
         let sql = format!(
-            "INSERT INTO products (uuid, catalog_id, url_key, data, packed, content_hash, is_active, seq, created_at, updated_at) \
-             VALUES {}",
+            "INSERT INTO products (uuid, catalog_id, url_key, data, packed, content_hash, is_active, seq, change_order, \
+                 created_at, updated_at) VALUES {}",
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -678,6 +696,7 @@ impl Publish<'_> {
                 .bind(&product.packed)
                 .bind(&product.content_hash)
                 .bind(self.seq)
+                .bind(self.take_order())
                 .bind(self.now)
                 .bind(self.now);
         }
@@ -685,15 +704,16 @@ impl Publish<'_> {
         Ok(())
     }
 
-    async fn rewrite(&self, tx: &mut Transaction<'_, Any>, product: &StagedProduct) -> StoreResult<()> {
+    async fn rewrite(&mut self, tx: &mut Transaction<'_, Any>, product: &StagedProduct) -> StoreResult<()> {
         sqlx::query(
             "UPDATE products SET url_key = $1, data = '', packed = $2, content_hash = $3, is_active = 1, seq = $4, \
-                 updated_at = $5 WHERE uuid = $6",
+                 change_order = $5, updated_at = $6 WHERE uuid = $7",
         )
         .bind(&product.url_key)
         .bind(&product.packed)
         .bind(&product.content_hash)
         .bind(self.seq)
+        .bind(self.take_order())
         .bind(self.now)
         .bind(&product.uuid)
         .execute(&mut **tx)
@@ -722,13 +742,21 @@ impl Publish<'_> {
             }
         }
         for chunk in unseen.chunks(PUBLISH_BATCH) {
+            // Each row its own change_order: `CASE uuid WHEN <uuid> THEN <order> ...`.
+            let p = |n: usize| placeholder(self.backend, n);
+            let cases: String =
+                (0..chunk.len()).map(|row| format!(" WHEN {} THEN {}", p(3 + 2 * row), p(4 + 2 * row))).collect();
             let sql = format!(
-                "UPDATE products SET is_active = 0, seq = {}, updated_at = {} WHERE uuid IN ({})",
-                placeholder(self.backend, 1),
-                placeholder(self.backend, 2),
-                placeholders(self.backend, 3, chunk.len())
+                "UPDATE products SET is_active = 0, seq = {}, updated_at = {}, change_order = CASE uuid{cases} END \
+                 WHERE uuid IN ({})",
+                p(1),
+                p(2),
+                placeholders(self.backend, 3 + 2 * chunk.len(), chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(self.seq).bind(self.now);
+            for uuid in chunk {
+                query = query.bind(uuid).bind(self.take_order());
+            }
             for uuid in chunk {
                 query = query.bind(uuid);
             }
