@@ -197,7 +197,7 @@ impl SearchIndex {
     fn create_from_index(index: Index, dir: Option<PathBuf>, config: WriterConfig) -> Result<SearchIndex, IndexError> {
         register_analyzers(&index);
         let mut writer = open_writer(&index, dir.as_deref(), config)?;
-        commit_with_seq(&mut writer, 0)?;
+        commit_with_seq(&mut writer, 0, || true)?;
         Self::from_index_with_writer(index, dir, config, Some(writer))
     }
 
@@ -482,19 +482,33 @@ impl IndexBatch<'_> {
     /// Commits everything added with `up_to_seq` as the new high-water mark
     /// (it never goes down), in the same tantivy commit as the documents, and
     /// makes it searchable.
-    pub fn commit(mut self, up_to_seq: i64) -> Result<(), IndexError> {
+    pub fn commit(self, up_to_seq: i64) -> Result<(), IndexError> {
+        self.commit_once(up_to_seq, || true).map(|_| ())
+    }
+
+    /// Like `commit`, but writes the batch's segments first (the slow part
+    /// of a large commit) and only then asks `confirm` whether to make them
+    /// searchable: a caller can flush the index while something else (the
+    /// store's commit) decides. Returns whether it committed; if not, the
+    /// batch is discarded.
+    pub fn commit_once(mut self, up_to_seq: i64, confirm: impl FnOnce() -> bool) -> Result<bool, IndexError> {
         let Some(mut slot) = self.slot.take() else {
             return Err(IndexError::InvalidQuery("the batch has already ended".into()));
         };
         let writer = writer_in(&mut slot)?;
         let new_seq = up_to_seq.max(self.index.applied_seq());
-        if let Err(error) = commit_with_seq(writer, new_seq) {
-            // Drop the half-written batch so a later commit cannot publish it.
-            let _ = writer.rollback();
-            return Err(error);
+        match commit_with_seq(writer, new_seq, confirm) {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(error) => {
+                // Drop the half-written batch so a later commit cannot publish it.
+                let _ = writer.rollback();
+                return Err(error);
+            }
         }
         // Published while the writer is still held, so the high-water mark follows commit order.
-        self.index.publish(new_seq)
+        self.index.publish(new_seq)?;
+        Ok(true)
     }
 }
 
@@ -543,7 +557,7 @@ impl BulkBuild<'_> {
             return Err(IndexError::InvalidQuery("the bulk build has already finished".into()));
         };
         let writer = writer_in(&mut slot)?;
-        if let Err(error) = commit_with_seq(writer, seq) {
+        if let Err(error) = commit_with_seq(writer, seq, || true) {
             let _ = writer.rollback();
             return Err(error);
         }
@@ -630,14 +644,24 @@ fn open_writer(index: &Index, dir: Option<&Path>, config: WriterConfig) -> Resul
     }
 }
 
-fn commit_with_seq(writer: &mut IndexWriter, applied_seq: i64) -> Result<(), IndexError> {
+/// Flushes everything added (tantivy's `prepare_commit`), then commits it with
+/// `applied_seq` in the payload if `confirm` says so, or rolls it back.
+fn commit_with_seq(
+    writer: &mut IndexWriter,
+    applied_seq: i64,
+    confirm: impl FnOnce() -> bool,
+) -> Result<bool, IndexError> {
     let payload =
         CommitPayload { format: FORMAT_VERSION, summary_shape: summary_codec::shape_fingerprint(), applied_seq };
     let payload = serde_json::to_string(&payload).map_err(|error| IndexError::corrupt("payload", error))?;
     let mut prepared = writer.prepare_commit()?;
+    if !confirm() {
+        prepared.abort()?;
+        return Ok(false);
+    }
     prepared.set_payload(&payload);
     prepared.commit()?;
-    Ok(())
+    Ok(true)
 }
 
 /// The applied sequence from the last commit, after checking that the index

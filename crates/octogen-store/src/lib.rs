@@ -170,6 +170,9 @@ pub trait StagedProducts: Send {
 
     /// Products (by uuid) the publish deactivates.
     async fn deactivated(&mut self, _uuids: Vec<String>) {}
+
+    /// Every product write is done; the publish now commits (which may still fail).
+    async fn committing(&mut self) {}
 }
 
 /// Staged products already in memory, handed over as one batch.

@@ -77,7 +77,11 @@ enum Message {
     Changes(Vec<IndexChange>),
     /// The encoded search documents of products the publish wrote.
     Wrote(Vec<Vec<u8>>),
-    Commit(i64),
+    /// The publish wrote everything and is committing: flush the batch's
+    /// segments meanwhile (at 1M products, seconds of the index commit).
+    Flush,
+    /// The store committed the publish: make the flushed batch searchable.
+    Commit,
 }
 
 impl PublishFeed {
@@ -94,17 +98,17 @@ impl PublishFeed {
         }
     }
 
-    /// After the store committed the publish at `seq`: makes the index batch
-    /// searchable. Returns whether the run was indexed this way (if not, the
-    /// follower indexes it from the change feed).
-    pub async fn commit(mut self, seq: i64) -> bool {
+    /// After the store committed the publish: makes the index batch
+    /// searchable (at the publish's seq). Returns whether the run was indexed
+    /// this way (if not, the follower indexes it from the change feed).
+    pub async fn commit(mut self) -> bool {
         let Some(applier) = self.applier.take() else { return false };
         tracing::debug!(
             waited_for_the_index_ms = self.waited.as_millis() as u64,
             "the publish is committed; committing its index batch"
         );
         // If the applier already ended, its outcome says why.
-        let _ = applier.messages.send(Message::Commit(seq)).await;
+        let _ = applier.messages.send(Message::Commit).await;
         match applier.outcome.await {
             Ok(Ok(committed)) => committed,
             Ok(Err(error)) => {
@@ -138,7 +142,7 @@ impl PublishFeed {
         let (started, applied) = oneshot::channel();
         let (messages, received) = mpsc::channel(4);
         let index = self.index.clone();
-        let outcome = tokio::task::spawn_blocking(move || apply(&index, updated_at, started, received));
+        let outcome = tokio::task::spawn_blocking(move || apply(&index, seq, updated_at, started, received));
         let applied = match applied.await {
             Ok(Some(applied)) => applied,
             Ok(None) => {
@@ -209,6 +213,10 @@ impl StagedProducts for PublishFeed {
         let removals = uuids.into_iter().map(|uuid| IndexChange::Remove { uuid }).collect();
         self.send(Message::Changes(removals)).await;
     }
+
+    async fn committing(&mut self) {
+        self.send(Message::Flush).await;
+    }
 }
 
 /// The applier thread: holds an index batch from the publish's start to its
@@ -216,6 +224,7 @@ impl StagedProducts for PublishFeed {
 /// the sequence value the index had applied (`None`: the writer stayed busy).
 fn apply(
     index: &SearchIndex,
+    seq: i64,
     updated_at: Timestamp,
     started: oneshot::Sender<Option<i64>>,
     mut messages: mpsc::Receiver<Message>,
@@ -240,7 +249,14 @@ fn apply(
                 }
                 batch.add(changes)?;
             }
-            Message::Commit(seq) => {
+            Message::Flush => {
+                // Searchable only if the store's commit succeeds; if the publish
+                // fails, the feed is dropped, the channel closes, and the flushed
+                // segments are rolled back.
+                let store_committed = || matches!(messages.blocking_recv(), Some(Message::Commit));
+                return Ok(batch.commit_once(seq, store_committed)?);
+            }
+            Message::Commit => {
                 batch.commit(seq)?;
                 return Ok(true);
             }
@@ -354,7 +370,8 @@ mod tests {
         let published = fixture.publish(&run, &mut publishing).await.unwrap();
         assert_eq!((published.counts.added, published.counts.updated, published.counts.deactivated), (2, 2, 2));
         assert_eq!(fixture.index.applied_seq(), 0, "nothing is searchable before the batch commits");
-        assert!(publishing.commit(2).await, "indexed alongside");
+        assert_eq!(published.published_seq, Some(2));
+        assert!(publishing.commit().await, "indexed alongside");
         assert_eq!(fixture.index.applied_seq(), 2);
 
         let indexed = everything(&fixture.index);
@@ -371,11 +388,28 @@ mod tests {
         let gate = Gate::default();
         let staged = StagingReader::open(fixture.staging_file(&[staged(1, "Lamp")]));
         let mut publishing = PublishFeed::new(staged, fixture.index.clone(), fixture.store.clone(), gate.clone());
-        let published = fixture.publish(&run, &mut publishing).await.unwrap();
+        fixture.publish(&run, &mut publishing).await.unwrap();
         let held = tokio::time::timeout(Duration::from_millis(50), gate.wait_open()).await;
         assert!(held.is_err(), "closed between the store's commit and the index's");
-        assert!(publishing.commit(published.published_seq.unwrap()).await);
+        assert!(publishing.commit().await);
         tokio::time::timeout(Duration::from_secs(10), gate.wait_open()).await.expect("open once committed");
+    }
+
+    /// The applier flushes the batch while the store commits; if that commit
+    /// fails, the publish drops its feed and the flushed batch is rolled back.
+    #[tokio::test]
+    async fn a_batch_flushed_during_a_failed_store_commit_is_discarded() {
+        let fixture = Fixture::new().await;
+        let mut feed = fixture.feed(fixture.staging_file(&[staged(1, "Lamp"), staged(2, "Lamp")]));
+        feed.began(1, Timestamp::from_millis(1)).await;
+        let batch = feed.next_batch().await.unwrap().unwrap();
+        feed.wrote(batch).await;
+        feed.committing().await;
+        drop(feed);
+        // Waits for the writer, which the applier holds until it has rolled back.
+        fixture.index.apply(Vec::new(), 1).unwrap();
+        assert_eq!(fixture.index.num_docs(), 0);
+        assert!(everything(&fixture.index).is_empty());
     }
 
     #[tokio::test]
@@ -406,7 +440,8 @@ mod tests {
         let mut publishing = fixture.feed(fixture.staging_file(&[staged(1, "Lamp")]));
         let busy = fixture.index.begin_batch().unwrap();
         let published = fixture.publish(&run, &mut publishing).await.unwrap();
-        assert!(!publishing.commit(published.published_seq.unwrap()).await, "left to the follower");
+        assert!(published.published_seq.is_some());
+        assert!(!publishing.commit().await, "left to the follower");
         drop(busy);
         assert_eq!((fixture.index.applied_seq(), fixture.index.num_docs()), (0, 0));
     }

@@ -232,7 +232,7 @@ impl Indexing {
         let run = self.store.publish_index_run(run_id, &mut feed, live.snapshot(), report).await?;
         let publish_ms = publishing.elapsed().as_millis() as u64;
         let indexed = match run.published_seq {
-            Some(seq) => feed.commit(seq).await,
+            Some(_) => feed.commit().await,
             None => false,
         };
         if indexed {

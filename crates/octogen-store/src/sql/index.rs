@@ -382,6 +382,7 @@ impl SqlStore {
             staged.deactivated(deactivated).await;
         }
         let deactivated_in = deactivating.elapsed();
+        staged.committing().await;
         let (counts, now) = (publish.counts, publish.now);
         sqlx::query(
             "UPDATE catalogs SET last_indexed_at = $2, \
