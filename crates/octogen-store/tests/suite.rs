@@ -407,6 +407,97 @@ mod index_runs {
         }
     }
 
+    /// A database from before migration 0009 (a change feed ordered by uuid, a
+    /// URL index): migrated, its feed still pages through every product once,
+    /// in seq order, lookups by URL find the products by their derived uuid,
+    /// and the next publish's changes come after them.
+    #[tokio::test]
+    async fn products_written_before_change_orders_keep_their_feed_and_lookups() {
+        use sqlx::Connection;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("octogen.db");
+        let catalog_id = "c0ffee00-0000-4000-8000-000000000001";
+        let urls = [
+            "https://old.example/p/1",
+            "https://old.example/p/2",
+            "https://old.example/p/3",
+            "https://old.example/p/4",
+        ];
+        {
+            let mut before_0009 = sqlx::migrate!("./migrations/sqlite");
+            before_0009.migrations = before_0009
+                .migrations
+                .iter()
+                .filter(|migration| migration.version <= 8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            let mut connection =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+            before_0009.run(&mut connection).await.unwrap();
+            sqlx::query("INSERT INTO catalogs (id, catalog_key, display_name, created_at) VALUES (?, 'old', 'Old', 0)")
+                .bind(catalog_id)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            // Two publishes: products 1-3 at seq 1, then 4 added and 2 deactivated at seq 2.
+            for (i, url) in urls.iter().enumerate() {
+                let (seq, active) = match i {
+                    1 => (2, 0),
+                    3 => (2, 1),
+                    _ => (1, 1),
+                };
+                let json = serde_json::to_string(&Product {
+                    url: url.to_string(),
+                    title: format!("P{i}"),
+                    ..Product::default()
+                })
+                .unwrap();
+                sqlx::query(
+                    "INSERT INTO products (uuid, catalog_id, url_key, data, content_hash, is_active, seq, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, 'h', ?, ?, 0, 0)",
+                )
+                .bind(octogen_core::product::product_uuid(catalog_id, url))
+                .bind(catalog_id)
+                .bind(url)
+                .bind(json)
+                .bind(active)
+                .bind(seq)
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            }
+            sqlx::query("UPDATE change_seq SET value = 2").execute(&mut connection).await.unwrap();
+        }
+
+        let store = SqlStore::open_sqlite(&path).await.unwrap();
+        let changes = all_changes(&store).await;
+        let mut seen: Vec<(i64, &str)> = changes.iter().map(|c| (c.seq, c.record.normalized_url.as_str())).collect();
+        assert!(seen.windows(2).all(|pair| pair[0].0 <= pair[1].0), "in seq order: {seen:?}");
+        seen.sort();
+        assert_eq!(seen, [(1, urls[0]), (1, urls[2]), (2, urls[1]), (2, urls[3])]);
+        let ids = [catalog_id.to_string()];
+        for url in [urls[0], urls[2], urls[3]] {
+            assert_eq!(store.find_product(&ids, url).await.unwrap().unwrap().normalized_url, url);
+        }
+        assert!(store.find_product(&ids, urls[1]).await.unwrap().is_none(), "inactive");
+
+        let cat = store.get_catalog("old").await.unwrap();
+        let next = run(&store, "old", &[staged(&cat, "https://old.example/p/5", "P5")]).await;
+        assert_eq!(next.published_seq, Some(3));
+        // The new publish adds p/5, then deactivates the three the feed no longer has.
+        let after = all_changes(&store).await;
+        let latest: Vec<(&str, bool, i64)> = after
+            .iter()
+            .filter(|change| change.seq == 3)
+            .map(|change| (change.record.normalized_url.as_str(), change.record.is_active, change.order))
+            .collect();
+        assert_eq!(latest[0], ("https://old.example/p/5", true, 0));
+        assert_eq!(latest.len(), 4, "{latest:?}");
+        assert!(latest[1..].iter().all(|(_, active, _)| !active), "{latest:?}");
+        assert_eq!(after.len(), 5, "every product once: {after:?}");
+    }
+
     /// Feeds are deduplicated by URL before staging; should a uuid still come
     /// twice (in one batch or in two), the first is kept and counted once.
     #[tokio::test]
