@@ -88,6 +88,7 @@ mod index;
 pub mod query;
 mod schema;
 mod segment_cache;
+mod stem_cache;
 mod summary_codec;
 mod words;
 

@@ -128,7 +128,7 @@ pub(crate) fn stem_analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(english_stop_words())
-        .filter(Stemmer::new(Language::English));
+        .filter(crate::stem_cache::CachedStemmer);
     builder.build()
 }
 
