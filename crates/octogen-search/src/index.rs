@@ -281,33 +281,30 @@ impl SearchIndex {
         maybe_indexed: &mut HashSet<u128>,
         changes: Vec<IndexChange>,
     ) -> Result<(), IndexError> {
-        for change in changes {
-            match change {
-                IndexChange::Upsert(record) => {
-                    let id = sort_id(&record.uuid);
-                    if maybe_indexed.contains(&id) {
-                        writer.delete_term(id_term(&self.fields, id));
-                    }
-                    if record.is_active {
-                        writer.add_document(ProductDocument::of(&record).to_tantivy(&self.fields)?)?;
-                        maybe_indexed.insert(id);
-                    }
-                }
-                IndexChange::UpsertDocument(document) => {
-                    let id = sort_id(document.uuid());
-                    if maybe_indexed.contains(&id) {
-                        writer.delete_term(id_term(&self.fields, id));
-                    }
-                    writer.add_document(document.to_tantivy(&self.fields)?)?;
-                    maybe_indexed.insert(id);
-                }
-                IndexChange::Remove { uuid } => {
-                    let id = sort_id(&uuid);
-                    if maybe_indexed.contains(&id) {
-                        writer.delete_term(id_term(&self.fields, id));
-                    }
-                }
+        // Every change first removes the product's current document, if it may
+        // have one. The set only grows: a rolled-back batch must not make it forget.
+        let remove = |id: u128, maybe_indexed: &HashSet<u128>| {
+            if maybe_indexed.contains(&id) {
+                writer.delete_term(id_term(&self.fields, id));
             }
+        };
+        for change in changes {
+            let document = match change {
+                IndexChange::Upsert(record) if record.is_active => ProductDocument::of(&record),
+                IndexChange::Upsert(record) => {
+                    remove(sort_id(&record.uuid), maybe_indexed);
+                    continue;
+                }
+                IndexChange::UpsertDocument(document) => document,
+                IndexChange::Remove { uuid } => {
+                    remove(sort_id(&uuid), maybe_indexed);
+                    continue;
+                }
+            };
+            let id = sort_id(document.uuid());
+            remove(id, maybe_indexed);
+            writer.add_document(document.to_tantivy(&self.fields)?)?;
+            maybe_indexed.insert(id);
         }
         Ok(())
     }
@@ -483,7 +480,7 @@ impl IndexBatch<'_> {
     /// (it never goes down), in the same tantivy commit as the documents, and
     /// makes it searchable.
     pub fn commit(self, up_to_seq: i64) -> Result<(), IndexError> {
-        self.commit_once(up_to_seq, || true).map(|_| ())
+        self.flush_then_commit(up_to_seq, || true).map(|_| ())
     }
 
     /// Like `commit`, but writes the batch's segments first (the slow part
@@ -491,7 +488,7 @@ impl IndexBatch<'_> {
     /// searchable: a caller can flush the index while something else (the
     /// store's commit) decides. Returns whether it committed; if not, the
     /// batch is discarded.
-    pub fn commit_once(mut self, up_to_seq: i64, confirm: impl FnOnce() -> bool) -> Result<bool, IndexError> {
+    pub fn flush_then_commit(mut self, up_to_seq: i64, confirm: impl FnOnce() -> bool) -> Result<bool, IndexError> {
         let Some(mut slot) = self.slot.take() else {
             return Err(IndexError::InvalidQuery("the batch has already ended".into()));
         };
