@@ -4,6 +4,8 @@
 //! `facet_term`. Matching is therefore case-insensitive on both sides by
 //! construction.
 
+use std::fmt::Write;
+
 use crate::product::Product;
 
 /// Facets with a fixed meaning; every other name is a dynamic attribute facet.
@@ -76,19 +78,35 @@ impl FacetKey {
 
     /// The canonical spelling, as used in index terms and `effectiveQuery`.
     pub fn canonical_name(&self) -> String {
-        match self {
-            FacetKey::BrandName => "brand_name".into(),
-            FacetKey::BrandSlug => "brand_slug".into(),
-            FacetKey::RawBrandName => "raw_brand_name".into(),
-            FacetKey::ProductType => "product_type".into(),
-            FacetKey::Gender => "gender".into(),
-            FacetKey::AgeGroups => "age_groups".into(),
-            FacetKey::Color => "color".into(),
-            FacetKey::ColorFamily => "color_family".into(),
-            FacetKey::IsActivewear => "is_activewear".into(),
-            FacetKey::CategoryDepth(depth) => format!("{CATEGORY_PREFIX}{depth}"),
-            FacetKey::Attribute(handle) => format!("{ATTRIBUTE_PREFIX}{handle}"),
-        }
+        let mut name = String::new();
+        self.push_canonical_name(&mut name);
+        name
+    }
+
+    /// Appends the canonical spelling: index terms are built in one buffer
+    /// (a product has a dozen or more, and an import builds them for every product).
+    fn push_canonical_name(&self, out: &mut String) {
+        let fixed = match self {
+            FacetKey::BrandName => "brand_name",
+            FacetKey::BrandSlug => "brand_slug",
+            FacetKey::RawBrandName => "raw_brand_name",
+            FacetKey::ProductType => "product_type",
+            FacetKey::Gender => "gender",
+            FacetKey::AgeGroups => "age_groups",
+            FacetKey::Color => "color",
+            FacetKey::ColorFamily => "color_family",
+            FacetKey::IsActivewear => "is_activewear",
+            FacetKey::CategoryDepth(depth) => {
+                let _ = write!(out, "{CATEGORY_PREFIX}{depth}");
+                return;
+            }
+            FacetKey::Attribute(handle) => {
+                out.push_str(ATTRIBUTE_PREFIX);
+                out.push_str(handle);
+                return;
+            }
+        };
+        out.push_str(fixed);
     }
 }
 
@@ -104,12 +122,34 @@ pub fn attribute_handle(name: &str) -> String {
 
 /// Values compare case-insensitively with inner whitespace collapsed.
 pub fn normalize_value(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    let mut normalized = String::with_capacity(value.len());
+    push_normalized_value(&mut normalized, value);
+    normalized
+}
+
+/// Appends `normalize_value(value)`. Word by word gives the same result as
+/// lowercasing the joined words: a word's end is a word's end either way (the
+/// one context-sensitive mapping, final sigma, looks only at word boundaries).
+fn push_normalized_value(out: &mut String, value: &str) {
+    for (index, word) in value.split_whitespace().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        if word.is_ascii() {
+            out.extend(word.bytes().map(|byte| char::from(byte.to_ascii_lowercase())));
+        } else {
+            out.push_str(&word.to_lowercase());
+        }
+    }
 }
 
 /// The index term for one facet value. `\u{1f}` cannot appear in a normalized name.
 pub fn facet_term(key: &FacetKey, value: &str) -> String {
-    format!("{}\u{1f}{}", key.canonical_name(), normalize_value(value))
+    let mut term = String::with_capacity(32 + value.len());
+    key.push_canonical_name(&mut term);
+    term.push('\u{1f}');
+    push_normalized_value(&mut term, value);
+    term
 }
 
 /// Every facet term a product carries.
@@ -187,6 +227,38 @@ mod tests {
         assert_eq!(FacetKey::parse(""), Err(FacetNameError::Empty));
         assert_eq!(FacetKey::parse(">").unwrap(), FacetKey::Attribute(">".into()));
         assert_eq!(FacetKey::parse("  ").unwrap(), FacetKey::Attribute("".into()));
+    }
+
+    /// The spellings the index was built with before terms were built in one buffer.
+    fn term_as_first_written(key: &FacetKey, value: &str) -> String {
+        let name = match key {
+            FacetKey::CategoryDepth(depth) => format!("{CATEGORY_PREFIX}{depth}"),
+            FacetKey::Attribute(handle) => format!("{ATTRIBUTE_PREFIX}{handle}"),
+            _ => key.canonical_name(),
+        };
+        format!("{name}\u{1f}{}", value.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase())
+    }
+
+    #[test]
+    fn terms_are_spelled_as_the_index_has_them() {
+        let keys = [
+            FacetKey::BrandName,
+            FacetKey::Gender,
+            FacetKey::CategoryDepth(0),
+            FacetKey::CategoryDepth(6),
+            FacetKey::CategoryDepth(12),
+            FacetKey::CategoryDepth(255),
+            FacetKey::Attribute("heel_height".into()),
+        ];
+        let values =
+            ["Navy  Blue", " Ivory\t", "ΟΔΟΣ ΟΔΟΣ", "ΣΑΣ\u{a0}ΣΑΣ", "İstanbul Straße", "MIXED Case ÉTÉ", "", "   "];
+        for key in &keys {
+            for value in values {
+                assert_eq!(facet_term(key, value), term_as_first_written(key, value), "{key:?} {value:?}");
+            }
+        }
+        assert_eq!(FacetKey::CategoryDepth(12).canonical_name(), "category_path.depth_12");
+        assert_eq!(normalize_value(" Light\n GRAY "), "light gray");
     }
 
     #[test]

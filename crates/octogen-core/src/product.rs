@@ -230,9 +230,37 @@ pub fn product_uuid(catalog_id: &str, normalized_url: &str) -> String {
 }
 
 /// A fingerprint of a stored product record, to tell changed products from unchanged ones.
-pub fn content_hash(record_json: &str) -> String {
+///
+/// xxh3-128, marked `x3:`. The hash only tells one version of a product from
+/// the next, so it needs no cryptographic strength: a merchant who forged a
+/// collision would only keep their own product from updating. SHA-256 cost
+/// ten times as much on every imported product.
+pub fn content_hash(record_json: &[u8]) -> String {
+    xxh3_content_hash(record_json)
+}
+
+const XXH3_PREFIX: &str = "x3:";
+
+fn xxh3_content_hash(bytes: &[u8]) -> String {
+    format!("{XXH3_PREFIX}{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// Whether `stored_hash`, written by this or an earlier version, is the
+/// content hash of `record_json`. Earlier versions wrote SHA-256 (its first
+/// 16 bytes in hex, unmarked): those are recomputed, so that an upgrade does
+/// not make every stored product look changed.
+pub fn is_content_hash_of(stored_hash: &str, record_json: &[u8]) -> bool {
+    if !is_legacy_content_hash(stored_hash) {
+        return xxh3_content_hash(record_json) == stored_hash;
+    }
     use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(record_json.as_bytes())[..16])
+    hex::encode(&Sha256::digest(record_json)[..16]) == stored_hash
+}
+
+/// Whether `stored_hash` is one an earlier version wrote (SHA-256), which
+/// [`is_content_hash_of`] must recompute from the record.
+pub fn is_legacy_content_hash(stored_hash: &str) -> bool {
+    !stored_hash.starts_with(XXH3_PREFIX)
 }
 
 #[cfg(test)]
@@ -246,7 +274,23 @@ mod tests {
         assert_ne!(a, product_uuid("catalog-2", "https://shop.example/products/a"));
         assert_ne!(a, product_uuid("catalog-1", "https://shop.example/products/b"));
         assert_eq!(uuid::Uuid::parse_str(&a).unwrap().get_version_num(), 5);
-        assert_eq!(content_hash("{}"), content_hash("{}"));
-        assert_ne!(content_hash("{}"), content_hash("{ }"));
+        assert_eq!(content_hash(b"{}"), content_hash(b"{}"));
+        assert_ne!(content_hash(b"{}"), content_hash(b"{ }"));
+    }
+
+    #[test]
+    fn content_hashes_of_this_and_earlier_versions_are_recognized() {
+        let json = r#"{"title":"Shirt"}"#;
+        let hash = content_hash(json.as_bytes());
+        assert!(hash.starts_with("x3:") && hash.len() == 35, "{hash}");
+        assert!(!is_legacy_content_hash(&hash));
+        assert!(is_content_hash_of(&hash, json.as_bytes()));
+        assert!(!is_content_hash_of(&hash, br#"{"title":"Skirt"}"#));
+        // What versions before xxh3 stored for the same JSON: SHA-256's first 16 bytes.
+        use sha2::{Digest, Sha256};
+        let expected = hex::encode(&Sha256::digest(json.as_bytes())[..16]);
+        assert!(is_legacy_content_hash(&expected));
+        assert!(is_content_hash_of(&expected, json.as_bytes()));
+        assert!(!is_content_hash_of(&expected, br#"{"title":"Skirt"}"#));
     }
 }

@@ -35,7 +35,7 @@ pub mod text;
 pub use csv_feed::{CsvMapping, FieldSource, MappingError};
 pub use enrich::{enrich, FeedHints};
 pub use error::{FeedError, RecordError, RecordErrorKind, RecordLocation};
-pub use pipeline::Unenriched;
+pub use pipeline::{Enriched, Unenriched};
 pub use reader::Encoding;
 
 /// The feed formats `parse_feed` reads; spelled on the command line as

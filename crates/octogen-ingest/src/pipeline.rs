@@ -43,6 +43,15 @@ pub struct Pipeline<'a, F> {
 pub struct Unenriched {
     product: Product,
     hints: FeedHints,
+    normalized_url: String,
+}
+
+/// An accepted product with its enrichment, and its normalized URL (which
+/// keys it in its catalog), so that the stager need not parse the URL again.
+#[derive(Debug, Clone)]
+pub struct Enriched {
+    pub product: Product,
+    pub normalized_url: String,
 }
 
 impl Unenriched {
@@ -53,9 +62,14 @@ impl Unenriched {
 
     /// The product with its `enrichment` filled in, as `parse_feed` hands it over.
     pub fn enrich(self) -> Product {
-        let Unenriched { mut product, hints } = self;
+        self.into_enriched().product
+    }
+
+    /// [`Unenriched::enrich`], keeping the normalized URL validation computed.
+    pub fn into_enriched(self) -> Enriched {
+        let Unenriched { mut product, hints, normalized_url } = self;
         enrich(&mut product, &hints);
-        product
+        Enriched { product, normalized_url }
     }
 }
 
@@ -82,7 +96,7 @@ impl<'a, F: FnMut(UnenrichedRecord) -> ControlFlow<()>> Pipeline<'a, F> {
         clean_currency(&mut product, self.options.default_currency.as_deref());
         clean_lists(&mut product, limits);
         self.remember_url(&normalized, location.number)?;
-        Ok(Unenriched { product, hints })
+        Ok(Unenriched { product, hints, normalized_url: normalized })
     }
 
     fn remember_url(&mut self, normalized: &str, number: u64) -> Result<(), Skip> {
@@ -221,20 +235,35 @@ fn clean_currency(product: &mut Product, default_currency: Option<&str>) {
 
 /// Absolute http(s) links are kept as written (the common case, and parsing
 /// every image URL is costly); others are resolved against the product page.
-fn resolve_link(page: Option<&url::Url>, link: &str) -> Option<String> {
+/// The page is parsed only when a link needs it (`ProductPage`).
+fn resolve_link(page: &ProductPage<'_>, link: &str) -> Option<String> {
     let link = link.trim();
     let lower_scheme = link.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
     let absolute = lower_scheme.starts_with("https://") || lower_scheme.starts_with("http://");
     if absolute && !link.contains(char::is_whitespace) {
         return Some(link.to_string());
     }
-    let joined = page?.join(link).ok()?;
+    let joined = page.url()?.join(link).ok()?;
     matches!(joined.scheme(), "http" | "https").then(|| joined.to_string())
 }
 
+/// The product's page URL, parsed on first use: most feeds give absolute
+/// links, and parsing the page for every product was a few per cent of an import.
+struct ProductPage<'a> {
+    raw: &'a str,
+    parsed: std::cell::OnceCell<Option<url::Url>>,
+}
+
+impl ProductPage<'_> {
+    fn url(&self) -> Option<&url::Url> {
+        self.parsed.get_or_init(|| url::Url::parse(self.raw).ok()).as_ref()
+    }
+}
+
 fn clean_lists(product: &mut Product, limits: &Limits) {
-    let page = url::Url::parse(&product.url).ok();
-    let resolve = |link: &str| resolve_link(page.as_ref(), link);
+    let page_url = product.url.clone();
+    let page = ProductPage { raw: &page_url, parsed: std::cell::OnceCell::new() };
+    let resolve = |link: &str| resolve_link(&page, link);
     let mut images: Vec<Image> = Vec::with_capacity(product.images.len());
     for mut image in product.images.drain(..) {
         let Some(url) = resolve(&image.url) else { continue };

@@ -370,13 +370,25 @@ impl StagedProduct {
     /// Stages a product record of the catalog `catalog_id`, given as its JSON
     /// and its normalized URL. The uuid is derived from both
     /// (`octogen_core::product::product_uuid`): the store finds products by URL that way.
-    pub fn new(catalog_id: &str, url_key: String, record_json: &str) -> Self {
+    pub fn new(catalog_id: &str, url_key: String, record_json: &[u8]) -> Self {
         StagedProduct {
             uuid: octogen_core::product::product_uuid(catalog_id, &url_key),
             url_key,
             content_hash: octogen_core::product::content_hash(record_json),
             packed: crate::packing::pack(record_json),
         }
+    }
+
+    /// Whether the stored version whose content hash is `stored_hash` has this
+    /// product's content. A hash from before xxh3 is checked against the
+    /// record itself (`octogen_core::product::is_content_hash_of`).
+    pub fn has_content_hash(&self, stored_hash: &str) -> bool {
+        if stored_hash == self.content_hash {
+            return true;
+        }
+        octogen_core::product::is_legacy_content_hash(stored_hash)
+            && crate::packing::unpack(&self.packed)
+                .is_ok_and(|json| octogen_core::product::is_content_hash_of(stored_hash, &json))
     }
 
     /// The product as the change feed will carry it once a publish at `updated_at` wrote it.

@@ -18,8 +18,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 const MAX_UNPACKED: usize = 64 * 1024 * 1024;
 
 /// The stored form of a product record's JSON.
-pub fn pack(json: &str) -> Vec<u8> {
-    let bytes = json.as_bytes();
+pub fn pack(bytes: &[u8]) -> Vec<u8> {
     let mut packed = vec![0u8; 5 + lz4_flex::block::get_maximum_output_size(bytes.len())];
     packed[0] = LZ4_TAG;
     packed[1..5].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
@@ -66,10 +65,10 @@ mod tests {
             "variants": (0..5).map(|i| serde_json::json!({"sku": format!("SYN-{i}"), "color": null, "size": null, "inStock": true})).collect::<Vec<_>>(),
         })
         .to_string();
-        let packed = pack(&json);
+        let packed = pack(json.as_bytes());
         assert!(packed.len() < json.len() / 2, "{} → {}", json.len(), packed.len());
         assert_eq!(unpack(&packed).unwrap(), json.as_bytes());
-        assert_eq!(unpack(&pack("")).unwrap(), b"");
+        assert_eq!(unpack(&pack(b"")).unwrap(), b"");
     }
 
     #[test]
@@ -85,7 +84,7 @@ mod tests {
         assert!(unpack(&[LZ4_TAG, 10, 0, 0, 0, 0xff]).is_err());
         assert!(unpack(b"{\"title\": \"plain json\"}").is_err());
         assert!(unpack(&[]).is_err());
-        let mut truncated = pack(&"x".repeat(10_000));
+        let mut truncated = pack("x".repeat(10_000).as_bytes());
         truncated.truncate(truncated.len() - 3);
         assert!(unpack(&truncated).is_err());
     }

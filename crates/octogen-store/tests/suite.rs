@@ -239,7 +239,7 @@ mod index_runs {
     /// A product of `catalog` whose normalized URL is `url`.
     fn staged(catalog: &Catalog, url: &str, title: &str) -> StagedProduct {
         let product = Product { url: url.into(), title: title.into(), ..Product::default() };
-        StagedProduct::new(&catalog.id, url.into(), &serde_json::to_string(&product).unwrap())
+        StagedProduct::new(&catalog.id, url.into(), &serde_json::to_vec(&product).unwrap())
     }
 
     /// Staged products handed over in batches, optionally failing after some of them.
@@ -404,6 +404,39 @@ mod index_runs {
             let runs = store.list_index_runs(Some("shop"), 10).await.unwrap();
             assert_eq!(runs.len(), 2);
             assert!(matches!(store.get_index_run("nope").await, Err(StoreError::NotFound(_))));
+        }
+    }
+
+    /// Hashes stored before content hashes became xxh3 (SHA-256, unmarked)
+    /// still tell an unchanged product from a changed one: an upgrade must not
+    /// rewrite (and re-date) every product of every catalog.
+    #[tokio::test]
+    async fn content_hashes_from_before_xxh3_still_tell_unchanged_products() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut stores = vec![("sqlite", SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap())];
+        if let Ok(url) = std::env::var("OCTOGEN_TEST_DATABASE_URL") {
+            stores.push(("postgres", fresh_postgres(&url).await));
+        }
+        for (backend, store) in stores {
+            let cat = catalog(&store, "hashes").await;
+            let products = [staged(&cat, "a", "A"), staged(&cat, "b", "B")];
+            run(&store, "hashes", &products).await;
+            for (product, title) in products.iter().zip(["A", "B"]) {
+                let json = serde_json::to_string(&Product {
+                    url: product.url_key.clone(),
+                    title: title.into(),
+                    ..Product::default()
+                });
+                use sha2::Digest;
+                let legacy = hex::encode(&sha2::Sha256::digest(json.unwrap())[..16]);
+                let sql = match backend {
+                    "sqlite" => "UPDATE products SET content_hash = ? WHERE uuid = ?",
+                    _ => "UPDATE products SET content_hash = $1 WHERE uuid = $2",
+                };
+                sqlx::query(sql).bind(legacy).bind(&product.uuid).execute(store.pool()).await.unwrap();
+            }
+            let next = run(&store, "hashes", &[staged(&cat, "a", "A"), staged(&cat, "b", "B, changed")]).await;
+            assert_eq!((next.counts.unchanged, next.counts.updated, next.counts.added), (1, 1, 0), "{backend}");
         }
     }
 

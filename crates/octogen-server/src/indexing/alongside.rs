@@ -282,7 +282,7 @@ mod tests {
         let url = format!("https://shop.example/products/lamp-{i}");
         let product = Product { url: url.clone(), title: format!("{title} {i}"), ..Product::default() };
         // Any catalog id derives stable uuids; nothing here looks products up by URL.
-        StagedProduct::new("catalog-id", url, &serde_json::to_string(&product).unwrap())
+        StagedProduct::new("catalog-id", url, &serde_json::to_vec(&product).unwrap())
     }
 
     /// A store with the catalog "shop", an empty index, and a directory for staging files.

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use octogen_core::url_norm::normalize_product_url;
 use octogen_core::{ProductRecord, Timestamp};
-use octogen_ingest::{CsvMapping, FeedFormat, FeedOptions, FeedRecord, FeedSummary, UnenrichedRecord};
+use octogen_ingest::{CsvMapping, Enriched, FeedFormat, FeedOptions, FeedSummary, RecordError, UnenrichedRecord};
 use octogen_search::ProductDocument;
 use octogen_store::{IndexRun, NewIndexRun, RunProgress, RunTrigger, StagedProduct};
 use serde_json::{json, Value};
@@ -370,7 +369,7 @@ fn parse_file(
     let file = std::fs::File::open(path).map_err(|error| (format!("cannot read the feed: {error}"), json!({})))?;
     let reader = BufReader::with_capacity(256 * 1024, CountingReader { inner: file, count: &live.bytes_read });
     let (records, to_enrich) = std::sync::mpsc::sync_channel::<Vec<UnenrichedRecord>>(8);
-    let (enriched, to_stage) = std::sync::mpsc::sync_channel::<Vec<FeedRecord>>(8);
+    let (enriched, to_stage) = std::sync::mpsc::sync_channel::<Vec<EnrichedRecord>>(8);
     let (result, staged) = std::thread::scope(|scope| {
         scope.spawn(|| enrich_records(to_enrich, enriched));
         let stager = scope.spawn(|| stage_records(to_stage, catalog, staging, live));
@@ -408,13 +407,16 @@ fn parse_file(
     }
 }
 
+/// A parsed record on its way to the stager: the product and its normalized URL, or why it was skipped.
+type EnrichedRecord = Result<Enriched, RecordError>;
+
 /// Enriches batches of records in order until either side hangs up.
 fn enrich_records(
     records: std::sync::mpsc::Receiver<Vec<UnenrichedRecord>>,
-    enriched: std::sync::mpsc::SyncSender<Vec<FeedRecord>>,
+    enriched: std::sync::mpsc::SyncSender<Vec<EnrichedRecord>>,
 ) {
     for batch in records {
-        let batch = batch.into_iter().map(|record| record.map(octogen_ingest::Unenriched::enrich)).collect();
+        let batch = batch.into_iter().map(|record| record.map(octogen_ingest::Unenriched::into_enriched)).collect();
         if enriched.send(batch).is_err() {
             return;
         }
@@ -424,16 +426,18 @@ fn enrich_records(
 /// Stages parsed records in order, counting and listing the skipped ones;
 /// returns the listed skips.
 fn stage_records(
-    records: std::sync::mpsc::Receiver<Vec<FeedRecord>>,
+    records: std::sync::mpsc::Receiver<Vec<EnrichedRecord>>,
     catalog: &RunCatalog,
     mut staging: StagingWriter,
     live: &LiveProgress,
 ) -> std::io::Result<Vec<Value>> {
     let mut skips = Vec::new();
+    // One buffer for every product's JSON: growing a fresh one to a few KB per product was measurable.
+    let mut json = Vec::with_capacity(64 * 1024);
     for record in records.into_iter().flatten() {
         match record
             .map_err(|error| (error.location.to_string(), error.reason))
-            .and_then(|product| stage(product, catalog))
+            .and_then(|enriched| stage(enriched, catalog, &mut json))
         {
             Ok(staged) => {
                 staging.append(&staged)?;
@@ -451,12 +455,17 @@ fn stage_records(
     Ok(skips)
 }
 
-/// A product ready for the store and the search index, or why it cannot be stored.
-fn stage(product: octogen_core::Product, catalog: &RunCatalog) -> Result<Staged, (String, String)> {
-    let url_key = normalize_product_url(&product.url)
-        .map_err(|error| (product.url.clone(), format!("product URL {:?}: {error}", product.url)))?;
-    let json = serde_json::to_string(&product).map_err(|error| (product.url.clone(), error.to_string()))?;
-    let staged = StagedProduct::new(&catalog.id, url_key, &json);
+/// A product ready for the store and the search index, or why it cannot be
+/// stored. `json` is scratch space for the product's JSON.
+fn stage(
+    enriched: octogen_ingest::Enriched,
+    catalog: &RunCatalog,
+    json: &mut Vec<u8>,
+) -> Result<Staged, (String, String)> {
+    let Enriched { product, normalized_url } = enriched;
+    json.clear();
+    serde_json::to_writer(&mut *json, &product).map_err(|error| (product.url.clone(), error.to_string()))?;
+    let staged = StagedProduct::new(&catalog.id, normalized_url, json);
     // The publish sets the time (`ProductDocument::set_updated_at`).
     let record = ProductRecord {
         uuid: staged.uuid.clone(),

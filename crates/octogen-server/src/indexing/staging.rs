@@ -193,8 +193,11 @@ mod tests {
     use super::*;
 
     fn product(i: usize) -> Staged {
-        let product =
-            StagedProduct::new("catalog-id", format!("https://shop.example/p/{i}"), &format!("{{\"title\":\"P{i}\"}}"));
+        let product = StagedProduct::new(
+            "catalog-id",
+            format!("https://shop.example/p/{i}"),
+            format!("{{\"title\":\"P{i}\"}}").as_bytes(),
+        );
         Staged { product, document: vec![i as u8; i % 5] }
     }
 

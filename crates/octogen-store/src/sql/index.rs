@@ -633,7 +633,7 @@ impl Publish<'_> {
         for product in fresh {
             match stored.get(product.uuid.as_str()) {
                 None => added.push(product),
-                Some((hash, true)) if *hash == product.content_hash => self.counts.unchanged += 1,
+                Some((hash, true)) if product.has_content_hash(hash) => self.counts.unchanged += 1,
                 Some(_) => {
                     self.rewrite(tx, product).await?;
                     rewritten.push(product);
