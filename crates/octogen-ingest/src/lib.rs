@@ -24,6 +24,7 @@ mod error;
 pub mod fetch;
 mod json_stream;
 mod jsonld;
+mod loose_json;
 mod merchant;
 mod pipeline;
 mod reader;
