@@ -165,8 +165,9 @@ pub trait StagedProducts: Send {
     /// writes carry `updated_at`.
     async fn began(&mut self, _seq: i64, _updated_at: Timestamp) {}
 
-    /// Products the publish inserts or rewrites: new ones and changed ones.
-    async fn wrote(&mut self, _products: Vec<StagedProduct>) {}
+    /// The uuids of the products the publish inserts or rewrites: new ones
+    /// and changed ones (the caller has the rest of each from its batch).
+    async fn wrote(&mut self, _uuids: Vec<String>) {}
 
     /// Products (by uuid) the publish deactivates.
     async fn deactivated(&mut self, _uuids: Vec<String>) {}

@@ -193,13 +193,12 @@ impl StagedProducts for PublishFeed {
         }
     }
 
-    async fn wrote(&mut self, products: Vec<StagedProduct>) {
+    async fn wrote(&mut self, uuids: Vec<String>) {
         if self.applier.is_none() {
             return;
         }
-        let documents: Vec<Vec<u8>> =
-            products.iter().filter_map(|product| self.documents.remove(&product.uuid)).collect();
-        if documents.len() < products.len() {
+        let documents: Vec<Vec<u8>> = uuids.iter().filter_map(|uuid| self.documents.remove(uuid)).collect();
+        if documents.len() < uuids.len() {
             // Cannot happen (the publish writes from the batch it was given); if it
             // did, the index must not miss a product: the follower takes the run.
             tracing::warn!("a written product has no staged search document; the follower will index the run");
@@ -403,7 +402,7 @@ mod tests {
         let mut feed = fixture.feed(fixture.staging_file(&[staged(1, "Lamp"), staged(2, "Lamp")]));
         feed.began(1, Timestamp::from_millis(1)).await;
         let batch = feed.next_batch().await.unwrap().unwrap();
-        feed.wrote(batch).await;
+        feed.wrote(batch.into_iter().map(|product| product.uuid).collect()).await;
         feed.committing().await;
         drop(feed);
         // Waits for the writer, which the applier holds until it has rolled back.

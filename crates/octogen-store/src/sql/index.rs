@@ -612,12 +612,8 @@ struct Publish<'a> {
 impl Publish<'_> {
     /// Inserts the new products of `batch` and rewrites the changed ones (a
     /// different content hash, or inactive); unchanged products are not
-    /// written at all. Returns those it wrote.
-    async fn write(
-        &mut self,
-        tx: &mut Transaction<'_, Any>,
-        batch: &[StagedProduct],
-    ) -> StoreResult<Vec<StagedProduct>> {
+    /// written at all. Returns the uuids of those it wrote.
+    async fn write(&mut self, tx: &mut Transaction<'_, Any>, batch: &[StagedProduct]) -> StoreResult<Vec<String>> {
         let fresh: Vec<&StagedProduct> =
             batch.iter().filter(|product| self.seen.insert(product.uuid.clone())).collect();
         if fresh.is_empty() {
@@ -643,7 +639,7 @@ impl Publish<'_> {
         self.insert(tx, &added).await?;
         self.counts.added += added.len() as u64;
         self.counts.updated += rewritten.len() as u64;
-        Ok(added.into_iter().chain(rewritten).cloned().collect())
+        Ok(added.into_iter().chain(rewritten).map(|product| product.uuid.clone()).collect())
     }
 
     /// The content hash and active flag of those products already stored.
