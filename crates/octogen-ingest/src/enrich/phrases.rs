@@ -54,9 +54,20 @@ pub fn tokenize(text: &str) -> Vec<String> {
 
 /// A dictionary of phrases (as written in the vocabulary) with a value each.
 pub struct PhraseTable<V: 'static> {
-    by_words: FxMap<String, usize>,
+    /// Every phrase's words joined by spaces, and every leading part of a
+    /// longer phrase ("navy" of "navy blue"), so a lookup stops at the first
+    /// word run no phrase starts with: most words of a description start none.
+    by_words: FxMap<String, Key>,
     entries: &'static [(&'static str, V)],
     max_words: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Key {
+    /// The entry this is the whole phrase of.
+    entry: Option<usize>,
+    /// Whether a longer phrase starts with these words.
+    extends: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +93,11 @@ impl<V> PhraseTable<V> {
         for (index, (phrase, _)) in entries.iter().enumerate() {
             let tokens: Vec<String> = tokenize(phrase).iter().map(|token| map(token)).collect();
             max_words = max_words.max(tokens.len());
+            for leading in 1..tokens.len() {
+                by_words.entry(tokens[..leading].join(" ")).or_insert_with(Key::default).extends = true;
+            }
             // The first spelling of a phrase wins, so entries can be listed most-specific first.
-            by_words.entry(tokens.join(" ")).or_insert(index);
+            by_words.entry(tokens.join(" ")).or_insert_with(Key::default).entry.get_or_insert(index);
         }
         PhraseTable { by_words, entries, max_words }
     }
@@ -115,9 +129,13 @@ impl<V> PhraseTable<V> {
                 key.push(' ');
             }
             key.push_str(&tokens[start + len - 1]);
-            if let Some(&index) = self.by_words.get(key.as_str()) {
+            let Some(known) = self.by_words.get(key.as_str()) else { break };
+            if let Some(index) = known.entry {
                 let (phrase, value) = &self.entries[index];
                 found = Some(PhraseMatch { start, len, phrase, value });
+            }
+            if !known.extends {
+                break;
             }
         }
         found
@@ -125,7 +143,8 @@ impl<V> PhraseTable<V> {
 
     /// The value of a whole text when it is exactly one phrase.
     pub fn exact(&self, text: &str) -> Option<&V> {
-        self.by_words.get(&tokenize(text).join(" ")).map(|&index| &self.entries[index].1)
+        let index = self.by_words.get(&tokenize(text).join(" "))?.entry?;
+        Some(&self.entries[index].1)
     }
 }
 
@@ -149,5 +168,18 @@ mod tests {
         assert_eq!(found, [("navy blue", 0), ("t-shirt", 2), ("blue", 5), ("shirt", 6)]);
         assert_eq!(table.exact("T Shirt"), Some(&3));
         assert_eq!(table.exact("navy"), None);
+    }
+
+    #[test]
+    fn a_phrase_is_found_through_words_that_start_only_longer_ones() {
+        static LONG: [(&str, u8); 3] = [("off white", 1), ("a b c d", 2), ("b", 3)];
+        let table = PhraseTable::new(&LONG);
+        let found = |text: &str| -> Vec<(&str, usize)> {
+            table.find_all(&tokenize(text)).into_iter().map(|m| (m.phrase, m.start)).collect()
+        };
+        assert_eq!(found("off white a b c d"), [("off white", 0), ("a b c d", 2)]);
+        // "a b c" starts a phrase but is none: the scan moves on and finds "b".
+        assert_eq!(found("off a b c x"), [("b", 2)]);
+        assert_eq!(table.exact("off"), None);
     }
 }
