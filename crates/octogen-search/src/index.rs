@@ -55,9 +55,14 @@ pub struct SearchPage {
     pub next: Option<SortPosition>,
 }
 
-/// Writer resources. Bulk builds are CPU-bound in tantivy's indexing threads;
-/// the budget is shared by the threads and bounds the RAM used before a segment
-/// is flushed (it is an upper bound, not an allocation).
+/// Writer resources. The budget bounds the RAM used before a segment is
+/// flushed (it is an upper bound, not an allocation).
+///
+/// One indexing thread by default. On two cores a second one competed with the
+/// store's writer during an import's publish, which is what the import waits
+/// on: with one, a first import of 1M products published 1.5-2.5 s sooner
+/// (BENCHMARKS.md §5). Rebuilds from the store (`octogen admin reindex`) are
+/// slower with one (also in §5).
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
     pub threads: usize,
@@ -66,7 +71,7 @@ pub struct WriterConfig {
 
 impl Default for WriterConfig {
     fn default() -> Self {
-        WriterConfig { threads: 2, memory_budget_bytes: 512 * 1024 * 1024 }
+        WriterConfig { threads: 1, memory_budget_bytes: 512 * 1024 * 1024 }
     }
 }
 
