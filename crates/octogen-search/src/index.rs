@@ -61,8 +61,9 @@ pub struct SearchPage {
 /// One indexing thread by default. On two cores a second one competed with the
 /// store's writer during an import's publish, which is what the import waits
 /// on: with one, a first import of 1M products published 1.5-2.5 s sooner
-/// (BENCHMARKS.md §5). Rebuilds from the store (`octogen admin reindex`) are
-/// slower with one (also in §5).
+/// (BENCHMARKS.md §5). A rebuild of those 1M from the store (`octogen admin
+/// reindex`) took as long with one as with two (24.5-25.5 s against 26.1 s):
+/// reading and decoding the store bounds it, not tantivy.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
     pub threads: usize,
