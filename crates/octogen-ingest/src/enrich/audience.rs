@@ -6,7 +6,7 @@
 //! an audience word ("Women"). Tags that merely mention one ("Father's Day
 //! gifts") are ignored: stores stuff tags with marketing phrases.
 
-use super::phrases::tokenize;
+use super::phrases::{tokenize, Token};
 use super::vocab::{ADULT_WORDS, FEMALE_WORDS, INFANT_WORDS, KIDS_WORDS, MALE_WORDS, TODDLER_WORDS, UNISEX_WORDS};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,8 +28,8 @@ pub struct AudienceSources<'a> {
 pub fn audience(sources: &AudienceSources<'_>) -> Audience {
     let feed_gender = sources.feed_gender.map(tokenize).unwrap_or_default();
     let title = tokenize(sources.title);
-    let classification: Vec<String> = sources.classification.iter().flat_map(|text| tokenize(text)).collect();
-    let exact_tags: Vec<String> =
+    let classification: Vec<Token> = sources.classification.iter().flat_map(|text| tokenize(text)).collect();
+    let exact_tags: Vec<Token> =
         sources.tags.iter().map(|tag| tokenize(tag)).filter(|tokens| tokens.len() <= 2).flatten().collect();
 
     let gender = [&feed_gender, &title, &classification, &exact_tags].into_iter().find_map(|tokens| gender_in(tokens));
@@ -46,8 +46,8 @@ pub fn audience(sources: &AudienceSources<'_>) -> Audience {
     Audience { gender, age_groups }
 }
 
-fn gender_in(tokens: &[String]) -> Option<&'static str> {
-    let has = |words: &[&str]| tokens.iter().any(|token| words.contains(&token.as_str()));
+fn gender_in(tokens: &[Token<'_>]) -> Option<&'static str> {
+    let has = |words: &[&str]| tokens.iter().any(|token| words.contains(&&**token));
     if has(UNISEX_WORDS) {
         return Some("unisex");
     }
@@ -59,8 +59,8 @@ fn gender_in(tokens: &[String]) -> Option<&'static str> {
     }
 }
 
-fn ages_in(tokens: &[String]) -> Vec<&'static str> {
-    let has = |words: &[&str]| tokens.iter().any(|token| words.contains(&token.as_str()));
+fn ages_in(tokens: &[Token<'_>]) -> Vec<&'static str> {
+    let has = |words: &[&str]| tokens.iter().any(|token| words.contains(&&**token));
     let mut ages = Vec::new();
     for (words, age) in
         [(INFANT_WORDS, "infant"), (TODDLER_WORDS, "toddler"), (KIDS_WORDS, "kids"), (ADULT_WORDS, "adult")]

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use super::phrases::{tokenize, PhraseTable};
+use super::phrases::{tokenize, PhraseTable, Token};
 use super::vocab::{COLORS, COLOR_MODIFIERS};
 use crate::text::title_case;
 
@@ -75,7 +75,7 @@ pub fn colors_in_title(title: &str) -> Vec<ColorMatch> {
 }
 
 /// As `colors_in_title`, with the title already tokenized.
-pub fn colors_in_title_tokens(tokens: &[String]) -> Vec<ColorMatch> {
+pub fn colors_in_title_tokens(tokens: &[Token<'_>]) -> Vec<ColorMatch> {
     colors_in_tokens(tokens, true)
 }
 
@@ -83,7 +83,7 @@ fn find_colors(text: &str, title_mode: bool) -> Vec<ColorMatch> {
     colors_in_tokens(&tokenize(text), title_mode)
 }
 
-fn colors_in_tokens(tokens: &[String], title_mode: bool) -> Vec<ColorMatch> {
+fn colors_in_tokens(tokens: &[Token<'_>], title_mode: bool) -> Vec<ColorMatch> {
     let mut found: Vec<ColorMatch> = Vec::new();
     let mut consumed_until = 0;
     for matched in table().find_all(tokens) {
@@ -102,9 +102,9 @@ fn colors_in_tokens(tokens: &[String], title_mode: bool) -> Vec<ColorMatch> {
 }
 
 /// Start of the run of shade words ("light", "dark") right before `start`.
-fn shade_words_before(tokens: &[String], start: usize, not_before: usize) -> usize {
+fn shade_words_before(tokens: &[Token<'_>], start: usize, not_before: usize) -> usize {
     let mut first = start;
-    while first > not_before && COLOR_MODIFIERS.contains(&tokens[first - 1].as_str()) {
+    while first > not_before && COLOR_MODIFIERS.contains(&&*tokens[first - 1]) {
         first -= 1;
     }
     first

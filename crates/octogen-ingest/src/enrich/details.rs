@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use super::phrases::{tokenize, PhraseTable};
+use super::phrases::{tokenize, PhraseTable, Token};
 use super::vocab::{ACTIVEWEAR, CLOTHING, FITS, FOOTWEAR, MATERIALS, PATTERNS, STYLES};
 
 fn materials_table() -> &'static PhraseTable<&'static str> {
@@ -37,7 +37,7 @@ pub fn description_head(description: Option<&str>) -> &str {
     }
 }
 
-fn canonical_values(table: &PhraseTable<&'static str>, token_lists: &[&[String]]) -> Vec<String> {
+fn canonical_values(table: &PhraseTable<&'static str>, token_lists: &[&[Token<'_>]]) -> Vec<String> {
     let mut values: Vec<String> = Vec::new();
     for tokens in token_lists {
         for found in table.find_all(tokens) {
@@ -50,29 +50,29 @@ fn canonical_values(table: &PhraseTable<&'static str>, token_lists: &[&[String]]
 }
 
 /// Texts already split by `tokenize`, so one product's title and description are tokenized once.
-pub fn materials_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+pub fn materials_in_tokens(token_lists: &[&[Token<'_>]]) -> Vec<String> {
     canonical_values(materials_table(), token_lists)
 }
 
-pub fn fits_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+pub fn fits_in_tokens(token_lists: &[&[Token<'_>]]) -> Vec<String> {
     canonical_values(fits_table(), token_lists)
 }
 
-pub fn patterns_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+pub fn patterns_in_tokens(token_lists: &[&[Token<'_>]]) -> Vec<String> {
     canonical_values(patterns_table(), token_lists)
 }
 
-pub fn styles_in_tokens(token_lists: &[&[String]]) -> Vec<String> {
+pub fn styles_in_tokens(token_lists: &[&[Token<'_>]]) -> Vec<String> {
     canonical_values(styles_table(), token_lists)
 }
 
-fn tokenized(texts: &[&str]) -> Vec<Vec<String>> {
+fn tokenized<'a>(texts: &[&'a str]) -> Vec<Vec<Token<'a>>> {
     texts.iter().map(|text| tokenize(text)).collect()
 }
 
-fn in_texts(find: fn(&[&[String]]) -> Vec<String>, texts: &[&str]) -> Vec<String> {
+fn in_texts(find: fn(&[&[Token<'_>]]) -> Vec<String>, texts: &[&str]) -> Vec<String> {
     let lists = tokenized(texts);
-    let slices: Vec<&[String]> = lists.iter().map(Vec::as_slice).collect();
+    let slices: Vec<&[Token]> = lists.iter().map(Vec::as_slice).collect();
     find(&slices)
 }
 
@@ -111,7 +111,7 @@ pub fn is_activewear(department: Option<&str>, texts: &[&str]) -> bool {
 }
 
 /// As `is_activewear`, with the title already tokenized.
-pub fn is_activewear_tokens(department: Option<&str>, title_tokens: &[String], texts: &[&str]) -> bool {
+pub fn is_activewear_tokens(department: Option<&str>, title_tokens: &[Token<'_>], texts: &[&str]) -> bool {
     if !matches!(department, None | Some(CLOTHING) | Some(FOOTWEAR)) {
         return false;
     }

@@ -19,6 +19,8 @@ mod audience;
 mod colors;
 mod details;
 mod phrases;
+
+use phrases::Token;
 mod types;
 pub mod vocab;
 
@@ -46,7 +48,9 @@ pub fn enrich(product: &mut Product, hints: &FeedHints) {
     let mut enrichment = Enrichment { canonical_brand: canonical_brand(product), ..Enrichment::default() };
     let title_core = title_without_brand(product).to_string();
     let title_tokens = phrases::tokenize(&title_core);
-    let description_tokens = phrases::tokenize(details::description_head(product.description.as_deref()));
+    // Copied out: its tokens borrow it while `complete_details` changes the product.
+    let description_head = details::description_head(product.description.as_deref()).to_string();
+    let description_tokens = phrases::tokenize(&description_head);
 
     let leaves = category_leaves(product, hints);
     let found_type = product_type(product.product_type.as_deref(), &leaves, &title_core);
@@ -150,7 +154,7 @@ fn category_leaves<'a>(product: &'a Product, hints: &'a FeedHints) -> Vec<&'a st
 
 /// Specific colors with their families: the feed's color labels, refined by
 /// the title; for fashion products without a color field, the title's colors.
-fn color_facets(product: &Product, title_tokens: &[String], department: Option<&str>) -> Vec<ColorMatch> {
+fn color_facets(product: &Product, title_tokens: &[Token<'_>], department: Option<&str>) -> Vec<ColorMatch> {
     let mut found: Vec<ColorMatch> = Vec::new();
     let push = |color: ColorMatch, found: &mut Vec<ColorMatch>| {
         if !found.iter().any(|existing| existing.label.eq_ignore_ascii_case(&color.label)) {
@@ -186,9 +190,10 @@ fn color_facets(product: &Product, title_tokens: &[String], department: Option<&
     unique
 }
 
-fn complete_details(product: &mut Product, title: &[String], description: &[String], department: Option<&str>) {
+fn complete_details(product: &mut Product, title: &[Token<'_>], description: &[Token<'_>], department: Option<&str>) {
     let details = &mut product.details;
-    let feed_materials = phrases::tokenize(&details.materials.join(" / "));
+    let feed_materials = details.materials.join(" / ");
+    let feed_materials = phrases::tokenize(&feed_materials);
     let mut materials = details::materials_in_tokens(&[&feed_materials, title, description]);
     // Keep feed spellings the vocabulary does not know.
     for material in &details.materials {
@@ -200,11 +205,13 @@ fn complete_details(product: &mut Product, title: &[String], description: &[Stri
 
     let apparel = matches!(department, None | Some(vocab::CLOTHING) | Some(vocab::FOOTWEAR));
     if apparel {
-        let feed_fits = phrases::tokenize(&details.fit.join(" / "));
+        let feed_fits = details.fit.join(" / ");
+        let feed_fits = phrases::tokenize(&feed_fits);
         let fits = details::fits_in_tokens(&[&feed_fits, title, description]);
         details.fit = merge_unique(std::mem::take(&mut details.fit), fits);
     }
-    let feed_patterns = phrases::tokenize(&details.patterns.join(" / "));
+    let feed_patterns = details.patterns.join(" / ");
+    let feed_patterns = phrases::tokenize(&feed_patterns);
     let patterns = details::patterns_in_tokens(&[&feed_patterns, title]);
     details.patterns =
         merge_unique(std::mem::take(&mut details.patterns).into_iter().map(|p| p.to_lowercase()).collect(), patterns);

@@ -1,5 +1,6 @@
 //! Longest-match phrase lookup over word tokens.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -34,20 +35,29 @@ impl FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// A word of a text as enrichment compares it: borrowed from the text when
+/// it is already lowercase ASCII (most words of a description), so
+/// tokenizing allocates only for the others.
+pub type Token<'a> = Cow<'a, str>;
+
 /// Lowercase word tokens: letters and digits, with apostrophes kept inside
 /// words ("men's"); everything else (spaces, hyphens, slashes, punctuation) separates.
-pub fn tokenize(text: &str) -> Vec<String> {
+pub fn tokenize(text: &str) -> Vec<Token<'_>> {
     let mut tokens = Vec::with_capacity(text.len() / 5);
     for word in text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’')) {
         let word = word.trim_matches(['\'', '’']);
         if word.is_empty() {
             continue;
         }
+        if word.bytes().all(|byte| byte.is_ascii() && !byte.is_ascii_uppercase()) {
+            tokens.push(Cow::Borrowed(word));
+            continue;
+        }
         let mut token = if word.is_ascii() { word.to_ascii_lowercase() } else { word.to_lowercase() };
         if token.contains('’') {
             token = token.replace('’', "'");
         }
-        tokens.push(token);
+        tokens.push(Cow::Owned(token));
     }
     tokens
 }
@@ -103,7 +113,7 @@ impl<V> PhraseTable<V> {
     }
 
     /// Non-overlapping matches, left to right, the longest phrase at each position.
-    pub fn find_all(&self, tokens: &[String]) -> Vec<PhraseMatch<'_, V>> {
+    pub fn find_all(&self, tokens: &[Token<'_>]) -> Vec<PhraseMatch<'_, V>> {
         let mut matches = Vec::new();
         let mut key = String::with_capacity(64);
         let mut start = 0;
@@ -120,7 +130,7 @@ impl<V> PhraseTable<V> {
     }
 
     /// Grows the key one token at a time in a reused buffer: no allocation per lookup.
-    fn longest_with(&self, tokens: &[String], start: usize, key: &mut String) -> Option<PhraseMatch<'_, V>> {
+    fn longest_with(&self, tokens: &[Token<'_>], start: usize, key: &mut String) -> Option<PhraseMatch<'_, V>> {
         let longest = self.max_words.min(tokens.len() - start);
         key.clear();
         let mut found = None;

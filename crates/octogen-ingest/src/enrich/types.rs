@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use octogen_core::Product;
 
-use super::phrases::{tokenize, PhraseTable};
+use super::phrases::{tokenize, PhraseTable, Token};
 use super::vocab::{PLURALIA, PRODUCT_TYPES, TYPE_SYNONYMS};
 use super::FeedHints;
 use crate::text::{collapse_whitespace, split_path, title_case};
@@ -69,7 +69,7 @@ fn main_clause(title: &str) -> &str {
 
 /// The head noun phrase: the last vocabulary type in the text.
 fn last_vocabulary_match(text: &str) -> Option<TypeMatch> {
-    let tokens: Vec<String> = tokenize(text).iter().map(|token| singularize_word(token)).collect();
+    let tokens: Vec<Token> = tokenize(text).iter().map(|token| Token::Owned(singularize_word(token))).collect();
     let found = table().find_all(&tokens).into_iter().last()?;
     Some(TypeMatch { name: singularize_phrase(found.phrase), department: Some(*found.value) })
 }
