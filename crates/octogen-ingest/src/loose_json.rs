@@ -20,6 +20,15 @@ use serde_json::{Number, Value};
 
 use crate::text::{clean, split_list};
 
+/// Visitor methods that answer one value whatever the JSON value they visit.
+macro_rules! visits_give {
+    ($value:expr; $($method:ident($($arg:ty)?)),* $(,)?) => {
+        $(fn $method<E>(self $(, _: $arg)?) -> Result<Self::Value, E> {
+            Ok($value)
+        })*
+    };
+}
+
 /// A JSON value where a scalar is expected.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Scalar<'de> {
@@ -209,29 +218,7 @@ impl<'de> Visitor<'de> for TextListVisitor {
         Ok(TextList::Missing)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(TextList::Missing)
-    }
+    visits_give!(TextList::Missing; visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_unit(), visit_none());
 }
 
 /// A record type read from a JSON object field by field; unknown fields are skipped.
@@ -291,33 +278,10 @@ impl<'de, T: LooseObject<'de>> Visitor<'de> for ShapedVisitor<T> {
         Ok(Shaped::Other("an array"))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("a boolean"))
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("a number"))
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("a number"))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("a number"))
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("a string"))
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("null"))
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Shaped::Other("null"))
-    }
+    visits_give!(Shaped::Other("a boolean"); visit_bool(bool));
+    visits_give!(Shaped::Other("a number"); visit_i64(i64), visit_u64(u64), visit_f64(f64));
+    visits_give!(Shaped::Other("a string"); visit_str(&str));
+    visits_give!(Shaped::Other("null"); visit_unit(), visit_none());
 }
 
 /// A JSON value where an array of `T` is expected: anything else is an empty list.
@@ -358,33 +322,16 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
         Ok(List::default())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(List::default())
-    }
+    visits_give!(
+        List::default();
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_u64(u64),
+        visit_f64(f64),
+        visit_str(&str),
+        visit_unit(),
+        visit_none(),
+    );
 }
 
 /// An object key, borrowed from the input when it has no escapes.

@@ -77,9 +77,15 @@ fn element_error(error: &serde_json::Error, element: &Element<'_>) -> String {
 
 // ---- the fields read from a product ----
 
-/// Reads the named fields of a record type from a JSON object; others are skipped.
-macro_rules! loose_fields {
-    ($record:ident { $($field:ident),* $(,)? }) => {
+/// A record type read from a JSON object: the named fields, each as leniently
+/// as its type reads; other keys are skipped.
+macro_rules! loose_record {
+    (struct $record:ident { $($field:ident: $type:ty),* $(,)? }) => {
+        #[derive(Debug, Default)]
+        struct $record<'de> {
+            $($field: $type),*
+        }
+
         impl<'de> LooseObject<'de> for $record<'de> {
             fn read_field<A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error> {
                 match key {
@@ -94,87 +100,59 @@ macro_rules! loose_fields {
     };
 }
 
-#[derive(Debug, Default)]
-struct RawProduct<'de> {
-    id: Scalar<'de>,
-    title: Scalar<'de>,
-    handle: Scalar<'de>,
-    body_html: Scalar<'de>,
-    vendor: Scalar<'de>,
-    product_type: Scalar<'de>,
-    status: Scalar<'de>,
-    tags: TextList<'de>,
-    options: List<Shaped<RawOption<'de>>>,
-    variants: List<Shaped<RawVariant<'de>>>,
-    images: List<Shaped<RawImage<'de>>>,
-    image: Shaped<RawImage<'de>>,
-}
-loose_fields!(RawProduct {
-    id,
-    title,
-    handle,
-    body_html,
-    vendor,
-    product_type,
-    status,
-    tags,
-    options,
-    variants,
-    images,
-    image
-});
+loose_record!(
+    struct RawProduct {
+        id: Scalar<'de>,
+        title: Scalar<'de>,
+        handle: Scalar<'de>,
+        body_html: Scalar<'de>,
+        vendor: Scalar<'de>,
+        product_type: Scalar<'de>,
+        status: Scalar<'de>,
+        tags: TextList<'de>,
+        options: List<Shaped<RawOption<'de>>>,
+        variants: List<Shaped<RawVariant<'de>>>,
+        images: List<Shaped<RawImage<'de>>>,
+        image: Shaped<RawImage<'de>>,
+    }
+);
 
-#[derive(Debug, Default)]
-struct RawOption<'de> {
-    name: Scalar<'de>,
-    values: TextList<'de>,
-    position: Scalar<'de>,
-}
-loose_fields!(RawOption { name, values, position });
+loose_record!(
+    struct RawOption {
+        name: Scalar<'de>,
+        values: TextList<'de>,
+        position: Scalar<'de>,
+    }
+);
 
-#[derive(Debug, Default)]
-struct RawImage<'de> {
-    id: Scalar<'de>,
-    src: Scalar<'de>,
-    url: Scalar<'de>,
-    width: Scalar<'de>,
-    height: Scalar<'de>,
-}
-loose_fields!(RawImage { id, src, url, width, height });
+loose_record!(
+    struct RawImage {
+        id: Scalar<'de>,
+        src: Scalar<'de>,
+        url: Scalar<'de>,
+        width: Scalar<'de>,
+        height: Scalar<'de>,
+    }
+);
 
-#[derive(Debug, Default)]
-struct RawVariant<'de> {
-    id: Scalar<'de>,
-    sku: Scalar<'de>,
-    barcode: Scalar<'de>,
-    option1: Scalar<'de>,
-    option2: Scalar<'de>,
-    option3: Scalar<'de>,
-    price: Scalar<'de>,
-    compare_at_price: Scalar<'de>,
-    available: Scalar<'de>,
-    inventory_quantity: Scalar<'de>,
-    inventory_management: Scalar<'de>,
-    inventory_policy: Scalar<'de>,
-    image_id: Scalar<'de>,
-    featured_image: Shaped<RawImage<'de>>,
-}
-loose_fields!(RawVariant {
-    id,
-    sku,
-    barcode,
-    option1,
-    option2,
-    option3,
-    price,
-    compare_at_price,
-    available,
-    inventory_quantity,
-    inventory_management,
-    inventory_policy,
-    image_id,
-    featured_image,
-});
+loose_record!(
+    struct RawVariant {
+        id: Scalar<'de>,
+        sku: Scalar<'de>,
+        barcode: Scalar<'de>,
+        option1: Scalar<'de>,
+        option2: Scalar<'de>,
+        option3: Scalar<'de>,
+        price: Scalar<'de>,
+        compare_at_price: Scalar<'de>,
+        available: Scalar<'de>,
+        inventory_quantity: Scalar<'de>,
+        inventory_management: Scalar<'de>,
+        inventory_policy: Scalar<'de>,
+        image_id: Scalar<'de>,
+        featured_image: Shaped<RawImage<'de>>,
+    }
+);
 
 // ---- conversion of one product ----
 
