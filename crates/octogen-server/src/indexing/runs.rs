@@ -171,7 +171,15 @@ impl Indexing {
         let reporter = tokio::spawn(report_progress(self.clone(), run_id.clone(), live.clone()));
         let finished = self.run_in_turn(&run_id, &prepared, &live).await;
         reporter.abort();
-        self.remove_input(&run_id, &prepared.input);
+        // Deleting a feed and a staging file of a few GB takes about a second:
+        // not on a runtime worker, which would stall the requests it serves.
+        let removing = self.input_paths(&run_id, &prepared.input);
+        let _ = tokio::task::spawn_blocking(move || {
+            for path in removing {
+                let _ = std::fs::remove_file(path);
+            }
+        })
+        .await;
         match finished {
             Ok(run) => {
                 tracing::info!(%run_id, counts = ?run.counts, "index run published");
@@ -319,14 +327,13 @@ impl Indexing {
     }
 
     /// Removes the run's input and its staging file (both are used once).
-    fn remove_input(&self, run_id: &str, input: &RunInput) {
+    /// The files a run leaves behind: its input (upload or download) and its staging file.
+    fn input_paths(&self, run_id: &str, input: &RunInput) -> Vec<PathBuf> {
         let path = match input {
             RunInput::Upload { id, .. } => self.upload_path(id),
             RunInput::Url(_) => Some(self.uploads_dir.join(format!("{run_id}.download"))),
         };
-        for path in path.into_iter().chain([self.staging_path(run_id)]) {
-            let _ = std::fs::remove_file(path);
-        }
+        path.into_iter().chain([self.staging_path(run_id)]).collect()
     }
 }
 

@@ -156,6 +156,16 @@ async fn runs_add_update_keep_and_deactivate() {
     assert_eq!(back["counts"]["updated"], 5, "4 reactivated + 1 price restored: {back}");
     assert_eq!(back["counts"]["deactivated"], 1);
 
+    // Finished runs leave neither their uploads nor their staging files behind
+    // (removed just after the run is recorded, off the request-serving threads).
+    let uploads = app.data_dir.path().join("uploads");
+    let leftovers = || std::fs::read_dir(&uploads).unwrap().map(|entry| entry.unwrap().file_name()).collect::<Vec<_>>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !leftovers().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(leftovers(), Vec::<std::ffi::OsString>::new());
+
     // This node indexed each run while publishing it (indexing::alongside);
     // the index must be the one the store's change feed would have built.
     let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
