@@ -107,12 +107,24 @@ pub struct ImportRequest {
 }
 
 /// `POST /admin/v1/catalogs/{key}/imports`: starts an index run (202 with the run).
+///
+/// A refused request discards the upload it names: uploads are used once, and
+/// one that no run will read must not stay on disk (a feed can be gigabytes).
 pub async fn start_import(
     _: Operator,
     State(state): State<AppState>,
     Path(catalog_key): Path<String>,
     JsonBody(body): JsonBody<ImportRequest>,
 ) -> ApiResult<Response> {
+    let upload = body.upload.clone();
+    let started = start_import_run(&state, catalog_key, body).await;
+    if let (Err(_), Some(upload)) = (&started, upload) {
+        state.indexing.discard_upload(&upload).await;
+    }
+    Ok((StatusCode::ACCEPTED, Json(run_view(&state, started?))).into_response())
+}
+
+async fn start_import_run(state: &AppState, catalog_key: String, body: ImportRequest) -> ApiResult<IndexRun> {
     let format = parse_format(&body.format)?;
     let input = match (body.upload, body.url) {
         (Some(id), None) => RunInput::Upload { id, name: body.name.unwrap_or_else(|| "upload".into()) },
@@ -127,8 +139,7 @@ pub async fn start_import(
         input,
         trigger: RunTrigger::Operator,
     };
-    let run = state.indexing.start_run(request).await?;
-    Ok((StatusCode::ACCEPTED, Json(run_view(&state, run))).into_response())
+    state.indexing.start_run(request).await
 }
 
 pub async fn get_run(

@@ -159,6 +159,17 @@ impl Indexing {
         Ok(id)
     }
 
+    /// Deletes an upload no run will read (a refused import's).
+    pub async fn discard_upload(&self, id: &str) {
+        let Some(path) = self.upload_path(id) else { return };
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
+        if let Ok(Err(error)) = removed {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(upload = id, %error, "could not discard the upload of a refused import");
+            }
+        }
+    }
+
     /// The path of an upload, if `id` is a well-formed upload id.
     pub fn upload_path(&self, id: &str) -> Option<PathBuf> {
         uuid::Uuid::parse_str(id).ok().map(|id| self.uploads_dir.join(format!("{id}.upload")))

@@ -249,6 +249,43 @@ async fn a_failed_run_changes_nothing_visible() {
     assert_eq!(runs.as_array().unwrap().len(), 8, "1 + 6 failed + 1 with skips; refused requests made no run");
 }
 
+/// A refused import discards the upload it named; nothing is left on disk.
+#[tokio::test]
+async fn a_refused_import_discards_its_upload() {
+    let app = TestApp::spawn().await;
+    let (_, _key) = app.partner_with_northwind("northwind").await;
+    let uploads = app.data_dir.path().join("uploads");
+    let leftovers = || std::fs::read_dir(&uploads).unwrap().count();
+    for (catalog, body) in [
+        ("nowhere", json!({"format": "shopify"})),
+        ("northwind", json!({"format": "yaml"})),
+        ("northwind", json!({"format": "shopify", "currency": "pounds"})),
+    ] {
+        let upload: Value = app
+            .http
+            .post(app.url("/admin/v1/uploads"))
+            .bearer_auth(&app.admin_token)
+            .body(NORTHWIND.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(leftovers(), 1, "the upload is on disk");
+        let mut request = body.clone();
+        request["upload"] = upload["upload"].clone();
+        let (status, error) =
+            app.admin(reqwest::Method::POST, &format!("/catalogs/{catalog}/imports"), Some(request)).await;
+        assert!(status == 404 || status == 422, "{body}: {status} {error}");
+        assert_eq!(leftovers(), 0, "{body}: the refused import's upload is gone");
+        let retry = json!({"format": "shopify", "upload": upload["upload"]});
+        let (status, error) = app.admin(reqwest::Method::POST, "/catalogs/northwind/imports", Some(retry)).await;
+        assert_eq!(status, 404, "{error}");
+        assert!(error["detail"].as_str().unwrap().contains("not found"), "{error}");
+    }
+}
+
 #[tokio::test]
 async fn runs_of_one_catalog_never_interleave() {
     let app = TestApp::spawn().await;
