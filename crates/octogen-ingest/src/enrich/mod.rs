@@ -19,10 +19,10 @@ mod audience;
 mod colors;
 mod details;
 mod phrases;
-
-use phrases::Token;
 mod types;
 pub mod vocab;
+
+use phrases::Token;
 
 pub use audience::{audience, Audience, AudienceSources};
 pub use colors::{colors_in_label, colors_in_title, family_of, ColorMatch};

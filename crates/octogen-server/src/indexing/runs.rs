@@ -161,13 +161,7 @@ impl Indexing {
 
     /// Deletes an upload no run will read (a refused import's).
     pub async fn discard_upload(&self, id: &str) {
-        let Some(path) = self.upload_path(id) else { return };
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
-        if let Ok(Err(error)) = removed {
-            if error.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(upload = id, %error, "could not discard the upload of a refused import");
-            }
-        }
+        remove_files(self.upload_path(id).into_iter().collect()).await;
     }
 
     /// The path of an upload, if `id` is a well-formed upload id.
@@ -182,15 +176,7 @@ impl Indexing {
         let reporter = tokio::spawn(report_progress(self.clone(), run_id.clone(), live.clone()));
         let finished = self.run_in_turn(&run_id, &prepared, &live).await;
         reporter.abort();
-        // Deleting a feed and a staging file of a few GB takes about a second:
-        // not on a runtime worker, which would stall the requests it serves.
-        let removing = self.input_paths(&run_id, &prepared.input);
-        let _ = tokio::task::spawn_blocking(move || {
-            for path in removing {
-                let _ = std::fs::remove_file(path);
-            }
-        })
-        .await;
+        remove_files(self.input_paths(&run_id, &prepared.input)).await;
         match finished {
             Ok(run) => {
                 tracing::info!(%run_id, counts = ?run.counts, "index run published");
@@ -337,8 +323,8 @@ impl Indexing {
         self.uploads_dir.join(format!("{run_id}.{}", super::staging::EXTENSION))
     }
 
-    /// Removes the run's input and its staging file (both are used once).
-    /// The files a run leaves behind: its input (upload or download) and its staging file.
+    /// The files a run leaves behind, both used once: its input (upload or
+    /// download) and its staging file.
     fn input_paths(&self, run_id: &str, input: &RunInput) -> Vec<PathBuf> {
         let path = match input {
             RunInput::Upload { id, .. } => self.upload_path(id),
@@ -357,6 +343,22 @@ async fn report_progress(indexing: Arc<Indexing>, run_id: String, live: Arc<Live
             tracing::debug!(%run_id, error = %error, "could not record run progress");
         }
     }
+}
+
+/// Deletes files a run is done with (or will never read). A feed and a staging
+/// file of a few GB take about a second to delete: not on a runtime worker,
+/// which would stall the requests it serves. Files already gone are fine.
+async fn remove_files(paths: Vec<PathBuf>) {
+    let removed = tokio::task::spawn_blocking(move || {
+        for path in paths {
+            if let Err(error) = std::fs::remove_file(&path) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %path.display(), %error, "could not delete a feed or staging file");
+                }
+            }
+        }
+    });
+    let _ = removed.await;
 }
 
 /// Records handed from one thread of the parse to the next at a time.

@@ -349,6 +349,19 @@ impl TestApp {
     /// Uploads `feed` and imports it into `catalog`; waits until the run has
     /// finished and (when it succeeded) is searchable. Returns the run.
     pub async fn import(&self, catalog: &str, format: &str, feed: &[u8], options: Value) -> Value {
+        let upload = self.upload(feed).await;
+        let mut request = json!({"format": format, "upload": upload["upload"], "name": "feed"});
+        if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
+            request.extend(options.clone());
+        }
+        let (status, run) =
+            self.admin(reqwest::Method::POST, &format!("/catalogs/{catalog}/imports"), Some(request)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
+        self.wait_for_run(run["id"].as_str().unwrap()).await
+    }
+
+    /// `POST /admin/v1/uploads` of `feed`; returns the answer (`{"upload": id, ...}`).
+    pub async fn upload(&self, feed: &[u8]) -> Value {
         let upload = self
             .http
             .post(self.url("/admin/v1/uploads?name=feed"))
@@ -358,15 +371,7 @@ impl TestApp {
             .await
             .expect("upload");
         assert_eq!(upload.status(), 201);
-        let upload: Value = upload.json().await.unwrap();
-        let mut request = json!({"format": format, "upload": upload["upload"], "name": "feed"});
-        if let (Some(request), Some(options)) = (request.as_object_mut(), options.as_object()) {
-            request.extend(options.clone());
-        }
-        let (status, run) =
-            self.admin(reqwest::Method::POST, &format!("/catalogs/{catalog}/imports"), Some(request)).await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{run}");
-        self.wait_for_run(run["id"].as_str().unwrap()).await
+        upload.json().await.unwrap()
     }
 
     pub async fn wait_for_run(&self, run_id: &str) -> Value {

@@ -261,17 +261,7 @@ async fn a_refused_import_discards_its_upload() {
         ("northwind", json!({"format": "yaml"})),
         ("northwind", json!({"format": "shopify", "currency": "pounds"})),
     ] {
-        let upload: Value = app
-            .http
-            .post(app.url("/admin/v1/uploads"))
-            .bearer_auth(&app.admin_token)
-            .body(NORTHWIND.to_vec())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let upload = app.upload(NORTHWIND).await;
         assert_eq!(leftovers(), 1, "the upload is on disk");
         let mut request = body.clone();
         request["upload"] = upload["upload"].clone();
@@ -292,17 +282,7 @@ async fn runs_of_one_catalog_never_interleave() {
     let (_, _key) = app.partner_with_northwind("northwind").await;
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let upload: Value = app
-            .http
-            .post(app.url("/admin/v1/uploads"))
-            .bearer_auth(&app.admin_token)
-            .body(NORTHWIND.to_vec())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let upload = app.upload(NORTHWIND).await;
         let (_, run) = app
             .admin(
                 reqwest::Method::POST,
