@@ -27,6 +27,26 @@ impl ClientAddr {
     pub fn label(&self) -> Option<String> {
         self.0.map(|ip| ip.to_string())
     }
+
+    /// The key of this client's per-address budgets (see [`address_bucket`]).
+    pub fn bucket(&self) -> String {
+        address_bucket(self.0)
+    }
+}
+
+/// The unit every per-address limit counts by: an IPv4 address, or the /64 an
+/// IPv6 address belongs to. One IPv6 subscriber is routinely given a whole /64
+/// (SLAAC, privacy addresses), so counting single IPv6 addresses would let one
+/// client rotate through 2^64 fresh budgets.
+pub fn address_bucket(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let network = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for ClientAddr {
@@ -179,6 +199,17 @@ mod tests {
         for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129"] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_budget_per_64() {
+        let a = address_bucket(Some(ip("2001:db8:1:2:aaaa::1")));
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(a, address_bucket(Some(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))));
+        assert_ne!(a, address_bucket(Some(ip("2001:db8:1:3::1"))));
+        assert_eq!(address_bucket(Some(ip("203.0.113.9"))), "203.0.113.9");
+        assert_eq!(address_bucket(Some(ip("::ffff:203.0.113.9"))), "203.0.113.9", "mapped IPv4 is IPv4");
+        assert_eq!(address_bucket(None), "unknown");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use octogen_core::ErrorCode;
 
 use crate::auth::{authenticate_request, Partner};
 use crate::error::code_response;
-use crate::net::client_ip;
+use crate::net::{address_bucket, client_ip};
 use crate::ratelimit::Budget;
 use crate::state::AppState;
 use crate::versions::{self, ApiVersion};
@@ -59,7 +59,7 @@ async fn authenticate_and_run(
             state.metrics.auth_failure(failure.reason);
             let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
             let client = client_ip(peer, request.headers(), &state.config.trusted_proxies);
-            let key = format!("auth-failures:{}", client.map(|ip| ip.to_string()).unwrap_or_default());
+            let key = format!("auth-failures:{}", address_bucket(client));
             let budget = match charge(state, &key, state.config.auth_failure_limit_per_minute).await {
                 Ok(budget) => budget,
                 Err(response) => return (version, response),
