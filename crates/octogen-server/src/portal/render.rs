@@ -44,6 +44,12 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         env.add_template(name, source).unwrap_or_else(|error| panic!("template {name}: {error:#}"));
     }
     env.add_filter("datetime", datetime);
+    env.add_filter("day", |value: Value| {
+        datetime(value).split_once(' ').map(|(day, _)| day.to_string()).unwrap_or_default()
+    });
+    env.add_filter("clock", |value: Value| {
+        datetime(value).split_once(' ').map(|(_, clock)| clock.to_string()).unwrap_or_default()
+    });
     env
 });
 
