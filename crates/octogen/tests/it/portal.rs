@@ -776,8 +776,10 @@ async fn the_keys_page_shows_short_ids_creators_and_hides_deactivated_keys() {
     member(&app, "owner@acme.test", &org, "owner").await;
     let minted = app.mint_key(&org).await;
     let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
-    let key = shown_key(&browser.create_key("made in the portal").await);
-    let id = key_id_of(&key);
+    browser.submit("/keys", "/keys", &[("name", "made in the portal")]).await;
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    let made = keys.as_array().unwrap().iter().find(|key| key["name"] == "made in the portal").expect("the key");
+    let id = made["id"].as_str().unwrap();
 
     let page = browser.get("/keys").await;
     let row = |page: &Page, id: &str| {
