@@ -190,11 +190,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
 }
 
-async fn not_found() -> Response {
+/// JSON for the API's clients; the portal's HTML page for people (`portal::answers_in_html`).
+async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    if crate::portal::answers_in_html(request.uri().path(), request.headers()) {
+        return crate::portal::not_found_page(state, request).await;
+    }
     code_response(ErrorCode::RouteNotFound)
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    if crate::portal::answers_in_html(request.uri().path(), request.headers()) {
+        return crate::portal::method_not_allowed_page(state, request).await;
+    }
     code_response(ErrorCode::MethodNotAllowed)
 }
 

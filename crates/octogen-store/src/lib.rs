@@ -72,6 +72,8 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn list_audit(&self, org_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEvent>>;
+    /// One page of the events matching `query`, newest first, with their ids.
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
 
     // Server-wide settings.
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>>;

@@ -116,6 +116,43 @@ pub struct AuditEvent {
     pub detail: Option<serde_json::Value>,
 }
 
+/// An audit event with its position in the log (ids grow with time, so they
+/// page the log stably while new events arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Which audit events to list: every filter that is set must match.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub org_id: Option<String>,
+    /// Any of these actions (empty: every action).
+    pub actions: Vec<String>,
+    /// Any of these targets (empty: every target).
+    pub targets: Vec<String>,
+    /// Events whose actor contains this text, ignoring case.
+    pub actor_contains: Option<String>,
+    /// Events at or after this time…
+    pub from: Option<Timestamp>,
+    /// …and strictly before this one.
+    pub until: Option<Timestamp>,
+    pub page: AuditPage,
+    pub limit: u32,
+}
+
+/// Where a page of the audit log starts. Results are always newest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuditPage {
+    #[default]
+    Newest,
+    /// The events just older than the event with this id.
+    OlderThan(i64),
+    /// The events just newer than the event with this id.
+    NewerThan(i64),
+}
+
 /// A granted, active catalog as the authentication path hands it to handlers.
 #[derive(Debug, Clone)]
 pub struct GrantedCatalog {

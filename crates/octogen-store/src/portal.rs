@@ -128,6 +128,45 @@ pub struct Session {
     pub client_addr: Option<String>,
 }
 
+/// A one-time message of a portal session: a new API key to show once on the
+/// page a form post redirects to. `sealed` is opaque to the store (the portal
+/// encrypts it with a key the store never sees); `detail` is non-secret JSON.
+pub struct NewFlash {
+    /// Random, unguessable; it appears in the page's URL.
+    pub id: String,
+    pub session_id: String,
+    pub kind: String,
+    pub detail: String,
+    pub sealed: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A stored one-time message, as `take_flash` hands it out.
+pub struct Flash {
+    pub id: String,
+    pub session_id: String,
+    pub kind: String,
+    pub detail: String,
+    /// The sealed secret, for the one caller that took it; `None` once shown.
+    pub sealed: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl fmt::Debug for Flash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flash")
+            .field("id", &self.id)
+            .field("session_id", &self.session_id)
+            .field("kind", &self.kind)
+            .field("detail", &self.detail)
+            .field("sealed", &self.sealed.as_ref().map(|_| "[REDACTED]"))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
 /// Users, memberships, sessions and sign-in throttling.
 #[async_trait]
 pub trait PortalStore: Send + Sync + 'static {
@@ -161,6 +200,15 @@ pub trait PortalStore: Send + Sync + 'static {
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64>;
     /// Deletes sessions past their absolute end (`expires_at <= now`) or idle since before `idle_before`.
     async fn prune_sessions(&self, now: Timestamp, idle_before: Timestamp) -> StoreResult<u64>;
+
+    // One-time messages of a session (migration 0012).
+    /// Stores a message, and deletes every message that has expired by `new.created_at`.
+    async fn create_flash(&self, new: NewFlash) -> StoreResult<()>;
+    /// The session's message `id`, unless it has expired by `now` (another
+    /// session's message is `None` too). Its sealed part comes with it once:
+    /// the call that returns it clears it, so any other call, concurrent or
+    /// later, on any node, gets `sealed: None`.
+    async fn take_flash(&self, id: &str, session_id: &str, now: Timestamp) -> StoreResult<Option<Flash>>;
 
     // Sign-in throttling, per scope (an account or a client address).
     /// Failures counted in the scope's window if it started after `window_start`, else 0.

@@ -186,6 +186,7 @@ async fn audit_and_settings() {
         );
         assert_eq!(events[0].detail, Some(serde_json::json!({"name": "ci"})), "{backend}");
         assert!(store.list_audit(Some("other"), 10).await.unwrap().is_empty());
+        audit_queries_filter_and_page(backend, store, &org).await;
 
         assert_eq!(store.get_setting("x").await.unwrap(), None);
         store.put_setting("x", "1").await.unwrap();
@@ -193,6 +194,70 @@ async fn audit_and_settings() {
         assert_eq!(store.get_setting("x").await.unwrap().as_deref(), Some("2"));
         store.ping().await.unwrap();
     }
+}
+
+/// `query_audit`: each filter, then pages in both directions that neither skip nor repeat.
+async fn audit_queries_filter_and_page(backend: &str, store: &dyn Store, org: &Org) {
+    let other = partner(store, "Elsewhere").await;
+    let at = |n: i64| Timestamp::from_millis(2_000_000_000_000 + n * 1000);
+    for n in 0..7 {
+        let (actor, action) =
+            if n % 2 == 0 { ("user:Ada@Example.com", "user.signed_in") } else { ("user:b_o%b@x", "grant.added") };
+        let event = AuditEvent {
+            occurred_at: at(n),
+            org_id: Some(org.id.clone()),
+            actor: actor.into(),
+            action: action.into(),
+            target: Some(format!("t{n}")),
+            client_addr: None,
+            detail: None,
+        };
+        store.append_audit(event.clone()).await.unwrap();
+        store.append_audit(AuditEvent { org_id: Some(other.id.clone()), ..event }).await.unwrap();
+    }
+    let query = |page: AuditPage| AuditQuery { org_id: Some(org.id.clone()), page, limit: 3, ..AuditQuery::default() };
+    let targets = |entries: &[AuditEntry]| -> Vec<String> {
+        entries.iter().map(|entry| entry.event.target.clone().unwrap_or_default()).collect()
+    };
+    let filtered = |query: AuditQuery| async move { targets(&store.query_audit(&query).await.unwrap()) };
+
+    let newest = store.query_audit(&AuditQuery { limit: 100, ..query(AuditPage::Newest) }).await.unwrap();
+    assert_eq!(targets(&newest)[..3], ["t6", "t5", "t4"], "{backend}: newest first, this organization only");
+    assert_eq!(newest.iter().filter(|entry| entry.event.target.as_deref() == Some("t6")).count(), 1);
+    let by_action = AuditQuery { actions: vec!["grant.added".into()], limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(by_action).await, ["t5", "t3", "t1"], "{backend}");
+    let by_actor = AuditQuery { actor_contains: Some("ADA@".into()), limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(by_actor).await, ["t6", "t4", "t2", "t0"], "{backend}: case-insensitive");
+    let wildcard = AuditQuery { actor_contains: Some("b_o%".into()), limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(wildcard).await.len(), 3, "{backend}: % and _ are literal");
+    let no_wildcard = AuditQuery { actor_contains: Some("%".into()), limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(no_wildcard).await.len(), 3, "{backend}: a lone % matches only a %");
+    let by_time = AuditQuery { from: Some(at(2)), until: Some(at(4)), limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(by_time).await, ["t3", "t2"], "{backend}: from inclusive, until exclusive");
+    let by_target = AuditQuery { targets: vec!["t1".into(), "t4".into()], limit: 10, ..query(AuditPage::Newest) };
+    assert_eq!(filtered(by_target).await, ["t4", "t1"], "{backend}");
+
+    // Paging by id: new events between page loads neither shift nor repeat a page.
+    let first = store.query_audit(&query(AuditPage::Newest)).await.unwrap();
+    assert_eq!(targets(&first), ["t6", "t5", "t4"]);
+    store
+        .append_audit(AuditEvent {
+            occurred_at: at(8),
+            org_id: Some(org.id.clone()),
+            actor: "operator".into(),
+            action: "grant.added".into(),
+            target: Some("t8".into()),
+            client_addr: None,
+            detail: None,
+        })
+        .await
+        .unwrap();
+    let second = store.query_audit(&query(AuditPage::OlderThan(first[2].id))).await.unwrap();
+    assert_eq!(targets(&second), ["t3", "t2", "t1"], "{backend}");
+    let back = store.query_audit(&query(AuditPage::NewerThan(second[0].id))).await.unwrap();
+    assert_eq!(targets(&back), ["t6", "t5", "t4"], "{backend}: newer pages are shown newest first too");
+    let newest = store.query_audit(&query(AuditPage::NewerThan(back[0].id))).await.unwrap();
+    assert_eq!(targets(&newest), ["t8"], "{backend}");
 }
 
 #[tokio::test]
@@ -796,6 +861,50 @@ mod portal {
             assert_eq!(pruned, 2, "{backend}");
             assert!(store.find_session("idle").await.unwrap().is_none(), "{}", idle.id);
             assert!(store.find_session("live").await.unwrap().is_some());
+        }
+    }
+
+    fn flash(id: &str, session: &Session, created_at: Timestamp) -> NewFlash {
+        NewFlash {
+            id: id.into(),
+            session_id: session.id.clone(),
+            kind: "api_key.created".into(),
+            detail: r#"{"key":"k1"}"#.into(),
+            sealed: format!("sealed-{id}"),
+            created_at,
+            expires_at: created_at.plus_millis(600_000),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flash_gives_its_secret_once_to_its_session_until_it_expires() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let ada = user(store, "ada@example.com", false).await;
+            let start = Timestamp::from_millis(1_000_000);
+            let mine = store.create_session(session_for(&ada, "hash-1", start)).await.unwrap();
+            let theirs = store.create_session(session_for(&ada, "hash-2", start)).await.unwrap();
+            store.create_flash(flash("f1", &mine, start)).await.unwrap();
+
+            assert!(store.take_flash("f1", &theirs.id, start).await.unwrap().is_none(), "{backend}: another session's");
+            let taken = store.take_flash("f1", &mine.id, start.plus_millis(1)).await.unwrap().unwrap();
+            assert_eq!(taken.sealed.as_deref(), Some("sealed-f1"), "{backend}");
+            assert_eq!((taken.kind.as_str(), taken.detail.as_str()), ("api_key.created", r#"{"key":"k1"}"#));
+            assert!(!format!("{taken:?}").contains("sealed-f1"), "Debug redacts the sealed part");
+            let again = store.take_flash("f1", &mine.id, start.plus_millis(2)).await.unwrap().unwrap();
+            assert_eq!(again.sealed, None, "{backend}: shown once; the rest of the message stays");
+            assert_eq!(again.detail, taken.detail);
+
+            // Expired: gone for the reader, and deleted by the next write.
+            store.create_flash(flash("f2", &mine, start)).await.unwrap();
+            assert!(store.take_flash("f2", &mine.id, start.plus_millis(600_000)).await.unwrap().is_none(), "{backend}");
+            store.create_flash(flash("f3", &mine, start.plus_millis(600_000))).await.unwrap();
+            let db_rows = store.take_flash("f2", &mine.id, start).await.unwrap();
+            assert!(db_rows.is_none(), "{backend}: an expired flash is deleted, not just hidden");
+
+            // A flash ends with its session.
+            store.delete_session(&mine.id).await.unwrap();
+            assert!(store.take_flash("f3", &mine.id, start.plus_millis(600_001)).await.unwrap().is_none(), "{backend}");
         }
     }
 

@@ -16,20 +16,23 @@ mod assets;
 mod audit;
 mod catalogs;
 pub(crate) mod csrf;
+mod flash;
 mod keys;
 mod operator;
 mod render;
 mod session;
 mod sign_in;
 
-use axum::extract::Request;
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::extract::{OptionalFromRequestParts, Request};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use render::ErrorPage;
 pub use render::PortalError;
+use session::LayoutSlot;
 pub use session::PortalUser;
 
 use crate::state::AppState;
@@ -44,16 +47,14 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(sign_in::sign_out))
         .route("/session/org", post(sign_in::switch_org))
         .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/issued/{flash_id}", get(keys::issued))
         .route("/keys/{key_id}/deactivate", get(keys::confirm_deactivate).post(keys::deactivate))
         .route("/keys/{key_id}/rotate", get(keys::confirm_rotate).post(keys::rotate))
         .route("/catalogs", get(catalogs::list))
         .route("/audit", get(audit::list))
         .merge(operator::router())
         .route("/static/{file}", get(assets::serve))
-        // Unknown pages under the operator prefix get the portal's 404 page
-        // (an unknown key or organization id gets it from its handler).
-        .route("/operator/{*rest}", get(not_found))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(portal_layer))
 }
 
 async fn home(user: Option<PortalUser>) -> Redirect {
@@ -64,8 +65,56 @@ async fn home(user: Option<PortalUser>) -> Redirect {
     }
 }
 
-async fn not_found() -> PortalError {
-    PortalError::NotFound
+/// Paths of the machine interfaces: unknown ones always answer JSON, as SPEC §3 says.
+const API_PREFIXES: [&str; 9] =
+    ["/v1", "/admin/v1", "/oauth2", "/mcp", "/.well-known", "/healthz", "/readyz", "/metrics", "/_test"];
+/// Paths the portal owns: unknown ones always answer with the portal's HTML page.
+const PORTAL_PREFIXES: [&str; 8] =
+    ["/keys", "/catalogs", "/audit", "/operator", "/static", "/login", "/logout", "/session"];
+
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a request the router has no route (or no method) for gets the
+/// portal's HTML page instead of the API's JSON `{"detail": …}`: never under an
+/// API prefix; always under a portal prefix; elsewhere (`/nope`, `/admin/x`)
+/// when the client asks for HTML, as browsers do (`Accept: text/html`), so
+/// scripts and the SPEC's clients still get JSON.
+pub fn answers_in_html(path: &str, headers: &HeaderMap) -> bool {
+    if API_PREFIXES.iter().any(|prefix| under(path, prefix)) {
+        return false;
+    }
+    PORTAL_PREFIXES.iter().any(|prefix| under(path, prefix))
+        || headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(|accept| accept.to_ascii_lowercase().contains("text/html"))
+}
+
+/// The router's fallback for portal paths (see `answers_in_html`): the 404
+/// page, with the navigation when someone is signed in.
+pub async fn not_found_page(state: AppState, request: Request) -> Response {
+    error_page_for(state, request, StatusCode::NOT_FOUND, ErrorPage::not_found()).await
+}
+
+/// `GET /logout` and the like: the portal only changes state through its own forms.
+pub async fn method_not_allowed_page(state: AppState, request: Request) -> Response {
+    let page = ErrorPage::new(
+        "That did not work",
+        "This address only takes the portal's own forms. Go back and use the button on the page instead.",
+    );
+    error_page_for(state, request, StatusCode::METHOD_NOT_ALLOWED, page).await
+}
+
+async fn error_page_for(state: AppState, request: Request, status: StatusCode, page: ErrorPage) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let user =
+        <PortalUser as OptionalFromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await.ok().flatten();
+    let mut response = page.render(status, user.map(|user| user.layout("")).as_ref());
+    set_security_headers(response.headers_mut(), false);
+    response
 }
 
 /// The policy every portal page ships with: nothing framed, nothing loaded
@@ -73,10 +122,27 @@ async fn not_found() -> PortalError {
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Around every portal route: the security headers, and error pages that keep
+/// the signed-in user's navigation (the `PortalUser` extractor leaves its
+/// layout in the request's `LayoutSlot`; an error page is rendered again with it).
+async fn portal_layer(mut request: Request, next: Next) -> Response {
     let is_asset = request.uri().path().starts_with("/static/");
+    let slot = LayoutSlot::default();
+    request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    if let Some(page) = response.extensions().get::<ErrorPage>().cloned() {
+        if let Some(layout) = slot.take() {
+            // The same status and headers, the page now with the navigation.
+            let (parts, _) = response.into_parts();
+            let body = page.render(parts.status, Some(&layout)).into_body();
+            response = Response::from_parts(parts, body);
+        }
+    }
+    set_security_headers(response.headers_mut(), is_asset);
+    response
+}
+
+fn set_security_headers(headers: &mut HeaderMap, is_asset: bool) {
     let fixed: [(HeaderName, &'static str); 6] = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -92,5 +158,4 @@ async fn security_headers(request: Request, next: Next) -> Response {
     if !is_asset {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response.into_response()
 }

@@ -11,6 +11,7 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use octogen_store::{Membership, Role, Session, User};
+use secrecy::SecretString;
 use serde::Serialize;
 
 use super::csrf;
@@ -69,6 +70,8 @@ pub struct PortalUser {
     /// The CSRF token this session's forms carry.
     pub csrf: String,
     pub client: ClientAddr,
+    /// The session's cookie token: one-time secrets for this session are sealed under it (`flash.rs`).
+    pub token: SecretString,
 }
 
 impl PortalUser {
@@ -128,7 +131,7 @@ impl PortalUser {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct LayoutContext {
     email: String,
     is_operator: bool,
@@ -138,14 +141,14 @@ pub struct LayoutContext {
     current: Option<CurrentOrg>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct OrgChoice {
     id: String,
     name: String,
     role: Role,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct CurrentOrg {
     id: String,
     name: String,
@@ -176,7 +179,12 @@ impl FromRequestParts<AppState> for PortalUser {
             .cloned();
         let client = ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr(None));
         let csrf = csrf::token_for(state, &token);
-        Ok(PortalUser { session, user, memberships, current, csrf, client })
+        let user = PortalUser { session, user, memberships, current, csrf, client, token: SecretString::from(token) };
+        // An error page for this request shows the navigation of whoever is signed in.
+        if let Some(slot) = parts.extensions.get::<LayoutSlot>() {
+            slot.fill(user.layout(""));
+        }
+        Ok(user)
     }
 }
 
@@ -189,6 +197,24 @@ impl OptionalFromRequestParts<AppState> for PortalUser {
             Err(PortalError::SignInRequired { .. }) => Ok(None),
             Err(other) => Err(other),
         }
+    }
+}
+
+/// Where the request's `PortalUser` leaves its layout, so that an error page
+/// produced later in the request (a refused form, an unknown id) can still
+/// show the navigation (see `portal::portal_layer`).
+#[derive(Clone, Default)]
+pub struct LayoutSlot(std::sync::Arc<std::sync::Mutex<Option<LayoutContext>>>);
+
+impl LayoutSlot {
+    fn fill(&self, layout: LayoutContext) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(layout);
+        }
+    }
+
+    pub fn take(&self) -> Option<LayoutContext> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
     }
 }
 

@@ -313,6 +313,27 @@ impl AccessStore for SqlStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    async fn query_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let (sql, binds) = audit_query_sql(query);
+        let mut statement = sqlx::query(&sql);
+        for bind in binds {
+            statement = match bind {
+                Bind::Text(text) => statement.bind(text),
+                Bind::Int(number) => statement.bind(number),
+            };
+        }
+        let rows = statement.fetch_all(&self.pool).await?;
+        let mut entries = rows
+            .iter()
+            .map(|row| Ok(AuditEntry { id: row.try_get("id")?, event: audit_from_row(row)? }))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if matches!(query.page, AuditPage::NewerThan(_)) {
+            // Read oldest first to take the events right after the cursor; shown newest first.
+            entries.reverse();
+        }
+        Ok(entries)
+    }
+
     async fn get_setting(&self, name: &str) -> StoreResult<Option<String>> {
         let row =
             sqlx::query("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
@@ -335,5 +356,98 @@ impl AccessStore for SqlStore {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A value bound to a numbered placeholder of a query built at run time.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The SQL of `query_audit`: only the filters that are set become conditions
+/// (a NULL-tolerant `$n IS NULL OR …` form would need typed NULLs on PostgreSQL).
+fn audit_query_sql(query: &AuditQuery) -> (String, Vec<Bind>) {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut binds: Vec<Bind> = Vec::new();
+    if let Some(org_id) = &query.org_id {
+        conditions.push(format!("org_id = {}", placeholder(&mut binds, Bind::Text(org_id.clone()))));
+    }
+    for (column, values) in [("action", &query.actions), ("target", &query.targets)] {
+        if !values.is_empty() {
+            let list: Vec<String> =
+                values.iter().map(|value| placeholder(&mut binds, Bind::Text(value.clone()))).collect();
+            conditions.push(format!("{column} IN ({})", list.join(", ")));
+        }
+    }
+    if let Some(text) = query.actor_contains.as_deref().filter(|text| !text.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        conditions.push(format!("LOWER(actor) LIKE {} ESCAPE '\\'", placeholder(&mut binds, Bind::Text(pattern))));
+    }
+    if let Some(from) = query.from {
+        conditions.push(format!("occurred_at >= {}", placeholder(&mut binds, Bind::Int(from.millis()))));
+    }
+    if let Some(until) = query.until {
+        conditions.push(format!("occurred_at < {}", placeholder(&mut binds, Bind::Int(until.millis()))));
+    }
+    let order = match query.page {
+        AuditPage::Newest => "DESC",
+        AuditPage::OlderThan(id) => {
+            conditions.push(format!("id < {}", placeholder(&mut binds, Bind::Int(id))));
+            "DESC"
+        }
+        AuditPage::NewerThan(id) => {
+            conditions.push(format!("id > {}", placeholder(&mut binds, Bind::Int(id))));
+            "ASC"
+        }
+    };
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let limit = placeholder(&mut binds, Bind::Int(i64::from(query.limit)));
+    let sql = format!(
+        "SELECT id, occurred_at, org_id, actor, action, target, client_addr, detail \
+         FROM audit_events {filter} ORDER BY id {order} LIMIT {limit}"
+    );
+    (sql, binds)
+}
+
+/// Binds a value and returns its placeholder (`$1`, `$2`, …).
+fn placeholder(binds: &mut Vec<Bind>, bind: Bind) -> String {
+    binds.push(bind);
+    format!("${}", binds.len())
+}
+
+/// `LIKE` treats `%` and `_` as wildcards; searched text matches them literally.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_queries_bind_only_the_filters_that_are_set() {
+        let (sql, binds) = audit_query_sql(&AuditQuery { limit: 5, ..AuditQuery::default() });
+        assert!(sql.ends_with("FROM audit_events  ORDER BY id DESC LIMIT $1"), "{sql}");
+        assert_eq!(binds.len(), 1);
+        let query = AuditQuery {
+            org_id: Some("o".into()),
+            actions: vec!["a".into(), "b".into()],
+            actor_contains: Some("50%_off".into()),
+            page: AuditPage::NewerThan(7),
+            limit: 5,
+            ..AuditQuery::default()
+        };
+        let (sql, binds) = audit_query_sql(&query);
+        assert!(sql.contains("org_id = $1 AND action IN ($2, $3) AND LOWER(actor) LIKE $4"), "{sql}");
+        assert!(sql.contains("id > $5 ORDER BY id ASC LIMIT $6"), "{sql}");
+        assert!(matches!(&binds[3], Bind::Text(pattern) if pattern == "%50\\%\\_off%"));
     }
 }

@@ -218,6 +218,62 @@ impl PortalStore for SqlStore {
         Ok(result.rows_affected())
     }
 
+    async fn create_flash(&self, new: NewFlash) -> StoreResult<()> {
+        // Housekeeping here keeps expired secrets (sealed or not) from lingering past their time.
+        sqlx::query("DELETE FROM portal_flash WHERE expires_at <= $1")
+            .bind(new.created_at.millis())
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portal_flash (id, session_id, kind, detail, sealed, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&new.id)
+        .bind(&new.session_id)
+        .bind(&new.kind)
+        .bind(&new.detail)
+        .bind(&new.sealed)
+        .bind(new.created_at.millis())
+        .bind(new.expires_at.millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_flash(&self, id: &str, session_id: &str, now: Timestamp) -> StoreResult<Option<Flash>> {
+        let row = sqlx::query(
+            "SELECT id, session_id, kind, detail, sealed, created_at, expires_at FROM portal_flash \
+             WHERE id = $1 AND session_id = $2 AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(session_id)
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let sealed: Option<String> = row.try_get("sealed")?;
+        // Only the request whose UPDATE clears the sealed part may show it.
+        let taken = match sealed {
+            Some(sealed) => {
+                let cleared = sqlx::query("UPDATE portal_flash SET sealed = NULL WHERE id = $1 AND sealed IS NOT NULL")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                (cleared.rows_affected() == 1).then_some(sealed)
+            }
+            None => None,
+        };
+        Ok(Some(Flash {
+            id: row.try_get("id")?,
+            session_id: row.try_get("session_id")?,
+            kind: row.try_get("kind")?,
+            detail: row.try_get("detail")?,
+            sealed: taken,
+            created_at: Timestamp::from_millis(row.try_get("created_at")?),
+            expires_at: Timestamp::from_millis(row.try_get("expires_at")?),
+        }))
+    }
+
     async fn sign_in_failures(&self, scope: &str, window_start: Timestamp) -> StoreResult<u32> {
         let row = sqlx::query("SELECT failures FROM sign_in_failures WHERE scope = $1 AND window_started_at > $2")
             .bind(scope)

@@ -54,6 +54,11 @@ impl Page {
             .unwrap_or_else(|| panic!("no Set-Cookie {name}: {:?}", self.set_cookies()))
     }
 
+    /// The body with the slashes minijinja escapes in values (`&#x2f;`) put back, to find URLs in it.
+    fn with_slashes(&self) -> String {
+        self.body.replace("&#x2f;", "/")
+    }
+
     /// The text of the page's error banner.
     fn error_banner(&self) -> String {
         let start = self.body.find("role=\"alert\"").expect("an error banner");
@@ -100,6 +105,28 @@ impl Browser {
     pub(crate) async fn get(&mut self, path: &str) -> Page {
         let request = self.http.get(format!("{}{path}", self.base));
         self.send(request).await
+    }
+
+    /// A GET as a browser's address bar sends it (`Accept: text/html…`).
+    async fn navigate(&mut self, path: &str) -> Page {
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8");
+        self.send(request).await
+    }
+
+    /// Follows a 303 with a GET, as a browser does after a form post.
+    pub(crate) async fn follow(&mut self, page: &Page) -> Page {
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "a redirect, not:\n{}", page.body);
+        let location = page.location().to_string();
+        self.get(&location).await
+    }
+
+    /// Creates a key with the portal's form; returns the page the browser lands on (which shows it once).
+    pub(crate) async fn create_key(&mut self, name: &str) -> Page {
+        let posted = self.submit("/keys", "/keys", &[("name", name)]).await;
+        self.follow(&posted).await
     }
 
     /// A form post as a browser sends it from one of the portal's pages.
@@ -470,8 +497,8 @@ async fn state_changing_forms_need_the_csrf_token_and_this_origin() {
     assert_eq!(keys, json!([]), "no refused form created a key");
 
     // The right token from this origin works; so does a client that sends no browser headers.
-    assert_eq!(browser.post("/keys", &as_refs(&create(&token))).await.status, StatusCode::CREATED);
-    assert_eq!(browser.post_with("/keys", &as_refs(&create(&token)), &[]).await.status, StatusCode::CREATED);
+    assert_eq!(browser.post("/keys", &as_refs(&create(&token))).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(browser.post_with("/keys", &as_refs(&create(&token)), &[]).await.status, StatusCode::SEE_OTHER);
 
     // Sign-out needs the token too: a forged sign-out changes nothing.
     assert_eq!(browser.post("/logout", &[]).await.status, StatusCode::FORBIDDEN);
@@ -560,8 +587,16 @@ async fn every_portal_page_sends_the_security_headers() {
     assert_eq!(owner.get("/keys/no-such-key/deactivate").await.status, StatusCode::NOT_FOUND);
     assert_eq!(owner.get("/operator/orgs").await.status, StatusCode::FORBIDDEN);
     let created = owner.submit("/keys", "/keys", &[("name", "headers")]).await;
-    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
     assert_security_headers("POST /keys", &created);
+    let shown = owner.follow(&created).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_security_headers("the new key's page", &shown);
+    for path in
+        ["/keys/issued/nope".to_string(), "/keys/nope".into(), "/audit?action=api_key.created&from=2020-01-01".into()]
+    {
+        assert_security_headers(&path, &owner.get(&path).await);
+    }
 
     let mut viewer = Browser::signed_in(&app, "viewer@acme.test").await;
     assert_security_headers("/audit as member", &viewer.get("/audit").await);
@@ -575,6 +610,8 @@ async fn every_portal_page_sends_the_security_headers() {
         "/operator/users".into(),
         "/operator/orgs/nope".into(),
         "/operator/nothing/here".into(),
+        format!("/operator/orgs/{org}/suspend"),
+        "/operator/catalogs/northwind/deactivate".into(),
     ] {
         assert_security_headers(&path, &op.get(&path).await);
     }
@@ -594,8 +631,8 @@ async fn a_new_key_is_shown_once_and_works_until_deactivated() {
     let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
     assert!(browser.get("/keys").await.body.contains("No keys yet"), "empty state");
 
-    let created = browser.submit("/keys", "/keys", &[("name", "production <backend>")]).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let created = browser.create_key("production <backend>").await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
     assert_eq!(created.headers["cache-control"], "no-store");
     assert!(created.body.contains("will not be shown again"));
     assert!(created.body.contains("production &lt;backend&gt;"), "names are escaped");
@@ -607,10 +644,10 @@ async fn a_new_key_is_shown_once_and_works_until_deactivated() {
     assert!(!list.body.contains(&key), "the list never shows the secret");
 
     // Rotation: a replacement shown once, the old key still active, with guidance.
-    let rotated = browser
-        .submit(&format!("/keys/{}/rotate", key_id_of(&key)), &format!("/keys/{}/rotate", key_id_of(&key)), &[])
-        .await;
-    assert_eq!(rotated.status, StatusCode::CREATED);
+    let rotate = format!("/keys/{}/rotate", key_id_of(&key));
+    let posted = browser.submit(&rotate, &rotate, &[]).await;
+    let rotated = browser.follow(&posted).await;
+    assert_eq!(rotated.status, StatusCode::OK);
     let replacement = shown_key(&rotated);
     assert_ne!(replacement, key);
     assert!(rotated.body.contains("is still active"));
@@ -629,7 +666,140 @@ async fn a_new_key_is_shown_once_and_works_until_deactivated() {
 
     let invalid = browser.submit("/keys", "/keys", &[("name", "   ")]).await;
     assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(invalid.error_banner().contains("at least 1 character"));
+    assert_eq!(invalid.error_banner(), "Enter a name.");
+}
+
+/// Issue 17.1: the key is created by the POST and shown by the GET it redirects to, once.
+#[tokio::test]
+async fn reloading_the_new_key_page_creates_no_key_and_shows_the_secret_once() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
+    let db = sqlite(&app).await;
+    let key_count =
+        || async { app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await.1.as_array().unwrap().len() };
+
+    let posted = browser.submit("/keys", "/keys", &[("name", "reloaded")]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "post/redirect/get: {}", posted.body);
+    let page = posted.location().to_string();
+    assert!(page.starts_with("/keys/issued/"), "{page}");
+    assert!(!page.contains("octo_live_") && !posted.body.contains("octo_live_"), "never in a URL or the redirect");
+    // Until shown, the store holds the key sealed: neither the key nor its secret part in clear.
+    let sealed: Vec<String> =
+        sqlx::query_scalar("SELECT sealed FROM portal_flash WHERE sealed IS NOT NULL").fetch_all(&db).await.unwrap();
+    assert_eq!(sealed.len(), 1);
+
+    let shown = browser.get(&page).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.headers["cache-control"], "no-store");
+    let key = shown_key(&shown);
+    assert!(!sealed[0].contains(&key[43..]) && !sealed[0].contains(key_id_of(&key)), "sealed, not stored in clear");
+    assert_eq!(app.catalogs(&key).await.status(), 200);
+
+    // Reload, then the back button (the same GET again): no new key, no secret.
+    for attempt in ["reload", "back button"] {
+        let again = browser.get(&page).await;
+        assert_eq!(again.status, StatusCode::GONE, "{attempt}");
+        assert!(!again.body.contains(&key) && !again.body.contains("id=\"new-key\""), "{attempt}: shown once");
+        assert!(again.body.contains("already shown") && again.body.contains("No key was created"), "{attempt}");
+    }
+    assert_eq!(key_count().await, 1, "one click, one key");
+    let created: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'api_key.created'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(created, 1);
+    let left: Vec<Option<String>> = sqlx::query_scalar("SELECT sealed FROM portal_flash").fetch_all(&db).await.unwrap();
+    assert_eq!(left, [None], "the sealed secret is gone once shown");
+
+    // Only the session that made the key can open its page; trying does not use it up.
+    let posted = browser.submit("/keys", "/keys", &[("name", "second")]).await;
+    let page = posted.location().to_string();
+    let mut other = Browser::signed_in(&app, "owner@acme.test").await;
+    let stolen = other.get(&page).await;
+    assert_eq!(stolen.status, StatusCode::GONE);
+    assert!(!stolen.body.contains("id=\"new-key\""));
+    assert_eq!(browser.get(&page).await.status, StatusCode::OK, "still there for its own session");
+
+    // After ten minutes the page is gone (the row is deleted by the next write).
+    let posted = browser.submit("/keys", "/keys", &[("name", "late")]).await;
+    let page = posted.location().to_string();
+    sqlx::query("UPDATE portal_flash SET expires_at = $1").bind(now_millis() - 1).execute(&db).await.unwrap();
+    let late = browser.get(&page).await;
+    assert_eq!(late.status, StatusCode::GONE);
+    assert!(!late.body.contains("id=\"new-key\""));
+    let lifetime: i64 = {
+        browser.submit("/keys", "/keys", &[("name", "fresh")]).await;
+        sqlx::query_scalar("SELECT MAX(expires_at - created_at) FROM portal_flash").fetch_one(&db).await.unwrap()
+    };
+    assert_eq!(lifetime, 10 * 60 * 1000);
+    let expired: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM portal_flash WHERE expires_at <= $1")
+        .bind(now_millis())
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(expired, 0, "expired rows are deleted, not kept");
+
+    // Rotation works the same way: one replacement however often its page is loaded.
+    let rotate = format!("/keys/{}/rotate", key_id_of(&key));
+    let posted = browser.submit(&rotate, &rotate, &[]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    let before = key_count().await;
+    let page = posted.location().to_string();
+    let rotated = browser.get(&page).await;
+    assert!(rotated.body.contains("Replacement key created") && rotated.body.contains("is still active"));
+    let replacement = shown_key(&rotated);
+    assert_eq!(app.catalogs(&replacement).await.status(), 200);
+    assert_eq!(browser.get(&page).await.status, StatusCode::GONE);
+    assert_eq!(key_count().await, before, "reloading the rotation's page rotates nothing");
+
+    // Signing out ends the session's unseen secrets with it ("fresh", never opened, and this one).
+    browser.submit("/keys", "/keys", &[("name", "pending")]).await;
+    let unseen = || async {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM portal_flash WHERE sealed IS NOT NULL")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        count
+    };
+    assert_eq!(unseen().await, 2);
+    browser.submit("/keys", "/logout", &[]).await;
+    assert_eq!(unseen().await, 0);
+}
+
+/// Issue 17.15: which key is which, who made it, and deactivated keys out of the way.
+#[tokio::test]
+async fn the_keys_page_shows_short_ids_creators_and_hides_deactivated_keys() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    let minted = app.mint_key(&org).await;
+    let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
+    browser.submit("/keys", "/keys", &[("name", "made in the portal")]).await;
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    let made = keys.as_array().unwrap().iter().find(|key| key["name"] == "made in the portal").expect("the key");
+    let id = made["id"].as_str().unwrap();
+
+    let page = browser.get("/keys").await;
+    let row = |page: &Page, id: &str| {
+        let start = page.body.find(&format!("data-key-id=\"{id}\"")).unwrap_or_else(|| panic!("{id}:\n{}", page.body));
+        page.body[start..start + page.body[start..].find("</tr>").unwrap()].to_string()
+    };
+    let mine = row(&page, id);
+    assert!(mine.contains(&format!("octo_live_…{}", &id[28..])), "prefix and last four: {mine}");
+    assert!(mine.contains("by owner@acme.test"), "{mine}");
+    assert!(mine.contains("Expires"), "{mine}");
+    assert!(row(&page, &minted.id).contains("by Operator (admin API)"));
+
+    app.revoke(&minted.id).await;
+    let all = browser.get("/keys").await;
+    assert!(all.body.contains(&format!("data-key-id=\"{}\"", minted.id)), "deactivated keys are listed by default");
+    assert!(all.body.contains("1 active, 1 deactivated") && all.body.contains("href=\"/keys?deactivated=hide\""));
+    let active_only = browser.get("/keys?deactivated=hide").await;
+    assert!(!active_only.body.contains(&format!("data-key-id=\"{}\"", minted.id)));
+    assert!(active_only.body.contains(&format!("data-key-id=\"{id}\"")));
+    assert!(active_only.body.contains("Show deactivated keys (1)"));
 }
 
 #[tokio::test]
@@ -659,7 +829,7 @@ async fn members_see_keys_but_cannot_manage_them() {
     assert_eq!(app.catalogs(&key.key).await.status(), 200);
 
     let mut admin = Browser::signed_in(&app, "admin@acme.test").await;
-    assert_eq!(admin.submit("/keys", "/keys", &[("name", "by admin")]).await.status, StatusCode::CREATED);
+    assert_eq!(admin.submit("/keys", "/keys", &[("name", "by admin")]).await.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -738,7 +908,7 @@ async fn audit_log_lists_sign_in_and_key_events_without_secrets() {
     member(&app, "owner@acme.test", &org, "owner").await;
     Browser::new(&app).sign_in("owner@acme.test", "wrong password, long enough").await;
     let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
-    let key = shown_key(&browser.submit("/keys", "/keys", &[("name", "audited")]).await);
+    let key = shown_key(&browser.create_key("audited").await);
     let path = format!("/keys/{}/deactivate", key_id_of(&key));
     browser.submit(&path, &path, &[]).await;
     let audit = browser.get("/audit").await;
@@ -749,6 +919,162 @@ async fn audit_log_lists_sign_in_and_key_events_without_secrets() {
     assert!(audit.body.contains("owner@acme.test") && audit.body.contains("127.0.0.1"), "who and from where");
     assert!(audit.body.contains(key_id_of(&key)));
     assert!(!audit.body.contains(&key) && !audit.body.contains(PASSWORD) && !audit.body.contains("wrong password"));
+}
+
+/// Issue 17.14: seconds and the time zone, filters, and pages that neither skip nor repeat.
+#[tokio::test]
+async fn the_audit_log_filters_and_pages() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    for _ in 0..55 {
+        app.mint_key(&org).await;
+    }
+    let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
+    let rows = |page: &Page| page.body.matches("<tr data-action=").count();
+    // Each event's row, whole (no two events of this test have the same one).
+    let targets = |page: &Page| -> Vec<String> {
+        page.body
+            .split("<tr data-action=")
+            .skip(1)
+            .map(|rest| rest[..rest.find("</tr>").unwrap()].to_string())
+            .collect()
+    };
+    let link = |page: &Page, rel: &str| -> Option<String> {
+        let marker = format!("rel=\"{rel}\"");
+        let end = page.body.find(&marker)?;
+        let start = page.body[..end].rfind("href=\"")? + 6;
+        Some(page.body[start..end].trim_end().trim_end_matches('"').replace("&amp;", "&").replace("&#x2f;", "/"))
+    };
+
+    let first = browser.get("/audit").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first), 50, "a page of 50 events");
+    let stamp = first.body.split("<time datetime=").nth(1).unwrap();
+    let inner = &stamp[stamp.find('>').unwrap() + 1..stamp.find("</time>").unwrap()];
+    let shown: String = inner.split('<').map(|part| part.split_once('>').map_or(part, |(_, text)| text)).collect();
+    assert!(
+        shown.len() == 23 && shown.ends_with(" UTC") && shown.as_bytes()[16] == b':',
+        "to the second, with the time zone: {shown:?}"
+    );
+    assert!(link(&first, "prev").is_none(), "the newest page has no newer page");
+    let older = link(&first, "next").expect("an older page");
+    // Events recorded meanwhile do not shift the next page.
+    browser.submit("/keys", "/keys", &[("name", "meanwhile")]).await;
+    let second = browser.get(&older).await;
+    // 58 events before the page was read: the organization, the membership, 55 keys, the sign-in.
+    assert_eq!(rows(&second), 8, "the rest, nothing repeated: {}", second.body);
+    let (first_targets, second_targets) = (targets(&first), targets(&second));
+    assert!(first_targets.iter().all(|target| !second_targets.contains(target)), "no event on two pages");
+    assert!(link(&second, "next").is_none());
+    let back = browser.get(&link(&second, "prev").expect("a newer page")).await;
+    assert_eq!(targets(&back), first_targets, "back to the same first page");
+
+    // Filters: event type, actor, dates (UTC days, inclusive); they stay set on every page link.
+    let signed_in = browser.get("/audit?action=user.signed_in").await;
+    assert_eq!(rows(&signed_in), 1, "{}", signed_in.body);
+    assert!(signed_in.body.contains("<option value=\"user.signed_in\" selected>"));
+    let by_owner = browser.get("/audit?actor=OWNER%40acme").await;
+    assert_eq!(rows(&by_owner), 2, "the sign-in and the key made meanwhile");
+    let by_operator = browser.get("/audit?actor=operator&action=api_key.created").await;
+    assert_eq!(rows(&by_operator), 50);
+    let next = link(&by_operator, "next").expect("a second page");
+    assert!(next.contains("action=api_key.created") && next.contains("actor=operator"), "filters kept: {next}");
+    let today = &octogen_core::Timestamp::now().to_rfc3339()[..10];
+    assert_eq!(rows(&browser.get(&format!("/audit?from={today}&to={today}")).await), 50);
+    assert_eq!(rows(&browser.get("/audit?to=2020-01-01").await), 0);
+    assert!(browser.get("/audit?to=2020-01-01").await.body.contains("No events match"));
+    let bad = browser.get("/audit?from=12%2F08%2F2026&actor=owner").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.error_banner().contains("“From” is not a date"), "{}", bad.error_banner());
+    assert!(bad.with_slashes().contains("value=\"12/08/2026\"") && bad.body.contains("value=\"owner\""), "as typed");
+}
+
+// --- Error pages ------------------------------------------------------------------------------
+
+/// Issue 17.12: people get HTML pages with the navigation; API clients keep JSON.
+#[tokio::test]
+async fn unknown_portal_urls_get_a_page_with_the_navigation_and_api_urls_keep_json() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    member(&app, "viewer@acme.test", &org, "member").await;
+    let mut owner = Browser::signed_in(&app, "owner@acme.test").await;
+    let with_navigation = |page: &Page| page.body.contains("class=\"mainnav\"") && page.body.contains("Sign out");
+
+    for path in ["/keys/nope", "/keys/nope/further", "/operator/whatever", "/catalogs/x", "/audit/2026"] {
+        let page = owner.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+        assert!(page.body.contains("Page not found") && with_navigation(&page), "{path}:\n{}", page.body);
+        assert_security_headers(path, &page);
+    }
+    // Elsewhere, a browser (Accept: text/html) gets the page; other clients get the API's JSON.
+    for path in ["/admin/whatever", "/anything.html", "/nope"] {
+        let page = owner.navigate(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(with_navigation(&page), "{path}");
+        let json = owner.get(path).await;
+        assert_eq!(json.body, r#"{"detail":"Not Found"}"#, "{path}");
+    }
+    for path in ["/v1/nope", "/admin/v1/nope", "/oauth2/nope", "/mcp/nope"] {
+        let page = owner.navigate(path).await;
+        assert_eq!((page.status, page.body.as_str()), (StatusCode::NOT_FOUND, r#"{"detail":"Not Found"}"#), "{path}");
+    }
+    // Handlers' error pages keep the navigation too; signed out, the page has none.
+    let key_page = owner.get("/keys/0123456789abcdef0123456789abcdef/deactivate").await;
+    assert!(key_page.status == StatusCode::NOT_FOUND && with_navigation(&key_page));
+    let mut viewer = Browser::signed_in(&app, "viewer@acme.test").await;
+    let refused = viewer.get("/audit").await;
+    assert!(refused.status == StatusCode::FORBIDDEN && with_navigation(&refused), "{}", refused.body);
+    let wrong_method = owner.get("/logout").await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(with_navigation(&wrong_method) && wrong_method.body.contains("use the button"));
+    let anonymous = Browser::new(&app).get("/keys/nope").await;
+    assert_eq!(anonymous.status, StatusCode::NOT_FOUND);
+    assert!(anonymous.body.contains("Page not found") && !with_navigation(&anonymous));
+}
+
+/// Issue 17.12: a refused form says what to do in words and keeps what was typed (but never a password).
+#[tokio::test]
+async fn refused_forms_say_what_to_fix_and_keep_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    operator(&app, "op@octogen.test").await;
+    let mut owner = Browser::signed_in(&app, "owner@acme.test").await;
+    let long = "n".repeat(101);
+    let refused = owner.submit("/keys", "/keys", &[("name", &long)]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused.error_banner(), "The name can have at most 100 characters, on one line.");
+    assert!(refused.body.contains(&format!("value=\"{long}\"")), "the name is still in the field");
+
+    let mut op = Browser::signed_in(&app, "op@octogen.test").await;
+    let fields = [("key", "Bad Key"), ("name", "Northwind <Outfitters>"), ("source_url", "https://northwind.example")];
+    let refused = op.submit("/operator/catalogs", "/operator/catalogs", &fields).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.error_banner().starts_with("A catalog key is"), "{}", refused.error_banner());
+    for typed in ["value=\"Bad Key\"", "value=\"Northwind &lt;Outfitters&gt;\"", "value=\"https://northwind.example\""]
+    {
+        assert!(refused.with_slashes().contains(typed), "{typed}");
+    }
+    let no_name = op.submit("/operator/orgs", "/operator/orgs", &[("name", " "), ("org_type", "merchant")]).await;
+    assert_eq!(no_name.error_banner(), "Enter a name.");
+    assert!(no_name.body.contains("<option value=\"merchant\" selected>"), "the type is kept");
+    let user = [("email", "new@acme.test"), ("password", "too short"), ("org", org.as_str()), ("role", "admin")];
+    let short = op.submit("/operator/users", "/operator/users", &user).await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("value=\"new@acme.test\"") && !short.body.contains("too short"));
+    assert!(short.body.contains("<option value=\"admin\" selected>"));
+    let org_page = format!("/operator/orgs/{org}");
+    let lots = op.submit(&org_page, &format!("{org_page}/rate-limit"), &[("per_minute", "lots")]).await;
+    assert_eq!(lots.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(lots.body.contains("value=\"lots\""), "{}", lots.body);
+    let nobody =
+        op.submit(&org_page, &format!("{org_page}/members"), &[("email", "ghost@acme.test"), ("role", "owner")]).await;
+    assert!(
+        nobody.body.contains("value=\"ghost@acme.test\"") && nobody.body.contains("<option value=\"owner\" selected>")
+    );
 }
 
 // --- Operator area ----------------------------------------------------------------------------
@@ -829,6 +1155,68 @@ async fn operator_area_is_for_operators_and_acts_through_the_service_layer() {
     let actors: Vec<String> =
         sqlx::query_scalar("SELECT actor FROM audit_events WHERE action = 'grant.added'").fetch_all(&db).await.unwrap();
     assert_eq!(actors, ["user:op@octogen.test"]);
+}
+
+/// Issue 17.13: suspending, deactivating a catalog, removing a grant or a membership asks first.
+#[tokio::test]
+async fn destructive_operator_actions_ask_for_confirmation_first() {
+    let app = TestApp::spawn().await;
+    let (org, key) = app.partner_with_northwind("northwind").await;
+    let user = member(&app, "owner@acme.test", &org, "owner").await;
+    operator(&app, "op@octogen.test").await;
+    let mut op = Browser::signed_in(&app, "op@octogen.test").await;
+    let cases = [
+        (
+            format!("/operator/orgs/{org}"),
+            format!("/operator/orgs/{org}/suspend"),
+            "Suspend organization",
+            "403 Forbidden",
+        ),
+        (
+            "/operator/catalogs/northwind".into(),
+            "/operator/catalogs/northwind/deactivate".into(),
+            "Deactivate catalog",
+            "disappear",
+        ),
+        (
+            format!("/operator/orgs/{org}"),
+            format!("/operator/orgs/{org}/grants/northwind/revoke"),
+            "Remove grant",
+            "no longer see",
+        ),
+        (
+            format!("/operator/users/{user}"),
+            format!("/operator/users/{user}/memberships/{org}/remove"),
+            "Remove from organization",
+            "loses access",
+        ),
+    ];
+    for (from, action, button, consequence) in &cases {
+        let start = op.get(from).await;
+        assert!(start.body.contains(&format!("href=\"{action}\"")), "{from} links to the confirmation");
+        assert!(!start.body.contains(&format!("action=\"{action}\"")), "{from} has no form that acts at once");
+        let confirm = op.get(action).await;
+        assert_eq!(confirm.status, StatusCode::OK, "{action}");
+        let body = confirm.with_slashes();
+        assert!(body.contains(&format!("action=\"{action}\"")) && body.contains(button), "{action}:\n{body}");
+        assert!(body.contains(consequence) && body.contains(&format!("href=\"{from}\"")), "{action}:\n{body}");
+    }
+    // Nothing changed by looking at the confirmations.
+    let body: Value = app.catalogs(&key).await.json().await.unwrap();
+    assert_eq!(body[0]["catalog"], "northwind");
+    let memberships: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE user_id = $1")
+        .bind(&user)
+        .fetch_one(&sqlite(&app).await)
+        .await
+        .unwrap();
+    assert_eq!(memberships, 1);
+
+    // Confirming does it.
+    let (from, action, _, _) = &cases[0];
+    assert_eq!(op.submit(action, action, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.catalogs(&key).await.status(), 403);
+    assert_eq!(op.get(action).await.status, StatusCode::BAD_REQUEST, "already suspended");
+    assert!(op.get(from).await.body.contains("Reactivate"));
 }
 
 #[tokio::test]

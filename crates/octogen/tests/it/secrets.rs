@@ -156,7 +156,7 @@ async fn no_log_line_carries_a_password_session_or_csrf_token_at_trace_level() {
     let session = browser.session_cookie();
     let keys_page = browser.get("/keys").await;
     let csrf = keys_page.csrf();
-    let created = browser.submit("/keys", "/keys", &[("name", "canary")]).await;
+    let created = browser.create_key("canary").await;
     let shown = created.body.clone();
     let key = shown
         .split("octo_live_")

@@ -9,11 +9,12 @@ use octogen_ingest::FeedFormat;
 use octogen_store::{IndexRun, RunTrigger};
 use serde::{Deserialize, Serialize};
 
+use super::confirm::{confirm_page, Confirmation};
 use super::orgs::{form_error, redirect};
 use super::OperatorUser;
 use crate::indexing::{RunInput, RunRequest};
 use crate::portal::csrf::CsrfForm;
-use crate::portal::render::{page, time, PortalError};
+use crate::portal::render::{page, time, Feedback, PortalError};
 use crate::portal::PortalUser;
 use crate::service::sources::{parse_format, SourceSettings};
 use crate::state::AppState;
@@ -111,22 +112,20 @@ pub async fn list(
     OperatorUser(user): OperatorUser,
     Query(query): Query<Notice>,
 ) -> Result<Response, PortalError> {
-    catalogs_page(&state, &user, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+    catalogs_page(&state, &user, Feedback::notice(notice_text(query.notice.as_deref()))).await
 }
 
-async fn catalogs_page(
-    state: &AppState,
-    user: &PortalUser,
-    notice: Option<&str>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, PortalError> {
+async fn catalogs_page(state: &AppState, user: &PortalUser, feedback: Feedback) -> Result<Response, PortalError> {
     let catalogs: Vec<CatalogRow> = state.store.list_catalogs().await?.into_iter().map(CatalogRow::from).collect();
-    let context = context! { layout => user.layout("operator-catalogs"), catalogs, notice, error };
+    let status = feedback.status();
+    let context = context! {
+        layout => user.layout("operator-catalogs"), catalogs,
+        notice => feedback.notice, error => feedback.error, typed => feedback.typed,
+    };
     Ok(page(status, "portal/operator/catalogs.html", context))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct CreateCatalog {
     #[serde(default)]
     key: String,
@@ -146,10 +145,7 @@ pub async fn create(
     match state.services.create_catalog(&user.actor(), &form.key, &form.name, source_url).await {
         Ok(catalog) => Ok(redirect(&format!("/operator/catalogs/{}?notice=created", catalog.key))),
         Err(error) => {
-            form_error(error, |message| {
-                catalogs_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
-            })
-            .await
+            form_error(error, |message| catalogs_page(&state, &user, Feedback::refused(message, &form))).await
         }
     }
 }
@@ -161,16 +157,23 @@ pub async fn show(
     Path(key): Path<String>,
     Query(query): Query<Notice>,
 ) -> Result<Response, PortalError> {
-    catalog_page(&state, &user, &key, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+    catalog_page(&state, &user, &key, Feedback::notice(notice_text(query.notice.as_deref())), None).await
+}
+
+/// Which of the page's two forms a refusal belongs to (its fields are shown again there).
+#[derive(Serialize, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum CatalogForm {
+    Import,
+    Source,
 }
 
 async fn catalog_page(
     state: &AppState,
     user: &PortalUser,
     key: &str,
-    notice: Option<&str>,
-    error: Option<String>,
-    status: StatusCode,
+    feedback: Feedback,
+    refused_form: Option<CatalogForm>,
 ) -> Result<Response, PortalError> {
     let catalog = state.store.get_catalog(key).await?;
     let source = state.store.get_catalog_source(key).await?.map(|source| {
@@ -181,11 +184,39 @@ async fn catalog_page(
     });
     let runs: Vec<RunRow> =
         state.store.list_index_runs(Some(key), SHOWN_RUNS).await?.into_iter().map(RunRow::from).collect();
+    let status = feedback.status();
     let context = context! {
         layout => user.layout("operator-catalogs"),
-        catalog => CatalogRow::from(catalog), source, runs, formats => formats(), notice, error,
+        catalog => CatalogRow::from(catalog), source, runs, formats => formats(),
+        notice => feedback.notice, error => feedback.error, typed => feedback.typed, refused_form,
     };
     Ok(page(status, "portal/operator/catalog.html", context))
+}
+
+/// `GET /operator/catalogs/{key}/deactivate`: the confirmation (changes nothing).
+pub async fn confirm_deactivate(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(key): Path<String>,
+) -> Result<Response, PortalError> {
+    let catalog = state.store.get_catalog(&key).await?;
+    if !catalog.is_active {
+        return Err(PortalError::BadRequest(format!("{} is already inactive.", catalog.display_name)));
+    }
+    let confirmation = Confirmation {
+        title: format!("Deactivate {}?", catalog.display_name),
+        consequence: format!(
+            "From the next request on, the catalog {} and its {} products disappear for every organization it is \
+             granted to: from their catalog lists, searches, lookups and agents. Grants, products and scheduled \
+             imports are kept.",
+            catalog.key, catalog.product_count
+        ),
+        undo: Some("Activate the catalog on its page to bring it back for the same organizations.".into()),
+        action: format!("/operator/catalogs/{key}/deactivate"),
+        button: "Deactivate catalog".into(),
+        cancel: format!("/operator/catalogs/{key}"),
+    };
+    Ok(confirm_page(&user, "operator-catalogs", confirmation))
 }
 
 /// `POST /operator/catalogs/{key}/activate`.
@@ -220,7 +251,7 @@ async fn set_active(
     Ok(redirect(&format!("/operator/catalogs/{key}?notice={notice}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct SourceForm {
     #[serde(default)]
     url: String,
@@ -240,14 +271,15 @@ pub async fn set_source(
     CsrfForm(form): CsrfForm<SourceForm>,
 ) -> Result<Response, PortalError> {
     state.store.get_catalog(&key).await?;
-    let fail =
-        |message: String| catalog_page(&state, &user, &key, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
+    let fail = |message: String| {
+        catalog_page(&state, &user, &key, Feedback::refused(message, &form), Some(CatalogForm::Source))
+    };
     let Ok(minutes) = form.interval_minutes.trim().parse::<u64>() else {
-        return fail("The interval is a whole number of minutes (at least 1).".into()).await;
+        return fail("Enter the interval as a whole number of minutes (at least 1).".into()).await;
     };
     let settings = SourceSettings {
         url: form.url.trim().to_string(),
-        format: form.format,
+        format: form.format.clone(),
         mapping: None,
         currency: non_empty(&form.currency),
         interval_secs: minutes.saturating_mul(60),
@@ -270,7 +302,7 @@ pub async fn clear_source(
     Ok(redirect(&format!("/operator/catalogs/{key}?notice=source-cleared")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct ImportForm {
     #[serde(default)]
     url: String,
@@ -288,15 +320,16 @@ pub async fn import(
     CsrfForm(form): CsrfForm<ImportForm>,
 ) -> Result<Response, PortalError> {
     state.store.get_catalog(&key).await?;
-    let fail =
-        |message: String| catalog_page(&state, &user, &key, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
+    let fail = |message: String| {
+        catalog_page(&state, &user, &key, Feedback::refused(message, &form), Some(CatalogForm::Import))
+    };
     let format = match parse_format(&form.format) {
         Ok(format) => format,
         Err(error) => return form_error(error, fail).await,
     };
     let url = form.url.trim().to_string();
     if !matches!(url::Url::parse(&url).map(|u| u.scheme().to_string()).as_deref(), Ok("http" | "https")) {
-        return fail("The feed URL must be an http(s) URL.".into()).await;
+        return fail("Enter the feed URL as an http(s) URL, such as https://shop.example/products.json.".into()).await;
     }
     let request = RunRequest {
         catalog_key: key.clone(),

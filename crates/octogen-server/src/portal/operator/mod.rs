@@ -4,6 +4,7 @@
 //! its pinned API version) belong on its page, `orgs.rs`.
 
 mod catalogs;
+mod confirm;
 mod orgs;
 mod users;
 
@@ -22,17 +23,20 @@ pub fn router() -> Router<AppState> {
         .route("/operator", get(|| async { Redirect::to("/operator/orgs") }))
         .route("/operator/orgs", get(orgs::list).post(orgs::create))
         .route("/operator/orgs/{org_id}", get(orgs::show))
-        .route("/operator/orgs/{org_id}/suspend", post(orgs::suspend))
+        .route("/operator/orgs/{org_id}/suspend", get(orgs::confirm_suspend).post(orgs::suspend))
         .route("/operator/orgs/{org_id}/unsuspend", post(orgs::unsuspend))
         .route("/operator/orgs/{org_id}/grants", post(orgs::grant))
-        .route("/operator/orgs/{org_id}/grants/{catalog}/revoke", post(orgs::revoke_grant))
+        .route(
+            "/operator/orgs/{org_id}/grants/{catalog}/revoke",
+            get(orgs::confirm_revoke_grant).post(orgs::revoke_grant),
+        )
         .route("/operator/orgs/{org_id}/members", post(orgs::add_member))
         .route("/operator/orgs/{org_id}/rate-limit", post(orgs::set_rate_limit))
         .route("/operator/orgs/{org_id}/api-version", post(orgs::set_api_version))
         .route("/operator/catalogs", get(catalogs::list).post(catalogs::create))
         .route("/operator/catalogs/{key}", get(catalogs::show))
         .route("/operator/catalogs/{key}/activate", post(catalogs::activate))
-        .route("/operator/catalogs/{key}/deactivate", post(catalogs::deactivate))
+        .route("/operator/catalogs/{key}/deactivate", get(catalogs::confirm_deactivate).post(catalogs::deactivate))
         .route("/operator/catalogs/{key}/source", post(catalogs::set_source))
         .route("/operator/catalogs/{key}/source/clear", post(catalogs::clear_source))
         .route("/operator/catalogs/{key}/imports", post(catalogs::import))
@@ -40,7 +44,10 @@ pub fn router() -> Router<AppState> {
         .route("/operator/users", get(users::list).post(users::create))
         .route("/operator/users/{user_id}", get(users::show))
         .route("/operator/users/{user_id}/memberships", post(users::set_membership))
-        .route("/operator/users/{user_id}/memberships/{org_id}/remove", post(users::remove_membership))
+        .route(
+            "/operator/users/{user_id}/memberships/{org_id}/remove",
+            get(users::confirm_remove_membership).post(users::remove_membership),
+        )
 }
 
 /// A signed-in operator. Handlers that take it cannot run for anyone else.

@@ -7,10 +7,11 @@ use minijinja::context;
 use octogen_store::{OrgType, Role};
 use serde::{Deserialize, Serialize};
 
+use super::confirm::{confirm_page, Confirmation};
 use super::OperatorUser;
 use crate::error::ApiError;
 use crate::portal::csrf::CsrfForm;
-use crate::portal::render::{page, time, user_message, PortalError};
+use crate::portal::render::{page, time, user_message, Feedback, PortalError};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -64,22 +65,24 @@ pub async fn list(
     OperatorUser(user): OperatorUser,
     Query(query): Query<Notice>,
 ) -> Result<Response, PortalError> {
-    orgs_page(&state, &user, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+    orgs_page(&state, &user, Feedback::notice(notice_text(query.notice.as_deref()))).await
 }
 
 async fn orgs_page(
     state: &AppState,
     user: &crate::portal::PortalUser,
-    notice: Option<&str>,
-    error: Option<String>,
-    status: StatusCode,
+    feedback: Feedback,
 ) -> Result<Response, PortalError> {
     let orgs: Vec<OrgRow> = state.store.list_orgs().await?.into_iter().map(OrgRow::from).collect();
-    let context = context! { layout => user.layout("operator-orgs"), orgs, notice, error };
+    let status = feedback.status();
+    let context = context! {
+        layout => user.layout("operator-orgs"), orgs,
+        notice => feedback.notice, error => feedback.error, typed => feedback.typed,
+    };
     Ok(page(status, "portal/operator/orgs.html", context))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct CreateOrg {
     #[serde(default)]
     name: String,
@@ -93,16 +96,14 @@ pub async fn create(
     OperatorUser(user): OperatorUser,
     CsrfForm(form): CsrfForm<CreateOrg>,
 ) -> Result<Response, PortalError> {
+    let fail = |message: String| orgs_page(&state, &user, Feedback::refused(message, &form));
     let org_type: OrgType = match form.org_type.parse() {
         Ok(org_type) => org_type,
-        Err(message) => return orgs_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await,
+        Err(_) => return fail("Choose the organization's type: catalog partner or merchant.".into()).await,
     };
     match state.services.create_org(&user.actor(), &form.name, org_type).await {
         Ok(org) => Ok(redirect(&format!("/operator/orgs/{}?notice=created", org.id))),
-        Err(error) => {
-            form_error(error, |message| orgs_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY))
-                .await
-        }
+        Err(error) => form_error(error, fail).await,
     }
 }
 
@@ -120,16 +121,14 @@ pub async fn show(
     Path(org_id): Path<String>,
     Query(query): Query<Notice>,
 ) -> Result<Response, PortalError> {
-    org_page(&state, &user, &org_id, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+    org_page(&state, &user, &org_id, Feedback::notice(notice_text(query.notice.as_deref()))).await
 }
 
 async fn org_page(
     state: &AppState,
     user: &crate::portal::PortalUser,
     org_id: &str,
-    notice: Option<&str>,
-    error: Option<String>,
-    status: StatusCode,
+    feedback: Feedback,
 ) -> Result<Response, PortalError> {
     let org = state.store.get_org(org_id).await?;
     let granted = state.store.granted_catalogs(org_id).await?;
@@ -152,6 +151,7 @@ async fn org_page(
         .into_iter()
         .map(|m| MemberRow { user_id: m.user.id, email: m.user.email, role: m.role })
         .collect();
+    let feedback_status = feedback.status();
     let keys = state.store.list_api_keys(org_id).await?;
     let active_keys = keys.iter().filter(|key| key.revoked_at.is_none()).count();
     let context = context! {
@@ -161,9 +161,35 @@ async fn org_page(
         roles => Role::ALL.map(Role::as_str),
         default_rate_limit => state.config.default_rate_limit_per_minute,
         api_versions => crate::versions::ApiVersion::known_names(),
-        notice, error,
+        notice => feedback.notice, error => feedback.error, typed => feedback.typed,
     };
-    Ok(page(status, "portal/operator/org.html", context))
+    Ok(page(feedback_status, "portal/operator/org.html", context))
+}
+
+/// `GET /operator/orgs/{id}/suspend`: the confirmation (changes nothing).
+pub async fn confirm_suspend(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(org_id): Path<String>,
+) -> Result<Response, PortalError> {
+    let org = state.store.get_org(&org_id).await?;
+    if org.suspended {
+        return Err(PortalError::BadRequest(format!("{} is already suspended.", org.name)));
+    }
+    let active_keys = state.store.list_api_keys(&org_id).await?.iter().filter(|key| key.revoked_at.is_none()).count();
+    let confirmation = Confirmation {
+        title: format!("Suspend {}?", org.name),
+        consequence: format!(
+            "From the next request on, all {active_keys} active API keys of {} get 403 Forbidden, and so do its \
+             MCP agents. Its people can still sign in to the portal.",
+            org.name
+        ),
+        undo: Some("Reactivate the organization on its page to let its keys work again; nothing else changes.".into()),
+        action: format!("/operator/orgs/{org_id}/suspend"),
+        button: "Suspend organization".into(),
+        cancel: format!("/operator/orgs/{org_id}"),
+    };
+    Ok(confirm_page(&user, "operator-orgs", confirmation))
 }
 
 /// `POST /operator/orgs/{id}/suspend`.
@@ -198,7 +224,7 @@ async fn set_suspended(
     Ok(redirect(&format!("/operator/orgs/{org_id}?notice={notice}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct GrantForm {
     #[serde(default)]
     catalog: String,
@@ -214,10 +240,35 @@ pub async fn grant(
     match state.services.grant(&user.actor(), &org_id, &form.catalog).await {
         Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice=granted"))),
         Err(ApiError::Message(StatusCode::NOT_FOUND, message)) if state.store.get_org(&org_id).await.is_ok() => {
-            org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await
+            org_page(&state, &user, &org_id, Feedback::refused(crate::portal::render::sentence(&message), &form)).await
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// `GET /operator/orgs/{id}/grants/{catalog}/revoke`: the confirmation (changes nothing).
+pub async fn confirm_revoke_grant(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((org_id, catalog_key)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let org = state.store.get_org(&org_id).await?;
+    let Some(catalog) = state.store.granted_catalogs(&org_id).await?.into_iter().find(|c| c.key == catalog_key) else {
+        return Err(PortalError::NotFound);
+    };
+    let confirmation = Confirmation {
+        title: format!("Remove {} from {}?", catalog.display_name, org.name),
+        consequence: format!(
+            "From the next request on, {}'s API keys and agents no longer see the catalog {} ({} products): \
+             it leaves their catalog list and their search results.",
+            org.name, catalog.key, catalog.product_count
+        ),
+        undo: Some("Granting the catalog again restores access at once; no new key is needed.".into()),
+        action: format!("/operator/orgs/{org_id}/grants/{catalog_key}/revoke"),
+        button: "Remove grant".into(),
+        cancel: format!("/operator/orgs/{org_id}"),
+    };
+    Ok(confirm_page(&user, "operator-orgs", confirmation))
 }
 
 /// `POST /operator/orgs/{id}/grants/{catalog}/revoke`.
@@ -231,7 +282,7 @@ pub async fn revoke_grant(
     Ok(redirect(&format!("/operator/orgs/{org_id}?notice=revoked")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct RateLimitForm {
     #[serde(default)]
     per_minute: String,
@@ -250,16 +301,16 @@ pub async fn set_rate_limit(
         text => match text.parse::<u32>() {
             Ok(limit) => Some(limit),
             Err(_) => {
-                let message = format!("{text:?} is not a number of requests per minute.");
-                return org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY).await;
+                let message = format!("“{text}” is not a number of requests per minute. Enter a whole number, or leave the field empty for the server default.");
+                return org_page(&state, &user, &org_id, Feedback::refused(message, &form)).await;
             }
         },
     };
     let saved = state.services.set_org_rate_limit(&user.actor(), &org_id, per_minute).await;
-    after_save(&state, &user, &org_id, saved, "rate-limit").await
+    after_save(&state, &user, &org_id, saved, "rate-limit", &form).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct ApiVersionForm {
     #[serde(default)]
     version: String,
@@ -273,7 +324,7 @@ pub async fn set_api_version(
     CsrfForm(form): CsrfForm<ApiVersionForm>,
 ) -> Result<Response, PortalError> {
     let saved = state.services.set_org_api_version(&user.actor(), &org_id, &form.version).await;
-    after_save(&state, &user, &org_id, saved, "api-version").await
+    after_save(&state, &user, &org_id, saved, "api-version", &form).await
 }
 
 /// Back to the organization's page: with a notice when the change was saved,
@@ -284,19 +335,17 @@ async fn after_save(
     org_id: &str,
     saved: Result<octogen_store::Org, ApiError>,
     notice: &str,
+    typed: &impl Serialize,
 ) -> Result<Response, PortalError> {
     match saved {
         Ok(_) => Ok(redirect(&format!("/operator/orgs/{org_id}?notice={notice}"))),
         Err(error) => {
-            form_error(error, |message| {
-                org_page(state, user, org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY)
-            })
-            .await
+            form_error(error, |message| org_page(state, user, org_id, Feedback::refused(message, typed))).await
         }
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 pub struct AddMember {
     #[serde(default)]
     email: String,
@@ -312,8 +361,7 @@ pub async fn add_member(
     CsrfForm(form): CsrfForm<AddMember>,
 ) -> Result<Response, PortalError> {
     state.store.get_org(&org_id).await?;
-    let fail =
-        |message: String| org_page(&state, &user, &org_id, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
+    let fail = |message: String| org_page(&state, &user, &org_id, Feedback::refused(message, &form));
     let Ok(role) = form.role.parse::<Role>() else { return fail("Choose a role.".into()).await };
     let email = form.email.trim().to_lowercase();
     let Some(member) = state.store.find_user_credentials(&email).await?.map(|c| c.user) else {

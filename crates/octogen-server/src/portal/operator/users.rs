@@ -8,10 +8,11 @@ use octogen_store::Role;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use super::confirm::{confirm_page, Confirmation};
 use super::orgs::{form_error, redirect};
 use super::OperatorUser;
 use crate::portal::csrf::CsrfForm;
-use crate::portal::render::{page, time, PortalError};
+use crate::portal::render::{page, time, Feedback, PortalError};
 use crate::portal::PortalUser;
 use crate::state::AppState;
 
@@ -45,16 +46,10 @@ pub async fn list(
     OperatorUser(user): OperatorUser,
     Query(query): Query<Notice>,
 ) -> Result<Response, PortalError> {
-    users_page(&state, &user, notice_text(query.notice.as_deref()), None, StatusCode::OK).await
+    users_page(&state, &user, Feedback::notice(notice_text(query.notice.as_deref()))).await
 }
 
-async fn users_page(
-    state: &AppState,
-    user: &PortalUser,
-    notice: Option<&str>,
-    error: Option<String>,
-    status: StatusCode,
-) -> Result<Response, PortalError> {
+async fn users_page(state: &AppState, user: &PortalUser, feedback: Feedback) -> Result<Response, PortalError> {
     let mut users = Vec::new();
     for listed in state.store.list_users().await? {
         let orgs = state.store.user_memberships(&listed.id).await?;
@@ -68,11 +63,12 @@ async fn users_page(
     }
     let orgs: Vec<_> =
         state.store.list_orgs().await?.into_iter().map(|org| context! { id => org.id, name => org.name }).collect();
+    let status = feedback.status();
     let context = context! {
         layout => user.layout("operator-users"), users, orgs, roles => Role::ALL.map(Role::as_str),
         min_password => crate::service::password::MIN_PASSWORD_CHARS,
         max_password => crate::service::password::MAX_PASSWORD_CHARS,
-        notice, error,
+        notice => feedback.notice, error => feedback.error, typed => feedback.typed,
     };
     Ok(page(status, "portal/operator/users.html", context))
 }
@@ -98,8 +94,10 @@ pub async fn create(
     OperatorUser(user): OperatorUser,
     CsrfForm(form): CsrfForm<CreateUser>,
 ) -> Result<Response, PortalError> {
-    let fail = |message: String| users_page(&state, &user, None, Some(message), StatusCode::UNPROCESSABLE_ENTITY);
     let is_operator = form.operator.is_some();
+    // Shown again after a refusal, all but the password.
+    let typed = context! { email => &form.email, org => &form.org, role => &form.role, operator => is_operator };
+    let fail = |message: String| users_page(&state, &user, Feedback::refused(message, &typed));
     let membership = match (form.org.trim(), form.role.parse::<Role>()) {
         ("", _) if is_operator => None,
         ("", _) => return fail("Choose an organization, or make the user an operator.".into()).await,
@@ -165,6 +163,32 @@ pub async fn set_membership(
     let role = form.role.parse::<Role>().map_err(PortalError::BadRequest)?;
     state.services.set_membership(&user.actor(), &user_id, &form.org, role).await?;
     Ok(redirect(&format!("/operator/users/{user_id}?notice=member")))
+}
+
+/// `GET /operator/users/{id}/memberships/{org}/remove`: the confirmation (changes nothing).
+pub async fn confirm_remove_membership(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((user_id, org_id)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let shown = state.store.get_user(&user_id).await?;
+    let Some(membership) = state.store.user_memberships(&user_id).await?.into_iter().find(|m| m.org.id == org_id)
+    else {
+        return Err(PortalError::NotFound);
+    };
+    let confirmation = Confirmation {
+        title: format!("Remove {} from {}?", shown.email, membership.org.name),
+        consequence: format!(
+            "{} ({}) loses access to {} at once: its keys, catalogs and audit log leave their portal, and agents \
+             they approved for it stop working. API keys they created keep working.",
+            shown.email, membership.role, membership.org.name
+        ),
+        undo: Some("Adding them again restores the portal access, not the agents' approvals.".into()),
+        action: format!("/operator/users/{user_id}/memberships/{org_id}/remove"),
+        button: "Remove from organization".into(),
+        cancel: format!("/operator/users/{user_id}"),
+    };
+    Ok(confirm_page(&user, "operator-users", confirmation))
 }
 
 /// `POST /operator/users/{id}/memberships/{org}/remove`.
