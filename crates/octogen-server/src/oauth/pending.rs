@@ -17,7 +17,8 @@ use subtle::ConstantTimeEq;
 
 /// The domain of the seal's HMAC: no other value hashed under the pepper can pass for one.
 const SEAL_DOMAIN: &str = "octogen-oauth-pending-request";
-/// The largest sealed request accepted (the largest valid one is about 9 KB).
+/// The largest sealed request accepted (the largest valid one, every field at its cap and
+/// JSON-escaped, is about 12 KB).
 pub const SEALED_MAX_BYTES: usize = 16 * 1024;
 
 /// A validated authorization request waiting for the person's answer.
@@ -92,6 +93,26 @@ mod tests {
         assert!(sealed.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "URL-safe: {sealed}");
         assert_eq!(open(&pepper, &sealed, now), Some(request(now.plus_millis(1000))));
         assert_eq!(open(&pepper, &sealed, now.plus_millis(1000)), None, "expired");
+    }
+
+    #[test]
+    fn the_largest_valid_request_fits_its_seal() {
+        let pepper = Pepper::new(vec![7; 32]).unwrap();
+        // Every field at its cap, made of characters JSON escapes.
+        let largest = PendingRequest {
+            id: "i".repeat(22),
+            client_id: "\"".repeat(512),
+            client_name: Some("\"".repeat(200)),
+            document_client: true,
+            redirect_uri: "\\".repeat(crate::oauth::REDIRECT_URI_MAX_BYTES),
+            state: Some("\"".repeat(1024)),
+            code_challenge: "c".repeat(43),
+            issuer: format!("http://localhost:{}", u16::MAX),
+            expires_at: i64::MAX,
+        };
+        let sealed = seal(&pepper, &largest).unwrap();
+        assert!(sealed.len() < SEALED_MAX_BYTES, "{}", sealed.len());
+        assert_eq!(open(&pepper, &sealed, Timestamp::now()), Some(largest));
     }
 
     #[test]
