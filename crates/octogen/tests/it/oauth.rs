@@ -1234,6 +1234,19 @@ async fn errors_go_back_only_to_a_client_someone_has_approved() {
     assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
     assert_eq!(reply.redirect_params()["error"], "unsupported_response_type");
     assert_eq!(app.base, reply.redirect_params()["iss"]);
+    // A redirect URI stored under older rules is held to today's on every request.
+    let appinstaller = "ms-appinstaller:?source=https://evil.example/app.appinstaller";
+    let db = crate::portal::sqlite(&app).await;
+    sqlx::query("UPDATE oauth_clients SET redirect_uris = $1 WHERE id = $2")
+        .bind(json!([appinstaller]).to_string())
+        .bind(&agent.client_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let legacy = Agent { redirect_uri: appinstaller.into(), ..agent };
+    let reply = person.get(&legacy.authorize_path(&unsupported)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.location());
+    assert!(reply.body.contains("redirect URI cannot be used"), "{}", reply.body);
 }
 
 #[tokio::test]
