@@ -210,7 +210,8 @@ const UPLOAD_ROUTE: &str = "/admin/v1/uploads";
 
 /// Per request: a fresh id (a client-sent `X-Request-Id` is not reused: ids
 /// must be unique per execution) on the response and in the request's span,
-/// the request timeout, metrics and one access log line.
+/// the request timeout, HSTS when served over https, metrics and one access
+/// log line.
 async fn request_context(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = RequestId::new();
@@ -228,6 +229,10 @@ async fn request_context(State(state): State<AppState>, mut request: Request, ne
     };
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    // Behind TLS (an https `public_url`) browsers are told to never use plain http here.
+    if state.config.serves_https() {
+        response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     let elapsed = started.elapsed();
     let route = route.as_deref().unwrap_or("<unmatched>");

@@ -41,6 +41,9 @@ pub struct Config {
     pub default_rate_limit_per_minute: u32,
     /// Failed authentications a client address may make per minute before it gets 429.
     pub auth_failure_limit_per_minute: u32,
+    /// Anonymous OAuth requests (authorization requests and client registrations)
+    /// a client address may make per minute before it gets 429.
+    pub oauth_limit_per_minute: u32,
     /// Largest JSON request body, in bytes (feed uploads have their own cap).
     pub max_body_bytes: usize,
     /// Largest request head (request line and headers), in bytes.
@@ -80,6 +83,7 @@ impl Default for Config {
             public_url: None,
             default_rate_limit_per_minute: 600,
             auth_failure_limit_per_minute: 60,
+            oauth_limit_per_minute: 30,
             max_body_bytes: 1024 * 1024,
             max_header_bytes: 64 * 1024 + 16 * 1024,
             request_timeout_secs: 30,
@@ -164,6 +168,7 @@ impl Config {
         };
         in_range("default_rate_limit_per_minute", self.default_rate_limit_per_minute.into(), 1, 10_000_000)?;
         in_range("auth_failure_limit_per_minute", self.auth_failure_limit_per_minute.into(), 1, 10_000_000)?;
+        in_range("oauth_limit_per_minute", self.oauth_limit_per_minute.into(), 1, 10_000_000)?;
         in_range("max_body_bytes", self.max_body_bytes as u64, 1024, 1 << 30)?;
         // A 64 KB Authorization header must still reach authentication (and get its 401).
         in_range("max_header_bytes", self.max_header_bytes as u64, 8 * 1024, 1 << 24)?;
@@ -218,6 +223,7 @@ const SETTINGS: &[&str] = &[
     "public_url",
     "default_rate_limit_per_minute",
     "auth_failure_limit_per_minute",
+    "oauth_limit_per_minute",
     "max_body_bytes",
     "max_header_bytes",
     "request_timeout_secs",
@@ -302,6 +308,7 @@ mod tests {
     fn out_of_range_settings_are_named() {
         for (name, value) in [
             ("OCTOGEN_DEFAULT_RATE_LIMIT_PER_MINUTE", "0"),
+            ("OCTOGEN_OAUTH_LIMIT_PER_MINUTE", "0"),
             ("OCTOGEN_MAX_BODY_BYTES", "10"),
             ("OCTOGEN_MAX_HEADER_BYTES", "100"),
             ("OCTOGEN_REQUEST_TIMEOUT_SECS", "0"),

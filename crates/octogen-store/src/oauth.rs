@@ -1,5 +1,9 @@
-//! OAuth 2.1 records for MCP clients: registered clients, pending
+//! OAuth 2.1 records for MCP clients: registered clients, answered
 //! authorization requests, grants, authorization codes and tokens.
+//!
+//! Changes worth an audit event (a registration, an approval, tokens issued for
+//! a code, a revoked grant) take the event and write it in the same
+//! transaction, so the log and the state cannot disagree.
 //!
 //! Secrets stay out of this module: codes and tokens are handed to the store
 //! as hashes (hex HMACs computed by the server) and looked up by them; a
@@ -12,7 +16,7 @@ use async_trait::async_trait;
 use octogen_core::Timestamp;
 
 use crate::error::StoreResult;
-use crate::model::{GrantedCatalog, OrgAccess};
+use crate::model::{AuditEvent, GrantedCatalog, OrgAccess};
 
 /// How a client came to be known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +71,8 @@ pub struct NewOAuthClient {
     pub auth_method: ClientAuthMethod,
     /// Hex HMAC of the client secret (confidential clients only).
     pub secret_hash: Option<String>,
-    /// The client's metadata as registered (returned by registration).
+    /// Registered metadata that has no column of its own (e.g. `grant_types`), as
+    /// JSON: only fields the server uses, never a client's arbitrary extras.
     pub metadata: serde_json::Value,
     pub now: Timestamp,
 }
@@ -83,6 +88,8 @@ pub struct OAuthClient {
     pub metadata: serde_json::Value,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When a person last approved the client or it last got tokens; `None`: never.
+    pub last_used_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for OAuthClient {
@@ -94,18 +101,9 @@ impl fmt::Debug for OAuthClient {
             .field("redirect_uris", &self.redirect_uris)
             .field("auth_method", &self.auth_method)
             .field("secret_hash", &self.secret_hash.as_ref().map(|_| "[REDACTED]"))
+            .field("last_used_at", &self.last_used_at)
             .finish_non_exhaustive()
     }
-}
-
-/// A validated authorization request waiting for sign-in and consent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingAuthorization {
-    pub id: String,
-    /// The request, as JSON (its shape belongs to the server).
-    pub request: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
 }
 
 /// What a user approved, and the family of every token issued from it.
@@ -233,36 +231,59 @@ pub trait OAuthStore: Send + Sync + 'static {
     async fn org_principal(&self, org_id: &str) -> StoreResult<Option<OrgPrincipal>>;
 
     // Clients.
-    /// Registers a new client; an id that is taken gives `Conflict`.
-    async fn create_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient>;
-    /// Creates or refreshes a client known by its metadata document.
+    /// Registers a new client, with its audit event; an id that is taken gives `Conflict`.
+    async fn create_oauth_client(&self, client: NewOAuthClient, audit: AuditEvent) -> StoreResult<OAuthClient>;
+    /// Creates or refreshes a client known by its metadata document (keeping when it was last used).
     async fn put_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient>;
     async fn get_oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>>;
 
-    // Pending authorization requests.
-    async fn create_oauth_request(&self, pending: PendingAuthorization) -> StoreResult<()>;
-    async fn get_oauth_request(&self, id: &str) -> StoreResult<Option<PendingAuthorization>>;
-    /// Deletes the request; true for the one caller that deleted it.
-    async fn take_oauth_request(&self, id: &str) -> StoreResult<bool>;
+    // Authorization requests (they travel signed; only their answer is stored).
+    /// Records that the authorization request `id` was answered; kept until
+    /// `expires_at`, when the request itself would have expired. True for the one
+    /// caller that recorded it: a request is answered once.
+    async fn answer_oauth_request(&self, id: &str, expires_at: Timestamp) -> StoreResult<bool>;
 
     // Grants, codes and tokens.
-    /// Records an approval with its authorization code.
-    async fn create_oauth_grant(&self, grant: NewOAuthGrant, code: NewAuthorizationCode) -> StoreResult<OAuthGrant>;
+    /// Records an approval with its authorization code and its audit event, and
+    /// counts as use of the client.
+    async fn create_oauth_grant(
+        &self,
+        grant: NewOAuthGrant,
+        code: NewAuthorizationCode,
+        audit: AuditEvent,
+    ) -> StoreResult<OAuthGrant>;
     /// Marks the code used, atomically: exactly one exchange redeems it.
     async fn redeem_authorization_code(&self, code_hash: &str, now: Timestamp) -> StoreResult<CodeRedemption>;
-    async fn issue_oauth_tokens(&self, grant_id: &str, tokens: Vec<NewOAuthToken>) -> StoreResult<()>;
+    /// Stores the first tokens of a grant (a code exchange) with their audit event;
+    /// counts as use of the client.
+    async fn issue_oauth_tokens(
+        &self,
+        grant_id: &str,
+        tokens: Vec<NewOAuthToken>,
+        audit: AuditEvent,
+    ) -> StoreResult<()>;
     /// A token of a live grant (see `TokenGrant`), expired or not.
     async fn find_oauth_token(&self, token_hash: &str, kind: TokenKind) -> StoreResult<Option<TokenGrant>>;
-    /// Spends the refresh token `token_hash` and stores its successors, atomically.
+    /// Spends the refresh token `token_hash` and stores its successors, atomically;
+    /// counts as use of the client (recorded at most daily: refreshes are frequent).
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         now: Timestamp,
         successors: Vec<NewOAuthToken>,
     ) -> StoreResult<RefreshRotation>;
-    /// Revokes a grant: every token of its family stops working. Returns whether it was live.
-    async fn revoke_oauth_grant(&self, grant_id: &str, now: Timestamp, reason: &str) -> StoreResult<bool>;
+    /// Revokes a grant: every token of its family stops working. Returns whether it
+    /// was live; only then is `audit` written (in the same transaction).
+    async fn revoke_oauth_grant(
+        &self,
+        grant_id: &str,
+        now: Timestamp,
+        reason: &str,
+        audit: AuditEvent,
+    ) -> StoreResult<bool>;
     async fn get_oauth_grant(&self, grant_id: &str) -> StoreResult<Option<OAuthGrant>>;
-    /// Deletes expired requests, codes and tokens, revoked grants and grants with nothing left.
-    async fn prune_oauth(&self, now: Timestamp) -> StoreResult<u64>;
+    /// Deletes expired answers, codes and tokens, revoked grants, grants with
+    /// nothing left, and clients last used (or, never used, registered) at or
+    /// before `clients_unused_since`, with everything of theirs.
+    async fn prune_oauth(&self, now: Timestamp, clients_unused_since: Timestamp) -> StoreResult<u64>;
 }

@@ -10,7 +10,7 @@ use octogen_core::ErrorCode;
 
 use crate::auth::{authenticate_request, Partner};
 use crate::error::code_response;
-use crate::net::{address_bucket, client_ip};
+use crate::net::{client_ip, ClientAddr};
 use crate::ratelimit::Budget;
 use crate::state::AppState;
 use crate::versions::{self, ApiVersion};
@@ -58,8 +58,8 @@ async fn authenticate_and_run(
             let version = requested.unwrap_or(default);
             state.metrics.auth_failure(failure.reason);
             let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-            let client = client_ip(peer, request.headers(), &state.config.trusted_proxies);
-            let key = format!("auth-failures:{}", address_bucket(client));
+            let client = ClientAddr(client_ip(peer, request.headers(), &state.config.trusted_proxies));
+            let key = auth_failures_budget(&client);
             let budget = match charge(state, &key, state.config.auth_failure_limit_per_minute).await {
                 Ok(budget) => budget,
                 Err(response) => return (version, response),
@@ -78,6 +78,12 @@ async fn authenticate_and_run(
 /// The bucket every request of an organization draws from, on every surface (REST and MCP).
 pub fn organization_budget(org_id: &str) -> String {
     format!("org:{org_id}")
+}
+
+/// The bucket failed credentials from a client address draw from, on every surface
+/// (API keys at `/v1`, access tokens at `/mcp`, the OAuth token endpoint).
+pub fn auth_failures_budget(client: &ClientAddr) -> String {
+    format!("auth-failures:{}", client.bucket())
 }
 
 async fn charge(state: &AppState, key: &str, per_minute: u32) -> Result<Budget, Response> {

@@ -26,6 +26,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{RoleServer, ServerHandler};
 use serde_json::json;
 
+use crate::net::ClientAddr;
 use crate::oauth::{resource, McpCaller, MCP_PATH};
 use crate::state::AppState;
 
@@ -47,8 +48,9 @@ pub fn router(state: AppState) -> Router<AppState> {
 }
 
 /// Every request to `/mcp`: a foreign `Origin` is refused (403) before
-/// anything else, then the access token decides (401/403, see `oauth::resource`).
-async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// anything else, then the access token decides (401/403, and 429 for an
+/// address whose failures are over budget; see `oauth::resource`).
+async fn gate(State(state): State<AppState>, client: ClientAddr, mut request: Request, next: Next) -> Response {
     if !origin_allowed(request.headers(), &state) {
         return (
             StatusCode::FORBIDDEN,
@@ -56,7 +58,7 @@ async fn gate(State(state): State<AppState>, mut request: Request, next: Next) -
         )
             .into_response();
     }
-    match resource::authenticate(&state, request.headers(), request.uri()).await {
+    match resource::authenticate(&state, request.headers(), request.uri(), &client).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

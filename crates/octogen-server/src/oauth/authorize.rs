@@ -1,13 +1,17 @@
 //! The authorization endpoint and the consent screen.
 //!
-//! `GET /oauth2/authorize` validates the request. Until the client and its
-//! redirect URI are known, problems are shown here and never redirected
-//! anywhere; after that they go back to the client (`error`, `state`, `iss`).
-//! A valid request is stored (15 minutes, single use) and the browser goes to
-//! `GET /oauth2/consent?request=…`, which needs a portal session (sign-in
-//! comes back here), lets a user in several organizations pick one, and asks
-//! for consent. The form (CSRF-protected, on a page that cannot be framed)
-//! posts to `POST /oauth2/consent`, which issues the code.
+//! `GET /oauth2/authorize` is anonymous: it is throttled per client address,
+//! its parameters are capped, and it stores nothing. Until the client and its
+//! redirect URI are known, and a person has approved that client before,
+//! problems are shown here and never redirected anywhere (RFC 9700 §4.11.2:
+//! anyone may register a client with any https redirect URI); after that they
+//! go back to the client (`error`, `state`, `iss`). A valid request is sealed
+//! (`pending`) into the browser's next stop, `GET /oauth2/consent?request=…`,
+//! which needs a portal session (sign-in comes back here), lets a user in
+//! several organizations pick one, and asks for consent. The form
+//! (CSRF-protected, on a page that cannot be framed) posts to
+//! `POST /oauth2/consent`, which records the answer (each request is answered
+//! once) and issues the code.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -18,39 +22,69 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::{context, Environment};
 use octogen_core::api_key::random_token;
-use octogen_store::{AuditEvent, NewAuthorizationCode, NewOAuthGrant, OrgType, PendingAuthorization};
+use octogen_store::{AuditEvent, NewAuthorizationCode, NewOAuthGrant, OrgType};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::clients::{redirect_matches, resolve_client, ClientProblem};
-use super::{hash, Urls, CODE_DOMAIN, CODE_SECONDS, REQUEST_SECONDS, SCOPE};
+use super::clients::{redirect_matches, remember_document_client, resolve_client, valid_redirect_uri, ClientProblem};
+use super::pending::{self, PendingRequest};
+use super::{
+    anonymous_budget, hash, housekeeping, Urls, CODE_DOMAIN, CODE_SECONDS, REDIRECT_URI_MAX_BYTES, REQUEST_SECONDS,
+    SCOPE,
+};
+use crate::net::ClientAddr;
 use crate::portal::csrf::CsrfForm;
 use crate::portal::{PortalError, PortalUser};
 use crate::state::AppState;
 
-/// A validated authorization request, kept while the user signs in and decides.
-#[derive(Debug, Serialize, Deserialize)]
-struct AuthorizationRequest {
-    client_id: String,
-    client_name: Option<String>,
-    redirect_uri: String,
-    state: Option<String>,
-    code_challenge: String,
-    resource: String,
-    scope: String,
-    issuer: String,
-}
+/// The longest authorization request (its query string, percent-encoded) read.
+const QUERY_MAX_BYTES: usize = 16 * 1024;
+/// The longest value of each parameter this server reads (in bytes, decoded).
+const PARAMETER_MAX_BYTES: [(&str, usize); 8] = [
+    ("client_id", 512),
+    ("redirect_uri", REDIRECT_URI_MAX_BYTES),
+    ("state", 1024),
+    ("scope", 512),
+    ("resource", 2048),
+    ("response_type", 64),
+    ("code_challenge", 128),
+    ("code_challenge_method", 64),
+];
 
 /// `GET /oauth2/authorize`.
-pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    client_addr: ClientAddr,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match anonymous_budget(&state, &client_addr).await {
+        Ok(budget) if !budget.allowed() => {
+            let mut response = refuse_here(
+                "Too many requests to connect applications came from your network. Wait a minute and try again.".into(),
+            );
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            budget.apply_headers(response.headers_mut());
+            return response;
+        }
+        Ok(_) => {}
+        Err(response) => return response,
+    }
     let Some(urls) = Urls::of(&state.config, &headers) else {
-        return PortalError::BadRequest("The Host header does not name this server.".into()).into_response();
+        return refuse_here("The Host header does not name this server.".into());
     };
-    let params = match single_valued(query.as_deref().unwrap_or("")) {
+    let query = query.unwrap_or_default();
+    if query.len() > QUERY_MAX_BYTES {
+        return refuse_here(format!("The request is longer than {QUERY_MAX_BYTES} bytes."));
+    }
+    let params = match single_valued(&query) {
         Ok(params) => params,
         Err(name) => return refuse_here(format!("The parameter {name} was sent more than once.")),
     };
+    if let Err(problem) = check_sizes(&params) {
+        return refuse_here(problem);
+    }
     let Some(client_id) = params.get("client_id").filter(|id| !id.is_empty()) else {
         return refuse_here("The request does not say which application it is for (client_id is missing).".into());
     };
@@ -74,10 +108,24 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => return refuse_here("The request does not say where to send you back (redirect_uri).".into()),
     };
-    // From here on, problems are the client's to handle: they go back to it.
+    // Registered under older rules, perhaps: every redirect is checked against today's.
+    if let Err(problem) = valid_redirect_uri(&redirect_uri) {
+        return refuse_here(format!("The application's redirect URI cannot be used: {problem}."));
+    }
+    // From here on, problems are the client's to handle: they go back to it, once a person
+    // has approved it (until then it may be anyone's redirector, and they are shown here).
     let client_state = params.get("state").cloned();
     let back = |error: &str, description: &str| {
-        redirect_to_client(&redirect_uri, &[("error", error), ("error_description", description)], &client_state, &urls)
+        if client.approved {
+            redirect_to_client(
+                &redirect_uri,
+                &[("error", error), ("error_description", description)],
+                &client_state,
+                &urls,
+            )
+        } else {
+            refuse_here(format!("The application's request cannot be served: {description} ({error})."))
+        }
     };
     if params.get("response_type").map(String::as_str) != Some("code") {
         return back("unsupported_response_type", "response_type must be code");
@@ -91,39 +139,38 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
     if challenge.len() != 43 || !challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return back("invalid_request", "code_challenge must be the base64url SHA-256 of the code verifier");
     }
-    let resource = urls.resource();
-    if params.get("resource").is_some_and(|requested| requested != &resource) {
+    if params.get("resource").is_some_and(|requested| requested != &urls.resource()) {
         return back("invalid_target", "this server issues tokens only for its MCP endpoint");
     }
-    let request = AuthorizationRequest {
+    let request = PendingRequest {
+        id: random_token(16).expose_secret().to_string(),
         client_id: client.id.clone(),
         client_name: client.name.clone(),
+        document_client: client.document,
         redirect_uri: redirect_uri.clone(),
         state: client_state.clone(),
         code_challenge: challenge.clone(),
-        resource,
-        scope: SCOPE.into(),
         issuer: urls.issuer.clone(),
+        expires_at: state.oauth.clock.now().plus_millis(REQUEST_SECONDS * 1000).millis(),
     };
-    let now = state.oauth.clock.now();
-    let id = random_token(24).expose_secret().to_string();
-    let stored = state
-        .store
-        .create_oauth_request(PendingAuthorization {
-            id: id.clone(),
-            request: serde_json::to_string(&request).unwrap_or_default(),
-            created_at: now,
-            expires_at: now.plus_millis(REQUEST_SECONDS * 1000),
-        })
-        .await;
-    if let Err(error) = stored {
-        return PortalError::Internal(error.into()).into_response();
+    match pending::seal(&state.secrets.pepper, &request) {
+        Ok(sealed) => see_other(&format!("/oauth2/consent?request={sealed}")),
+        Err(error) => PortalError::Internal(error).into_response(),
     }
-    // Housekeeping on this (rare) path keeps the OAuth tables small without a background task.
-    if let Err(error) = state.store.prune_oauth(now).await {
-        tracing::warn!(error = %error, "cannot prune expired OAuth state");
+}
+
+/// Every parameter within its size, and `state` in the characters RFC 6749 allows
+/// (printable ASCII): this server hands it back, in a URL, and in the consent URL.
+fn check_sizes(params: &HashMap<String, String>) -> Result<(), String> {
+    for (name, max) in PARAMETER_MAX_BYTES {
+        if params.get(name).is_some_and(|value| value.len() > max) {
+            return Err(format!("The parameter {name} is longer than {max} bytes."));
+        }
     }
-    see_other(&format!("/oauth2/consent?request={id}"))
+    if params.get("state").is_some_and(|state| !state.bytes().all(|b| (0x20..=0x7e).contains(&b))) {
+        return Err("The parameter state may contain only printable ASCII characters.".into());
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -138,7 +185,7 @@ pub async fn consent_page(
     user: PortalUser,
     Query(query): Query<ConsentQuery>,
 ) -> Result<Response, PortalError> {
-    let request = pending(&state, &query.request).await?;
+    let request = pending(&state, &query.request)?;
     if user.memberships.is_empty() {
         return Err(PortalError::forbidden(
             "You are not a member of any organization, so there is nothing to connect. Ask an operator to add you to one.",
@@ -204,12 +251,11 @@ pub async fn consent(
     user: PortalUser,
     CsrfForm(form): CsrfForm<ConsentForm>,
 ) -> Result<Response, PortalError> {
-    let request = pending(&state, &form.request).await?;
+    let request = pending(&state, &form.request)?;
     let urls = Urls { issuer: request.issuer.clone() };
-    if !state.store.take_oauth_request(&form.request).await? {
-        return Err(answered());
-    }
+    housekeeping(&state).await;
     if form.decision != "allow" {
+        answer(&state, &request).await?;
         let denied = [("error", "access_denied"), ("error_description", "the user did not allow access")];
         return Ok(redirect_to_client(&request.redirect_uri, &denied, &request.state, &urls));
     }
@@ -217,20 +263,42 @@ pub async fn consent(
     let Some(membership) = org_id.and_then(|id| user.memberships.iter().find(|m| m.org.id == id)) else {
         return Err(PortalError::BadRequest("Choose one of your organizations.".into()));
     };
+    answer(&state, &request).await?;
+    if request.document_client {
+        remember_document_client(&state, &request.client_id, request.client_name.clone(), &request.redirect_uri)
+            .await
+            .map_err(PortalError::Internal)?;
+    } else if state.store.get_oauth_client(&request.client_id).await?.is_none() {
+        return Err(PortalError::BadRequest(
+            "This application is no longer registered with this server. Go back to the application and connect it \
+             again."
+                .into(),
+        ));
+    }
     let now = state.oauth.clock.now();
     let code = format!("octo_ac_{}", random_token(32).expose_secret());
-    let grant = state
+    let grant_id = uuid::Uuid::new_v4().to_string();
+    let audit = AuditEvent {
+        occurred_at: octogen_core::Timestamp::now(),
+        org_id: Some(membership.org.id.clone()),
+        actor: user.actor().label,
+        action: "oauth.authorized".into(),
+        target: Some(request.client_id.clone()),
+        client_addr: user.client.label(),
+        detail: Some(json!({"client_name": request.client_name, "grant": grant_id, "resource": urls.resource()})),
+    };
+    state
         .store
         .create_oauth_grant(
             NewOAuthGrant {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: grant_id,
                 client_id: request.client_id.clone(),
                 user_id: user.user.id.clone(),
                 org_id: membership.org.id.clone(),
                 session_id: user.session.id.clone(),
                 issuer: request.issuer.clone(),
-                resource: request.resource.clone(),
-                scope: request.scope.clone(),
+                resource: urls.resource(),
+                scope: SCOPE.into(),
                 created_at: now,
             },
             NewAuthorizationCode {
@@ -240,30 +308,24 @@ pub async fn consent(
                 created_at: now,
                 expires_at: now.plus_millis(CODE_SECONDS * 1000),
             },
+            audit,
         )
-        .await?;
-    state
-        .store
-        .append_audit(AuditEvent {
-            occurred_at: octogen_core::Timestamp::now(),
-            org_id: Some(membership.org.id.clone()),
-            actor: user.actor().label,
-            action: "oauth.authorized".into(),
-            target: Some(request.client_id.clone()),
-            client_addr: user.client.label(),
-            detail: Some(json!({"client_name": request.client_name, "grant": grant.id, "resource": request.resource})),
-        })
         .await?;
     Ok(redirect_to_client(&request.redirect_uri, &[("code", &code)], &request.state, &urls))
 }
 
-/// The stored request behind a consent page or answer, if it is still open.
-async fn pending(state: &AppState, id: &str) -> Result<AuthorizationRequest, PortalError> {
-    let found = if id.is_empty() || id.len() > 64 { None } else { state.store.get_oauth_request(id).await? };
-    let Some(found) = found.filter(|found| found.expires_at > state.oauth.clock.now()) else {
-        return Err(answered());
-    };
-    serde_json::from_str(&found.request).map_err(|error| PortalError::Internal(error.into()))
+/// The sealed request behind a consent page or answer, if it is this server's and still open.
+fn pending(state: &AppState, sealed: &str) -> Result<PendingRequest, PortalError> {
+    pending::open(&state.secrets.pepper, sealed, state.oauth.clock.now()).ok_or_else(answered)
+}
+
+/// Records the answer to `request`; refused when it was answered already.
+async fn answer(state: &AppState, request: &PendingRequest) -> Result<(), PortalError> {
+    if state.store.answer_oauth_request(&request.id, request.expires_at()).await? {
+        Ok(())
+    } else {
+        Err(answered())
+    }
 }
 
 fn answered() -> PortalError {

@@ -1,12 +1,19 @@
 //! Who may ask for tokens: clients registered by RFC 7591, and clients whose
 //! id is the https URL of a client ID metadata document (fetched when they
-//! authorize); redirect URI rules; client authentication at the token endpoint.
+//! authorize, stored once a person approves one); redirect URI rules; client
+//! authentication at the token endpoint.
 //!
 //! Redirect URIs: `https` anywhere; `http` only on a loopback host
-//! (`127.0.0.1`, `[::1]`, `localhost`); private-use schemes of native apps
-//! (`com.example.app:/callback`); never a fragment, nor `javascript:`,
-//! `data:`, `file:` and the like. A presented URI must equal a registered one
-//! exactly, except that a loopback registration matches any port (RFC 8252 §7.3).
+//! (`127.0.0.1`, `[::1]`, `localhost`); a native app's private-use scheme only
+//! in reverse-domain form (`com.example.app:/callback`, RFC 8252 §7.1), so
+//! `javascript:`, `data:`, `ms-appinstaller:` and every other handler a browser
+//! might hand a URI to are out; never a fragment; at most 2 KB. A presented URI
+//! must equal a registered one exactly, except that a loopback registration
+//! matches any port (RFC 8252 §7.3).
+//!
+//! Registration is anonymous, so it keeps only what the server uses (redirect
+//! URIs, name, authentication method, grant types), each capped, and drops the
+//! rest of the metadata. A client nobody has used for 30 days is forgotten.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -19,24 +26,31 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use octogen_core::api_key::random_token;
-use octogen_store::{ClientAuthMethod, ClientKind, NewOAuthClient, OAuthClient};
+use octogen_store::{AuditEvent, ClientAuthMethod, ClientKind, NewOAuthClient, OAuthClient};
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::{charge, hash, no_store, oauth_error, CLIENT_SECRET_DOMAIN};
+use super::{
+    anonymous_budget, hash, housekeeping, no_store, oauth_error, too_many_requests, CLIENT_SECRET_DOMAIN,
+    REDIRECT_URI_MAX_BYTES,
+};
 use crate::net::ClientAddr;
 use crate::state::AppState;
 
-/// Registrations one client address may make per minute.
-const REGISTRATIONS_PER_MINUTE: u32 = 20;
 /// The largest client ID metadata document we read.
 pub const METADATA_MAX_BYTES: usize = 16 * 1024;
-const MAX_REDIRECT_URIS: usize = 20;
-const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ftp"];
+/// Real clients register one to three redirect URIs.
+const MAX_REDIRECT_URIS: usize = 10;
+/// All redirect URIs of a client together: what one anonymous registration may store.
+const REDIRECT_URIS_MAX_TOTAL_BYTES: usize = 2048;
+const CLIENT_NAME_MAX_CHARS: usize = 200;
 
 /// Checks one redirect URI against the rules above.
 pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > REDIRECT_URI_MAX_BYTES {
+        return Err(format!("a redirect URI is longer than {REDIRECT_URI_MAX_BYTES} bytes"));
+    }
     let parsed = url::Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URI"))?;
     if parsed.fragment().is_some() {
         return Err(format!("{uri:?} has a fragment"));
@@ -45,9 +59,25 @@ pub fn valid_redirect_uri(uri: &str) -> Result<(), String> {
         "https" => Ok(()),
         "http" if is_loopback_host(&parsed) => Ok(()),
         "http" => Err(format!("{uri:?}: http redirect URIs must be on a loopback host (127.0.0.1, [::1], localhost)")),
-        scheme if FORBIDDEN_SCHEMES.contains(&scheme) => Err(format!("{uri:?}: the {scheme} scheme is not allowed")),
-        _ => Ok(()),
+        scheme if is_reverse_domain(scheme) => Ok(()),
+        scheme => Err(format!(
+            "{uri:?}: the {scheme} scheme is not allowed (use https, http on a loopback host, or a native app's \
+             private-use scheme named by a reverse domain such as com.example.app, RFC 8252 §7.1)"
+        )),
     }
+}
+
+/// A scheme in reverse-domain form: two or more dot-separated labels of letters,
+/// digits and hyphens, the first (a top-level domain) starting with a letter.
+fn is_reverse_domain(scheme: &str) -> bool {
+    let labels: Vec<&str> = scheme.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+        })
+        && labels[0].starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
 fn is_loopback_host(url: &url::Url) -> bool {
@@ -80,13 +110,12 @@ pub fn redirect_matches(registered: &[String], presented: &str) -> bool {
     })
 }
 
-/// `POST /oauth2/register` (RFC 7591).
+/// `POST /oauth2/register` (RFC 7591): anonymous, so throttled per client address,
+/// and only the metadata the server uses is kept (and answered back).
 pub async fn register(State(state): State<AppState>, client: ClientAddr, body: Bytes) -> Response {
-    let key = format!("oauth-register:{}", client.0.map(|ip| ip.to_string()).unwrap_or_default());
-    match charge(&state, &key, REGISTRATIONS_PER_MINUTE).await {
+    match anonymous_budget(&state, &client).await {
         Ok(budget) if !budget.allowed() => {
-            let mut response =
-                oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many registrations; try again later");
+            let mut response = too_many_requests("too many requests from this address; try again later");
             budget.apply_headers(response.headers_mut());
             return response;
         }
@@ -105,31 +134,41 @@ pub async fn register(State(state): State<AppState>, client: ClientAddr, body: B
     let client_id = uuid::Uuid::new_v4().simple().to_string();
     let secret = (registration.auth_method != ClientAuthMethod::None)
         .then(|| format!("octo_cs_{}", random_token(32).expose_secret()));
-    let mut registered = metadata.clone();
-    registered.insert("redirect_uris".into(), json!(registration.redirect_uris));
-    registered.insert("token_endpoint_auth_method".into(), json!(registration.auth_method.as_str()));
-    registered.insert("grant_types".into(), json!(registration.grant_types));
-    registered.insert("response_types".into(), json!(["code"]));
-    registered.remove("client_secret");
-    registered.remove("client_id");
+    let audit = AuditEvent {
+        occurred_at: octogen_core::Timestamp::now(),
+        org_id: None,
+        actor: "anonymous".into(),
+        action: "oauth.client_registered".into(),
+        target: Some(client_id.clone()),
+        client_addr: client.label(),
+        detail: Some(json!({
+            "client_name": registration.name,
+            "token_endpoint_auth_method": registration.auth_method.as_str(),
+            "redirect_uris": registration.redirect_uris.len(),
+        })),
+    };
     let stored = state
         .store
-        .create_oauth_client(NewOAuthClient {
-            id: client_id.clone(),
-            kind: ClientKind::Registered,
-            name: registration.name,
-            redirect_uris: registration.redirect_uris,
-            auth_method: registration.auth_method,
-            secret_hash: secret.as_deref().map(|secret| hash(&state, CLIENT_SECRET_DOMAIN, secret)),
-            metadata: Value::Object(registered.clone()),
-            now,
-        })
+        .create_oauth_client(
+            NewOAuthClient {
+                id: client_id.clone(),
+                kind: ClientKind::Registered,
+                name: registration.name.clone(),
+                redirect_uris: registration.redirect_uris.clone(),
+                auth_method: registration.auth_method,
+                secret_hash: secret.as_deref().map(|secret| hash(&state, CLIENT_SECRET_DOMAIN, secret)),
+                metadata: json!({"grant_types": registration.grant_types}),
+                now,
+            },
+            audit,
+        )
         .await;
     if let Err(error) = stored {
         tracing::error!(error = %error, "cannot store an OAuth client");
         return oauth_error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again later");
     }
-    let mut body = registered;
+    housekeeping(&state).await;
+    let mut body = registration.metadata();
     body.insert("client_id".into(), json!(client_id));
     body.insert("client_id_issued_at".into(), json!(now.millis() / 1000));
     if let Some(secret) = secret {
@@ -141,6 +180,7 @@ pub async fn register(State(state): State<AppState>, client: ClientAddr, body: B
     response
 }
 
+/// The client metadata this server uses; everything else a client sends is dropped.
 struct Registration {
     redirect_uris: Vec<String>,
     auth_method: ClientAuthMethod,
@@ -151,17 +191,7 @@ struct Registration {
 impl Registration {
     /// The rules every client's metadata meets, registered or from a document.
     fn parse(metadata: &Map<String, Value>) -> Result<Registration, Response> {
-        let redirect_uris: Vec<String> = match metadata.get("redirect_uris") {
-            Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_REDIRECT_URIS => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_string))
-                .collect::<Option<_>>()
-                .ok_or_else(|| invalid_redirect("redirect_uris must be strings"))?,
-            _ => return Err(invalid_redirect("redirect_uris must be a list of 1 to 20 URIs")),
-        };
-        for uri in &redirect_uris {
-            valid_redirect_uri(uri).map_err(|message| invalid_redirect(&message))?;
-        }
+        let redirect_uris = redirect_uris(metadata.get("redirect_uris"))?;
         let auth_method = match metadata.get("token_endpoint_auth_method") {
             None => ClientAuthMethod::ClientSecretBasic,
             Some(Value::String(method)) => ClientAuthMethod::parse(method).ok_or_else(|| {
@@ -179,7 +209,14 @@ impl Registration {
                 {
                     return Err(invalid_metadata("grant_types may list only authorization_code and refresh_token"));
                 }
-                grants
+                // Each kind once, in the client's order: a long list of repeats is not stored.
+                let mut unique: Vec<String> = Vec::new();
+                for grant in grants {
+                    if !unique.contains(&grant) {
+                        unique.push(grant);
+                    }
+                }
+                unique
             }
             Some(_) => return Err(invalid_metadata("grant_types must be a list")),
         };
@@ -193,13 +230,47 @@ impl Registration {
         }
         let name = match metadata.get("client_name") {
             None | Some(Value::Null) => None,
-            Some(Value::String(name)) if name.chars().count() <= 200 && !name.chars().any(char::is_control) => {
+            Some(Value::String(name))
+                if name.chars().count() <= CLIENT_NAME_MAX_CHARS && !name.chars().any(char::is_control) =>
+            {
                 Some(name.trim().to_string()).filter(|name| !name.is_empty())
             }
             Some(_) => return Err(invalid_metadata("client_name must be a string of at most 200 characters")),
         };
         Ok(Registration { redirect_uris, auth_method, grant_types, name })
     }
+
+    /// The registered metadata (RFC 7591 §3.2.1), as answered to the client.
+    fn metadata(&self) -> Map<String, Value> {
+        let mut metadata = Map::new();
+        if let Some(name) = &self.name {
+            metadata.insert("client_name".into(), json!(name));
+        }
+        metadata.insert("redirect_uris".into(), json!(self.redirect_uris));
+        metadata.insert("token_endpoint_auth_method".into(), json!(self.auth_method.as_str()));
+        metadata.insert("grant_types".into(), json!(self.grant_types));
+        metadata.insert("response_types".into(), json!(["code"]));
+        metadata
+    }
+}
+
+/// `redirect_uris`: 1 to 10 URIs that follow the rules, at most 2 KB together.
+fn redirect_uris(value: Option<&Value>) -> Result<Vec<String>, Response> {
+    let uris: Vec<String> = match value {
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_REDIRECT_URIS => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid_redirect("redirect_uris must be strings"))?,
+        _ => return Err(invalid_redirect("redirect_uris must be a list of 1 to 10 URIs")),
+    };
+    if uris.iter().map(String::len).sum::<usize>() > REDIRECT_URIS_MAX_TOTAL_BYTES {
+        return Err(invalid_redirect("redirect_uris may take at most 2048 bytes together"));
+    }
+    for uri in &uris {
+        valid_redirect_uri(uri).map_err(|message| invalid_redirect(&message))?;
+    }
+    Ok(uris)
 }
 
 fn invalid_redirect(message: &str) -> Response {
@@ -219,9 +290,26 @@ pub enum ClientProblem {
     Internal(anyhow::Error),
 }
 
+/// A client as an authorization request sees it.
+#[derive(Debug)]
+pub struct ResolvedClient {
+    pub id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    /// Known by its metadata document (not stored until a person approves it).
+    pub document: bool,
+    /// A person has approved it before. Until then anyone could have registered it,
+    /// with any redirect URI: errors are shown on this server, not sent there.
+    pub approved: bool,
+}
+
 /// The client behind a `client_id`: a registered one, or (for an https URL) the
-/// one its metadata document describes, fetched now and remembered.
-pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthClient, ClientProblem> {
+/// one its metadata document describes, fetched now. Nothing is stored here: an
+/// authorization request is anonymous.
+pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<ResolvedClient, ClientProblem> {
+    let stored =
+        state.store.get_oauth_client(client_id).await.map_err(|error| ClientProblem::Internal(error.into()))?;
+    let approved = stored.as_ref().is_some_and(|client| client.last_used_at.is_some());
     if state.oauth.fetcher.is_metadata_url(client_id) {
         let document = state.oauth.fetcher.fetch(client_id).await.map_err(ClientProblem::Document)?;
         let registration = Registration::parse(&document).map_err(|_| {
@@ -230,26 +318,49 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<OAuthCl
         if registration.auth_method != ClientAuthMethod::None || document.contains_key("client_secret") {
             return Err(ClientProblem::Document("token_endpoint_auth_method must be none".into()));
         }
-        return state
-            .store
-            .put_oauth_client(NewOAuthClient {
-                id: client_id.to_string(),
-                kind: ClientKind::MetadataDocument,
-                name: registration.name,
-                redirect_uris: registration.redirect_uris,
-                auth_method: ClientAuthMethod::None,
-                secret_hash: None,
-                metadata: Value::Object(document),
-                now: state.oauth.clock.now(),
-            })
-            .await
-            .map_err(|error| ClientProblem::Internal(error.into()));
+        return Ok(ResolvedClient {
+            id: client_id.to_string(),
+            name: registration.name,
+            redirect_uris: registration.redirect_uris,
+            document: true,
+            approved,
+        });
     }
-    match state.store.get_oauth_client(client_id).await {
-        Ok(Some(client)) if client.kind == ClientKind::Registered => Ok(client),
-        Ok(_) => Err(ClientProblem::Unknown),
-        Err(error) => Err(ClientProblem::Internal(error.into())),
+    match stored {
+        Some(client) if client.kind == ClientKind::Registered => Ok(ResolvedClient {
+            id: client.id,
+            name: client.name,
+            redirect_uris: client.redirect_uris,
+            document: false,
+            approved,
+        }),
+        _ => Err(ClientProblem::Unknown),
     }
+}
+
+/// Stores (or refreshes) a client known by its metadata document, once a person
+/// approved it: grants and tokens refer to it from then on. Only what the
+/// approval needs is kept: its name and the redirect URI it was approved for.
+pub async fn remember_document_client(
+    state: &AppState,
+    client_id: &str,
+    name: Option<String>,
+    redirect_uri: &str,
+) -> anyhow::Result<()> {
+    state
+        .store
+        .put_oauth_client(NewOAuthClient {
+            id: client_id.to_string(),
+            kind: ClientKind::MetadataDocument,
+            name,
+            redirect_uris: vec![redirect_uri.to_string()],
+            auth_method: ClientAuthMethod::None,
+            secret_hash: None,
+            metadata: json!({}),
+            now: state.oauth.clock.now(),
+        })
+        .await?;
+    Ok(())
 }
 
 /// Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or
@@ -480,9 +591,11 @@ mod tests {
             "http://localhost:3030/cb",
             "http://[::1]:9/cb",
             "com.example.agent:/oauth",
+            "io.github.octo-agent://cb",
         ] {
             assert!(valid_redirect_uri(good).is_ok(), "{good}");
         }
+        let long = format!("https://client.example/{}", "a".repeat(REDIRECT_URI_MAX_BYTES));
         for bad in [
             "http://client.example/callback",
             "https://client.example/cb#frag",
@@ -490,6 +603,13 @@ mod tests {
             "data:text/html,x",
             "/relative",
             "file:///etc/passwd",
+            "ms-appinstaller:?source=https://evil.example/x.appinstaller",
+            "ms-settings:privacy",
+            "myapp:/callback",
+            "com:/callback",
+            "com..app:/callback",
+            "1com.example:/callback",
+            long.as_str(),
         ] {
             assert!(valid_redirect_uri(bad).is_err(), "{bad}");
         }

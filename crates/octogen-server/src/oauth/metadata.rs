@@ -1,6 +1,8 @@
 //! Discovery documents: RFC 9728 protected-resource metadata (served at the
 //! root and path-suffixed well-known URLs) and RFC 8414 authorization-server
-//! metadata. Both are public and may be read by browser-based clients.
+//! metadata. Both are public and may be read by browser-based clients. They are
+//! never cached: without `public_url` they depend on the request's `Host`, and a
+//! changed `public_url` must apply at once.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -8,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{bad_host, Urls, SCOPE};
+use super::{bad_host, no_store, Urls, SCOPE};
 use crate::state::AppState;
 
 /// `GET /.well-known/oauth-protected-resource[/mcp]`: `resource` is the MCP URL.
@@ -46,5 +48,6 @@ pub async fn authorization_server(State(state): State<AppState>, headers: Header
 fn public(body: Json<serde_json::Value>) -> Response {
     let mut response = body.into_response();
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    no_store(response.headers_mut());
     response
 }

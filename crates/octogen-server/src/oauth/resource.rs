@@ -5,9 +5,11 @@
 //! partner and not suspended.
 //!
 //! Refusals follow RFC 6750 and RFC 9728: 401 with `WWW-Authenticate: Bearer
-//! resource_metadata="…"` (plus `error="invalid_token"` when a token was sent)
-//! so a client can discover how to get a token; 403 when the token is fine but
-//! its organization may not use the catalog tools.
+//! resource_metadata="…", scope="catalog"` (plus `error="invalid_token"` when a
+//! token was sent) so a client can discover how to get a token and what to ask
+//! for; 403 when the token is fine but its organization may not use the
+//! catalog tools. A refused token draws from the client address's failure
+//! budget (shared with `/v1`): 429 once it is spent.
 
 use std::sync::Arc;
 
@@ -17,8 +19,9 @@ use axum::Json;
 use octogen_store::{GrantedCatalog, OrgAccess, OrgType, TokenKind};
 use serde_json::json;
 
-use super::{access_token_hash, no_store, Urls};
+use super::{access_token_hash, failed_attempt, no_store, Urls, SCOPE};
 use crate::auth::bearer_token;
+use crate::net::ClientAddr;
 use crate::service::products::Scope;
 use crate::state::AppState;
 
@@ -39,12 +42,28 @@ impl McpCaller {
     }
 }
 
-/// Authenticates an MCP request, or says how it is refused.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<McpCaller, Response> {
-    let Some(urls) = Urls::of(&state.config, headers) else { return Err(super::bad_host()) };
+/// Authenticates an MCP request from `client`, or says how it is refused.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    client: &ClientAddr,
+) -> Result<McpCaller, Response> {
     let query_token = uri
         .query()
         .is_some_and(|query| url::form_urlencoded::parse(query.as_bytes()).any(|(name, _)| name == "access_token"));
+    let presented = query_token || bearer_token(headers).is_some();
+    match check(state, headers, query_token).await {
+        // Asking without a token is how a client discovers the authorization server: not a failure.
+        Err(refusal) if presented && matches!(refusal.status(), StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) => {
+            Err(failed_attempt(state, client, "oauth_access_token", refusal).await)
+        }
+        outcome => outcome,
+    }
+}
+
+async fn check(state: &AppState, headers: &HeaderMap, query_token: bool) -> Result<McpCaller, Response> {
+    let Some(urls) = Urls::of(&state.config, headers) else { return Err(super::bad_host()) };
     let Some(token) = bearer_token(headers) else {
         if query_token {
             return Err(challenge(
@@ -115,7 +134,7 @@ pub fn challenge(urls: &Urls, error: Option<(&str, &str)>) -> Response {
 }
 
 fn refusal(status: StatusCode, urls: &Urls, error: Option<(&str, &str)>) -> Response {
-    let mut value = format!("Bearer resource_metadata=\"{}\"", urls.resource_metadata());
+    let mut value = format!("Bearer resource_metadata=\"{}\", scope=\"{SCOPE}\"", urls.resource_metadata());
     let body = match error {
         Some((code, description)) => {
             value.push_str(&format!(", error=\"{code}\", error_description=\"{description}\""));

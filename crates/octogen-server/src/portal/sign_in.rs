@@ -143,6 +143,10 @@ pub async fn switch_org(
     Ok(Redirect::to("/keys"))
 }
 
+/// The longest `next` kept: an OAuth consent URL carries its whole authorization
+/// request, sealed (see `oauth::pending`).
+const NEXT_MAX_BYTES: usize = crate::oauth::SEALED_REQUEST_MAX_BYTES + 64;
+
 /// Only a local path may follow sign-in (no `//host` or `/\host`: open redirects).
 fn safe_next(next: Option<&str>) -> String {
     match next {
@@ -150,7 +154,7 @@ fn safe_next(next: Option<&str>) -> String {
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
-                && path.len() <= 512
+                && path.len() <= NEXT_MAX_BYTES
                 && !path.chars().any(char::is_control)
                 && !path.starts_with("/login") =>
         {

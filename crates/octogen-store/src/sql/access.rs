@@ -284,19 +284,7 @@ impl AccessStore for SqlStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_events (occurred_at, org_id, actor, action, target, client_addr, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(event.occurred_at.millis())
-        .bind(event.org_id)
-        .bind(event.actor)
-        .bind(event.action)
-        .bind(event.target)
-        .bind(event.client_addr)
-        .bind(event.detail.map(|detail| detail.to_string()))
-        .execute(&self.pool)
-        .await?;
+        insert_audit(event).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -357,6 +345,24 @@ impl AccessStore for SqlStore {
     async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The statement that appends `event` to the audit log: run on the pool, or in
+/// the transaction of the change it records.
+pub(super) fn insert_audit(
+    event: AuditEvent,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+    sqlx::query(
+        "INSERT INTO audit_events (occurred_at, org_id, actor, action, target, client_addr, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(event.occurred_at.millis())
+    .bind(event.org_id)
+    .bind(event.actor)
+    .bind(event.action)
+    .bind(event.target)
+    .bind(event.client_addr)
+    .bind(event.detail.map(|detail| detail.to_string()))
 }
 
 /// A value bound to a numbered placeholder of a query built at run time.

@@ -1,4 +1,4 @@
-//! OAuth 2.1 state (migration 0005) and the organization lookup of OAuth callers.
+//! OAuth 2.1 state (migrations 0005 and 0010) and the organization lookup of OAuth callers.
 //!
 //! Single-use rules are single statements: a code is redeemed and a refresh
 //! token spent by an `UPDATE … WHERE used_at IS NULL`, so of two concurrent
@@ -6,18 +6,22 @@
 //! replay. Grants reference the portal session they were approved in with
 //! `ON DELETE CASCADE`, and every token lookup joins the session and the
 //! membership, so sign-out and leaving the organization end them at once.
+//! Audit events of OAuth changes are written in the change's transaction.
 
 use async_trait::async_trait;
 use octogen_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::access::insert_audit;
 use super::*;
 use crate::error::{StoreError, StoreResult};
 use crate::oauth::*;
 
 const CLIENT_COLUMNS: &str =
     "id, kind, name, redirect_uris, auth_method, secret_hash, metadata, created_at, updated_at";
+/// Refreshes cost a write each; their use of the client is recorded at most this often.
+const CLIENT_USE_RESOLUTION_MILLIS: i64 = 24 * 3600 * 1000;
 const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.org_id, g.session_id, g.issuer, g.resource, g.scope, \
                              g.created_at, g.revoked_at, g.revoked_reason";
 
@@ -46,87 +50,56 @@ impl OAuthStore for SqlStore {
         Ok(Some(OrgPrincipal { org: org_access_of(first)?, catalogs: granted_catalogs_of(&rows)? }))
     }
 
-    async fn create_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient> {
+    async fn create_oauth_client(&self, client: NewOAuthClient, audit: AuditEvent) -> StoreResult<OAuthClient> {
         let id = client.id.clone();
-        sqlx::query(&format!(
-            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
-        ))
-        .bind(&client.id)
-        .bind(client.kind.as_str())
-        .bind(&client.name)
-        .bind(serde_json::to_string(&client.redirect_uris).unwrap_or_default())
-        .bind(client.auth_method.as_str())
-        .bind(&client.secret_hash)
-        .bind(client.metadata.to_string())
-        .bind(client.now.millis())
-        .execute(&self.pool)
-        .await
-        .map_err(|error| conflict_on_unique(error, format!("an OAuth client with id {id} already exists")))?;
+        let _writer = self.oauth_writer().await;
+        let mut tx = self.begin_write().await?;
+        insert_client(&insert_client_sql(""), &client)
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| conflict_on_unique(error, format!("an OAuth client with id {id} already exists")))?;
+        insert_audit(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
         self.get_oauth_client(&id).await?.ok_or_else(|| StoreError::Corrupt("an inserted OAuth client is gone".into()))
     }
 
     async fn put_oauth_client(&self, client: NewOAuthClient) -> StoreResult<OAuthClient> {
         let id = client.id.clone();
-        sqlx::query(&format!(
-            "INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+        let sql = insert_client_sql(
+            " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
                redirect_uris = excluded.redirect_uris, auth_method = excluded.auth_method, \
-               secret_hash = excluded.secret_hash, metadata = excluded.metadata, updated_at = excluded.updated_at"
-        ))
-        .bind(&client.id)
-        .bind(client.kind.as_str())
-        .bind(&client.name)
-        .bind(serde_json::to_string(&client.redirect_uris).unwrap_or_default())
-        .bind(client.auth_method.as_str())
-        .bind(&client.secret_hash)
-        .bind(client.metadata.to_string())
-        .bind(client.now.millis())
-        .execute(&self.pool)
-        .await?;
+               secret_hash = excluded.secret_hash, metadata = excluded.metadata, updated_at = excluded.updated_at",
+        );
+        insert_client(&sql, &client).execute(&self.pool).await?;
         self.get_oauth_client(&id).await?.ok_or_else(|| StoreError::Corrupt("an upserted OAuth client is gone".into()))
     }
 
     async fn get_oauth_client(&self, id: &str) -> StoreResult<Option<OAuthClient>> {
-        let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {CLIENT_COLUMNS}, last_used_at FROM oauth_clients WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(client_from_row).transpose()
     }
 
-    async fn create_oauth_request(&self, pending: PendingAuthorization) -> StoreResult<()> {
-        sqlx::query("INSERT INTO oauth_requests (id, request, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&pending.id)
-            .bind(&pending.request)
-            .bind(pending.created_at.millis())
-            .bind(pending.expires_at.millis())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn get_oauth_request(&self, id: &str) -> StoreResult<Option<PendingAuthorization>> {
-        let row = sqlx::query("SELECT id, request, created_at, expires_at FROM oauth_requests WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(PendingAuthorization {
-                id: row.try_get("id")?,
-                request: row.try_get("request")?,
-                created_at: Timestamp::from_millis(row.try_get("created_at")?),
-                expires_at: Timestamp::from_millis(row.try_get("expires_at")?),
-            })
-        })
-        .transpose()
-    }
-
-    async fn take_oauth_request(&self, id: &str) -> StoreResult<bool> {
-        let result = sqlx::query("DELETE FROM oauth_requests WHERE id = $1").bind(id).execute(&self.pool).await?;
+    async fn answer_oauth_request(&self, id: &str, expires_at: Timestamp) -> StoreResult<bool> {
+        // One statement: of two concurrent answers exactly one inserts.
+        let result = sqlx::query(
+            "INSERT INTO oauth_answered_requests (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(expires_at.millis())
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 
-    async fn create_oauth_grant(&self, grant: NewOAuthGrant, code: NewAuthorizationCode) -> StoreResult<OAuthGrant> {
+    async fn create_oauth_grant(
+        &self,
+        grant: NewOAuthGrant,
+        code: NewAuthorizationCode,
+        audit: AuditEvent,
+    ) -> StoreResult<OAuthGrant> {
         let _writer = self.oauth_writer().await;
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -156,6 +129,8 @@ impl OAuthStore for SqlStore {
         .bind(code.expires_at.millis())
         .execute(&mut *tx)
         .await?;
+        mark_client_used(&mut tx, &grant.client_id, grant.created_at, 0).await?;
+        insert_audit(audit).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(OAuthGrant {
             id: grant.id,
@@ -201,10 +176,19 @@ impl OAuthStore for SqlStore {
         })))
     }
 
-    async fn issue_oauth_tokens(&self, grant_id: &str, tokens: Vec<NewOAuthToken>) -> StoreResult<()> {
+    async fn issue_oauth_tokens(
+        &self,
+        grant_id: &str,
+        tokens: Vec<NewOAuthToken>,
+        audit: AuditEvent,
+    ) -> StoreResult<()> {
         let _writer = self.oauth_writer().await;
         let mut tx = self.begin_write().await?;
         insert_tokens(&mut tx, grant_id, &tokens).await?;
+        if let Some(issued_at) = tokens.iter().map(|token| token.created_at).max() {
+            mark_grant_client_used(&mut tx, grant_id, issued_at, 0).await?;
+        }
+        insert_audit(audit).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -268,20 +252,34 @@ impl OAuthStore for SqlStore {
         };
         let grant_id: String = spent.try_get("grant_id")?;
         insert_tokens(&mut tx, &grant_id, &successors).await?;
+        mark_grant_client_used(&mut tx, &grant_id, now, CLIENT_USE_RESOLUTION_MILLIS).await?;
         tx.commit().await?;
         Ok(RefreshRotation::Rotated)
     }
 
-    async fn revoke_oauth_grant(&self, grant_id: &str, now: Timestamp, reason: &str) -> StoreResult<bool> {
+    async fn revoke_oauth_grant(
+        &self,
+        grant_id: &str,
+        now: Timestamp,
+        reason: &str,
+        audit: AuditEvent,
+    ) -> StoreResult<bool> {
+        let _writer = self.oauth_writer().await;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "UPDATE oauth_grants SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
         )
         .bind(grant_id)
         .bind(now.millis())
         .bind(reason)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        let revoked = result.rows_affected() == 1;
+        if revoked {
+            insert_audit(audit).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     async fn get_oauth_grant(&self, grant_id: &str) -> StoreResult<Option<OAuthGrant>> {
@@ -292,11 +290,16 @@ impl OAuthStore for SqlStore {
         row.as_ref().map(grant_from_row).transpose()
     }
 
-    async fn prune_oauth(&self, now: Timestamp) -> StoreResult<u64> {
+    async fn prune_oauth(&self, now: Timestamp, clients_unused_since: Timestamp) -> StoreResult<u64> {
         let _writer = self.oauth_writer().await;
-        let mut pruned = 0;
+        // Clients first: their grants, codes and tokens go with them (ON DELETE CASCADE).
+        let mut pruned = sqlx::query("DELETE FROM oauth_clients WHERE COALESCE(last_used_at, created_at) <= $1")
+            .bind(clients_unused_since.millis())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         for sql in [
-            "DELETE FROM oauth_requests WHERE expires_at <= $1",
+            "DELETE FROM oauth_answered_requests WHERE expires_at <= $1",
             "DELETE FROM oauth_codes WHERE expires_at <= $1",
             "DELETE FROM oauth_tokens WHERE expires_at <= $1",
             // Revoked grants (their tokens go with them: a replay of one is then simply unknown).
@@ -321,6 +324,62 @@ impl SqlStore {
             Backend::Postgres => None,
         }
     }
+}
+
+/// `INSERT INTO oauth_clients …`, followed by `conflict` (empty, or an `ON CONFLICT` clause).
+fn insert_client_sql(conflict: &str) -> String {
+    format!("INSERT INTO oauth_clients ({CLIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8){conflict}")
+}
+
+/// `sql` (from `insert_client_sql`) with the client's values bound.
+fn insert_client<'q>(
+    sql: &'q str,
+    client: &NewOAuthClient,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(client.id.clone())
+        .bind(client.kind.as_str())
+        .bind(client.name.clone())
+        .bind(serde_json::to_string(&client.redirect_uris).unwrap_or_default())
+        .bind(client.auth_method.as_str())
+        .bind(client.secret_hash.clone())
+        .bind(client.metadata.to_string())
+        .bind(client.now.millis())
+}
+
+/// Records use of a client at `at`, unless it was recorded less than `resolution_millis` before.
+async fn mark_client_used(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    client_id: &str,
+    at: Timestamp,
+    resolution_millis: i64,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1 AND COALESCE(last_used_at, 0) <= $3")
+        .bind(client_id)
+        .bind(at.millis())
+        .bind(at.millis() - resolution_millis)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `mark_client_used` for the client of a grant.
+async fn mark_grant_client_used(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    grant_id: &str,
+    at: Timestamp,
+    resolution_millis: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE oauth_clients SET last_used_at = $2 \
+         WHERE id = (SELECT client_id FROM oauth_grants WHERE id = $1) AND COALESCE(last_used_at, 0) <= $3",
+    )
+    .bind(grant_id)
+    .bind(at.millis())
+    .bind(at.millis() - resolution_millis)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn insert_tokens(
@@ -364,6 +423,7 @@ fn client_from_row(row: &AnyRow) -> StoreResult<OAuthClient> {
         metadata: serde_json::from_str(&metadata).map_err(|_| StoreError::Corrupt("OAuth client metadata".into()))?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         updated_at: Timestamp::from_millis(row.try_get("updated_at")?),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp::from_millis),
     })
 }
 

@@ -1,5 +1,6 @@
-//! OAuth 2.1 state (migration 0005): clients, pending requests, grants, codes,
-//! tokens, and the organization lookup of OAuth callers.
+//! OAuth 2.1 state (migrations 0005 and 0010): clients, answered requests,
+//! grants, codes, tokens, their audit events, pruning, and the organization
+//! lookup of OAuth callers.
 
 use octogen_core::Timestamp;
 use octogen_store::*;
@@ -42,13 +43,34 @@ fn client(id: &str, now: Timestamp) -> NewOAuthClient {
         redirect_uris: vec!["http://127.0.0.1/callback".into()],
         auth_method: ClientAuthMethod::ClientSecretPost,
         secret_hash: Some("secret-hash".into()),
-        metadata: serde_json::json!({"client_name": "Agent"}),
+        metadata: serde_json::json!({"grant_types": ["authorization_code"]}),
         now,
     }
 }
 
+/// An audit event of `action` (on `org`, when given).
+fn event(action: &str, org: Option<&Org>) -> AuditEvent {
+    AuditEvent {
+        occurred_at: Timestamp::now(),
+        org_id: org.map(|org| org.id.clone()),
+        actor: "system".into(),
+        action: action.into(),
+        target: None,
+        client_addr: None,
+        detail: None,
+    }
+}
+
+/// The actions of the audit log, oldest first.
+async fn actions(store: &dyn Store) -> Vec<String> {
+    store.list_audit(None, 100).await.unwrap().into_iter().rev().map(|event| event.action).collect()
+}
+
 async fn approve(store: &dyn Store, who: &Member, client_id: &str, code_hash: &str) -> OAuthGrant {
-    let now = Timestamp::now();
+    approve_at(store, who, client_id, code_hash, Timestamp::now()).await
+}
+
+async fn approve_at(store: &dyn Store, who: &Member, client_id: &str, code_hash: &str, now: Timestamp) -> OAuthGrant {
     store
         .create_oauth_grant(
             NewOAuthGrant {
@@ -69,14 +91,22 @@ async fn approve(store: &dyn Store, who: &Member, client_id: &str, code_hash: &s
                 created_at: now,
                 expires_at: now.plus_millis(300_000),
             },
+            event("oauth.authorized", Some(&who.org)),
         )
         .await
         .unwrap()
 }
 
+async fn issue(store: &dyn Store, grant: &OAuthGrant, tokens: Vec<NewOAuthToken>) {
+    store.issue_oauth_tokens(&grant.id, tokens, event("oauth.tokens_issued", None)).await.unwrap();
+}
+
 fn token(hash: &str, kind: TokenKind, lifetime_millis: i64) -> NewOAuthToken {
-    let now = Timestamp::now();
-    NewOAuthToken { token_hash: hash.into(), kind, created_at: now, expires_at: now.plus_millis(lifetime_millis) }
+    token_at(hash, kind, Timestamp::now(), lifetime_millis)
+}
+
+fn token_at(hash: &str, kind: TokenKind, at: Timestamp, lifetime_millis: i64) -> NewOAuthToken {
+    NewOAuthToken { token_hash: hash.into(), kind, created_at: at, expires_at: at.plus_millis(lifetime_millis) }
 }
 
 #[tokio::test]
@@ -109,11 +139,19 @@ async fn clients_are_registered_once_and_metadata_documents_refreshed() {
     for (backend, store) in backends().await.stores {
         let store = store.as_ref();
         let now = Timestamp::now();
-        let created = store.create_oauth_client(client("c1", now)).await.unwrap();
+        let created =
+            store.create_oauth_client(client("c1", now), event("oauth.client_registered", None)).await.unwrap();
         assert_eq!(created.auth_method, ClientAuthMethod::ClientSecretPost, "{backend}");
         assert_eq!(created.redirect_uris, ["http://127.0.0.1/callback"]);
+        assert_eq!(created.last_used_at, None, "{backend}: nobody approved it yet");
         assert!(!format!("{created:?}").contains("secret-hash"), "the secret hash is redacted");
-        assert!(matches!(store.create_oauth_client(client("c1", now)).await, Err(StoreError::Conflict(_))));
+        let taken = store.create_oauth_client(client("c1", now), event("oauth.client_registered", None)).await;
+        assert!(matches!(taken, Err(StoreError::Conflict(_))));
+        assert_eq!(
+            actions(store).await,
+            ["oauth.client_registered"],
+            "{backend}: a refused registration is not logged"
+        );
         assert_eq!(store.get_oauth_client("c1").await.unwrap(), Some(created), "{backend}");
         assert!(store.get_oauth_client("c2").await.unwrap().is_none());
 
@@ -135,21 +173,16 @@ async fn clients_are_registered_once_and_metadata_documents_refreshed() {
 }
 
 #[tokio::test]
-async fn pending_requests_are_taken_once() {
+async fn requests_are_answered_once() {
     for (backend, store) in backends().await.stores {
         let store = store.as_ref();
-        let now = Timestamp::now();
-        let pending = PendingAuthorization {
-            id: "r1".into(),
-            request: "{\"client_id\":\"c\"}".into(),
-            created_at: now,
-            expires_at: now.plus_millis(600_000),
-        };
-        store.create_oauth_request(pending.clone()).await.unwrap();
-        assert_eq!(store.get_oauth_request("r1").await.unwrap(), Some(pending), "{backend}");
-        assert!(store.take_oauth_request("r1").await.unwrap());
-        assert!(!store.take_oauth_request("r1").await.unwrap(), "{backend}: single use");
-        assert!(store.get_oauth_request("r1").await.unwrap().is_none());
+        let expires_at = Timestamp::now().plus_millis(600_000);
+        let answers =
+            futures_util::future::join_all((0..8).map(|_| store.answer_oauth_request("r1", expires_at))).await;
+        let winners = answers.into_iter().map(Result::unwrap).filter(|won| *won).count();
+        assert_eq!(winners, 1, "{backend}: of concurrent answers exactly one counts");
+        assert!(!store.answer_oauth_request("r1", expires_at).await.unwrap());
+        assert!(store.answer_oauth_request("r2", expires_at).await.unwrap());
     }
 }
 
@@ -158,7 +191,10 @@ async fn codes_redeem_once_and_refresh_tokens_rotate_once() {
     for (backend, store) in backends().await.stores {
         let store = store.as_ref();
         let who = member(store, "agent@acme.test").await;
-        store.create_oauth_client(client("c1", Timestamp::now())).await.unwrap();
+        store
+            .create_oauth_client(client("c1", Timestamp::now()), event("oauth.client_registered", None))
+            .await
+            .unwrap();
         let grant = approve(store, &who, "c1", "code-1").await;
 
         let CodeRedemption::Redeemed(redeemed) =
@@ -178,13 +214,12 @@ async fn codes_redeem_once_and_refresh_tokens_rotate_once() {
         );
         assert_eq!(store.redeem_authorization_code("code-x", Timestamp::now()).await.unwrap(), CodeRedemption::Unknown);
 
-        store
-            .issue_oauth_tokens(
-                &grant.id,
-                vec![token("access-1", TokenKind::Access, 300_000), token("refresh-1", TokenKind::Refresh, 3_600_000)],
-            )
-            .await
-            .unwrap();
+        issue(
+            store,
+            &grant,
+            vec![token("access-1", TokenKind::Access, 300_000), token("refresh-1", TokenKind::Refresh, 3_600_000)],
+        )
+        .await;
         let found = store.find_oauth_token("access-1", TokenKind::Access).await.unwrap().unwrap();
         assert_eq!((found.grant.id.as_str(), found.kind, found.used_at), (grant.id.as_str(), TokenKind::Access, None));
         assert_eq!(found.session_expires_at, who.session.expires_at, "{backend}");
@@ -214,9 +249,18 @@ async fn codes_redeem_once_and_refresh_tokens_rotate_once() {
             RefreshRotation::Unknown
         );
 
-        // Revoking the grant ends the whole family.
-        assert!(store.revoke_oauth_grant(&grant.id, Timestamp::now(), "refresh_token_reuse").await.unwrap());
-        assert!(!store.revoke_oauth_grant(&grant.id, Timestamp::now(), "again").await.unwrap());
+        // Revoking the grant ends the whole family; its event is written by the call that revoked it.
+        let revoked = event("oauth.grant_revoked", Some(&who.org));
+        assert!(store
+            .revoke_oauth_grant(&grant.id, Timestamp::now(), "refresh_token_reuse", revoked.clone())
+            .await
+            .unwrap());
+        assert!(!store.revoke_oauth_grant(&grant.id, Timestamp::now(), "again", revoked).await.unwrap());
+        assert_eq!(
+            actions(store).await,
+            ["oauth.client_registered", "oauth.authorized", "oauth.tokens_issued", "oauth.grant_revoked"],
+            "{backend}"
+        );
         for (hash, kind) in [("access-2", TokenKind::Access), ("refresh-2", TokenKind::Refresh)] {
             assert!(store.find_oauth_token(hash, kind).await.unwrap().is_none(), "{backend}: {hash}");
         }
@@ -229,10 +273,13 @@ async fn codes_redeem_once_and_refresh_tokens_rotate_once() {
 async fn tokens_end_with_the_session_and_the_membership() {
     for (backend, store) in backends().await.stores {
         let store = store.as_ref();
-        store.create_oauth_client(client("c1", Timestamp::now())).await.unwrap();
+        store
+            .create_oauth_client(client("c1", Timestamp::now()), event("oauth.client_registered", None))
+            .await
+            .unwrap();
         let signed_out = member(store, "leaves@acme.test").await;
         let grant = approve(store, &signed_out, "c1", "code-a").await;
-        store.issue_oauth_tokens(&grant.id, vec![token("a-access", TokenKind::Access, 300_000)]).await.unwrap();
+        issue(store, &grant, vec![token("a-access", TokenKind::Access, 300_000)]).await;
         assert!(store.find_oauth_token("a-access", TokenKind::Access).await.unwrap().is_some());
         store.delete_session(&signed_out.session.id).await.unwrap();
         assert!(store.find_oauth_token("a-access", TokenKind::Access).await.unwrap().is_none(), "{backend}");
@@ -243,7 +290,7 @@ async fn tokens_end_with_the_session_and_the_membership() {
 
         let leaver = member(store, "member@acme.test").await;
         let grant = approve(store, &leaver, "c1", "code-b").await;
-        store.issue_oauth_tokens(&grant.id, vec![token("b-access", TokenKind::Access, 300_000)]).await.unwrap();
+        issue(store, &grant, vec![token("b-access", TokenKind::Access, 300_000)]).await;
         store.remove_membership(&leaver.user.id, &leaver.org.id).await.unwrap();
         assert!(store.find_oauth_token("b-access", TokenKind::Access).await.unwrap().is_none(), "{backend}");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -259,36 +306,63 @@ async fn tokens_end_with_the_session_and_the_membership() {
 async fn pruning_forgets_expired_state() {
     for (backend, store) in backends().await.stores {
         let store = store.as_ref();
-        store.create_oauth_client(client("c1", Timestamp::now())).await.unwrap();
+        let now = Timestamp::now();
+        let long_ago = now.plus_millis(-1);
+        store.create_oauth_client(client("c1", now), event("oauth.client_registered", None)).await.unwrap();
         let who = member(store, "prune@acme.test").await;
         let grant = approve(store, &who, "c1", "code-p").await;
-        store
-            .issue_oauth_tokens(
-                &grant.id,
-                vec![token("p-access", TokenKind::Access, 300_000), token("p-refresh", TokenKind::Refresh, 3_600_000)],
-            )
-            .await
-            .unwrap();
-        let now = Timestamp::now();
-        store
-            .create_oauth_request(PendingAuthorization {
-                id: "old".into(),
-                request: "{}".into(),
-                created_at: now,
-                expires_at: now.plus_millis(1000),
-            })
-            .await
-            .unwrap();
-        store.prune_oauth(now).await.unwrap();
+        issue(
+            store,
+            &grant,
+            vec![token("p-access", TokenKind::Access, 300_000), token("p-refresh", TokenKind::Refresh, 3_600_000)],
+        )
+        .await;
+        store.answer_oauth_request("old", now.plus_millis(1000)).await.unwrap();
+        store.prune_oauth(now, long_ago).await.unwrap();
         assert!(store.find_oauth_token("p-access", TokenKind::Access).await.unwrap().is_some(), "{backend}");
-        assert!(store.get_oauth_request("old").await.unwrap().is_some());
-        // Ten minutes on: the request, the code and the access token have expired.
-        store.prune_oauth(now.plus_millis(600_000)).await.unwrap();
-        assert!(store.get_oauth_request("old").await.unwrap().is_none(), "{backend}");
+        assert!(!store.answer_oauth_request("old", now.plus_millis(1000)).await.unwrap(), "still answered");
+        // Ten minutes on: the answer, the code and the access token have expired.
+        store.prune_oauth(now.plus_millis(600_000), long_ago).await.unwrap();
+        assert!(store.answer_oauth_request("old", now.plus_millis(1000)).await.unwrap(), "{backend}: forgotten");
         assert!(store.find_oauth_token("p-access", TokenKind::Access).await.unwrap().is_none());
         assert!(store.find_oauth_token("p-refresh", TokenKind::Refresh).await.unwrap().is_some(), "{backend}");
         // Two hours on: nothing is left of the grant.
-        store.prune_oauth(now.plus_millis(7_200_000)).await.unwrap();
+        store.prune_oauth(now.plus_millis(7_200_000), long_ago).await.unwrap();
         assert!(store.get_oauth_grant(&grant.id).await.unwrap().is_none(), "{backend}");
+        assert!(store.get_oauth_client("c1").await.unwrap().is_some(), "{backend}: the client stays");
+    }
+}
+
+#[tokio::test]
+async fn clients_unused_for_a_while_are_pruned_with_everything_of_theirs() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let day = 24 * 3600 * 1000;
+        let start = Timestamp::now().plus_millis(-40 * day);
+        for id in ["never-used", "approved", "refreshed"] {
+            store.create_oauth_client(client(id, start), event("oauth.client_registered", None)).await.unwrap();
+        }
+        let who = member(store, "clients@acme.test").await;
+        // Approved 20 days in: that counts as use.
+        let approved = approve_at(store, &who, "approved", "code-approved", start.plus_millis(20 * day)).await;
+        let used = store.get_oauth_client("approved").await.unwrap().unwrap().last_used_at;
+        assert_eq!(used, Some(start.plus_millis(20 * day)), "{backend}");
+        // Approved at the start, refreshed 25 days in: refreshes count too.
+        let refreshed = approve_at(store, &who, "refreshed", "code-refreshed", start).await;
+        issue(store, &refreshed, vec![token_at("r-refresh", TokenKind::Refresh, start, 60 * day)]).await;
+        let at = start.plus_millis(25 * day);
+        let rotated = store
+            .rotate_refresh_token("r-refresh", at, vec![token_at("r2", TokenKind::Refresh, at, day)])
+            .await
+            .unwrap();
+        assert_eq!(rotated, RefreshRotation::Rotated);
+        let used = store.get_oauth_client("refreshed").await.unwrap().unwrap().last_used_at;
+        assert_eq!(used, Some(start.plus_millis(25 * day)), "{backend}");
+        // 40 days after the start, prune what was unused for 18 days (since day 22).
+        store.prune_oauth(Timestamp::now(), start.plus_millis(22 * day)).await.unwrap();
+        assert!(store.get_oauth_client("never-used").await.unwrap().is_none(), "{backend}");
+        assert!(store.get_oauth_client("approved").await.unwrap().is_none(), "{backend}");
+        assert!(store.get_oauth_grant(&approved.id).await.unwrap().is_none(), "{backend}: its grant went with it");
+        assert!(store.get_oauth_client("refreshed").await.unwrap().is_some(), "{backend}");
     }
 }

@@ -259,7 +259,8 @@ async fn missing_invalid_and_foreign_credentials_get_a_challenge() {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
     let missing = mcp_raw(&app, None, &[], body.clone()).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(missing.header("www-authenticate"), metadata);
+    // The scope to ask for is in the challenge (MCP authorization, scope selection).
+    assert_eq!(missing.header("www-authenticate"), format!("{metadata}, scope=\"catalog\""));
     let key = app.mint_key(&org).await.key;
     for credential in
         [format!("Bearer {key}"), "Bearer octo_at_nope".into(), format!("Basic {token}"), format!("Bearer {token}x")]

@@ -319,7 +319,7 @@ fn assert_challenge(reply: &Reply, base: &str, error: Option<&str>) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
     let header = reply.header("www-authenticate");
     let metadata = format!("{base}/.well-known/oauth-protected-resource/mcp");
-    assert!(header.starts_with(&format!("Bearer resource_metadata=\"{metadata}\"")), "{header}");
+    assert!(header.starts_with(&format!("Bearer resource_metadata=\"{metadata}\", scope=\"catalog\"")), "{header}");
     match error {
         Some(error) => assert!(header.contains(&format!("error=\"{error}\"")), "{header}"),
         None => assert!(!header.contains("error="), "{header}"),
@@ -557,6 +557,8 @@ async fn users_in_several_organizations_pick_one() {
 async fn pkce_is_required_and_s256_only() {
     let (app, _org, mut person) = partner_app().await;
     let agent = Agent::register(&app.base).await;
+    // Errors go back to a client once someone has approved it (see the open-redirect test).
+    agent.connect(&mut person).await;
     for (extra, description) in [
         (vec![("code_challenge", None), ("code_challenge_method", None)], "PKCE is required"),
         (vec![("code_challenge_method", None)], "code_challenge_method must be S256"),
@@ -768,6 +770,7 @@ async fn client_authentication_is_checked_for_confidential_clients() {
 async fn the_resource_parameter_must_be_the_mcp_endpoint() {
     let (app, _org, mut person) = partner_app().await;
     let agent = Agent::register(&app.base).await;
+    agent.connect(&mut person).await;
     let reply = person.get(&agent.authorize_path(&[("resource", Some("https://other.example/mcp"))])).await;
     assert_eq!(reply.redirect_params()["error"], "invalid_target");
     let code = agent.code(&mut person).await;
@@ -931,4 +934,482 @@ async fn no_code_token_verifier_or_client_secret_reaches_a_log_line_or_the_datab
         assert!(!logs.contains(random), "a secret is in the log: {}…", &secret[..8]);
         assert!(!stored.contains(random), "a secret is in the database: {}…", &secret[..8]);
     }
+}
+
+// --- Hardening against anonymous clients (issue 16) ---------------------------------------------
+
+const DAY: i64 = 24 * 3600;
+
+/// A server with test hooks that believes `X-Forwarded-For` from loopback (the test), so one
+/// test can speak as many client addresses.
+fn behind_proxy(data_dir: &std::path::Path) -> octogen_server::Config {
+    octogen_server::Config {
+        trusted_proxies: "127.0.0.1".parse().unwrap(),
+        insecure_test_hooks: true,
+        ..test_config(data_dir)
+    }
+}
+
+/// Sends `request` as the client at `address` (a trusted proxy's `X-Forwarded-For`).
+async fn from_address(request: reqwest::RequestBuilder, address: &str) -> Reply {
+    let response = request.header("x-forwarded-for", address).send().await.unwrap();
+    Reply {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap_or_default(),
+    }
+}
+
+/// Sends every request (with its client address), 32 at a time; their statuses, in order.
+async fn statuses(requests: Vec<(reqwest::RequestBuilder, String)>) -> Vec<StatusCode> {
+    let mut statuses = Vec::new();
+    let mut requests = requests.into_iter().peekable();
+    while requests.peek().is_some() {
+        let mut batch = tokio::task::JoinSet::new();
+        for (n, (request, address)) in requests.by_ref().take(32).enumerate() {
+            batch.spawn(async move { (n, from_address(request, &address).await.status) });
+        }
+        let mut done = batch.join_all().await;
+        done.sort_by_key(|(n, _)| *n);
+        statuses.extend(done.into_iter().map(|(_, status)| status));
+    }
+    statuses
+}
+
+/// What the SQLite database of a stopped server takes on disk (the file, its WAL and shared
+/// memory), once the WAL is checkpointed into the file. Between checkpoints the WAL is SQLite's
+/// reusable log, as large as `wal_autocheckpoint` lets it grow whatever was stored; the server
+/// checkpoints it by itself, and usually on close, but not always (a connection still closing).
+async fn stored_bytes(dir: &std::path::Path) -> u64 {
+    let url = format!("sqlite://{}", dir.join("octogen.db").display());
+    let database = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&database).await.unwrap();
+    database.close().await;
+    ["octogen.db", "octogen.db-wal", "octogen.db-shm"]
+        .iter()
+        .map(|name| std::fs::metadata(dir.join(name)).map(|meta| meta.len()).unwrap_or(0))
+        .sum()
+}
+
+/// Serves one client ID metadata document on a loopback port; returns its URL (the client id).
+async fn serve_document(document: impl Fn(&str) -> Value + Send + Sync + 'static) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_id = format!("http://127.0.0.1:{}/client.json", listener.local_addr().unwrap().port());
+    let body = axum::Json(document(&client_id));
+    let documents = axum::Router::new().route("/client.json", axum::routing::get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, documents).await.unwrap() });
+    client_id
+}
+
+#[tokio::test]
+async fn anonymous_authorize_and_register_floods_leave_the_database_small() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = behind_proxy(data_dir.path());
+    let app = TestApp::spawn_with(config.clone(), data_dir).await;
+    let agent = Agent::register(&app.base).await;
+    let data_dir = app.stop().await;
+    let before = stored_bytes(data_dir.path()).await;
+    let app = TestApp::spawn_with(config, data_dir).await;
+    let agent = Agent { base: app.base.clone(), ..agent };
+    let http = no_redirects();
+    // 200 registrations keeping the most a registration may keep (the longest name, redirect URIs
+    // at their cap), each with 64 KB of metadata nobody uses; 20 from each of 10 addresses.
+    let registration = json!({
+        "client_name": "N".repeat(200),
+        "redirect_uris": [format!("https://agent.example/{}", "a".repeat(1000)),
+                          format!("https://agent.example/{}", "b".repeat(1000))],
+        "token_endpoint_auth_method": "none",
+        "x_unused_padding": "p".repeat(64 * 1024),
+    });
+    let registrations = (0..200)
+        .map(|n| (http.post(app.url("/oauth2/register")).json(&registration), format!("198.51.100.{}", n / 20)))
+        .collect();
+    let registered = statuses(registrations).await;
+    assert!(registered.iter().all(|status| *status == StatusCode::CREATED), "{registered:?}");
+    // 2,000 authorization requests with the longest `state` allowed; 20 from each of 100 addresses.
+    let path = agent.authorize_path(&[("state", Some(&"s".repeat(1024)))]);
+    let requests = (0..2000).map(|n| (http.get(app.url(&path)), format!("203.0.113.{}", n / 20))).collect();
+    let authorized = statuses(requests).await;
+    assert!(authorized.iter().all(|status| *status == StatusCode::SEE_OTHER), "{authorized:?}");
+    let data_dir = app.stop().await;
+    let grown = stored_bytes(data_dir.path()).await.saturating_sub(before);
+    assert!(grown < 1_000_000, "the database grew by {grown} bytes");
+}
+
+#[tokio::test]
+async fn authorize_and_register_are_throttled_per_client_address() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(behind_proxy(data_dir.path()), data_dir).await;
+    let agent = Agent::register(&app.base).await;
+    let http = no_redirects();
+    let mut accepted = 0;
+    let refused = loop {
+        let reply = from_address(http.get(app.url(&agent.authorize_path(&[]))), "203.0.113.5").await;
+        if reply.status != StatusCode::SEE_OTHER {
+            break reply;
+        }
+        accepted += 1;
+        assert!(accepted < 60, "authorization requests are never throttled");
+    };
+    assert!(accepted >= 30, "the default allows 30 a minute, not {accepted}");
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.header("retry-after").parse::<u64>().is_ok_and(|seconds| seconds >= 1));
+    assert!(refused.location().is_empty(), "shown here, not redirected");
+    assert!(refused.body.contains("Too many requests"), "{}", refused.body);
+    // Registration draws from the same budget of the address.
+    let register = http.post(app.url("/oauth2/register")).json(&json!({"redirect_uris": [REDIRECT]}));
+    let reply = from_address(register, "203.0.113.5").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS, "{}", reply.body);
+    assert!(reply.header("retry-after").parse::<u64>().is_ok());
+    // Other addresses are not affected.
+    let other = from_address(http.get(app.url(&agent.authorize_path(&[]))), "203.0.113.6").await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn oversized_or_malformed_authorization_parameters_are_refused_on_a_page() {
+    let (app, _org, mut person) = partner_app().await;
+    let agent = Agent::register(&app.base).await;
+    for (name, value) in [
+        ("state", "s".repeat(1025)),
+        ("state", "line\nbreak".to_string()),
+        ("scope", "c".repeat(513)),
+        ("redirect_uri", format!("http://127.0.0.1/{}", "r".repeat(2048))),
+        ("client_id", "i".repeat(513)),
+        ("resource", format!("{}/mcp?{}", app.base, "x".repeat(2048))),
+    ] {
+        let reply = person.get(&agent.authorize_path(&[(name, Some(&value))])).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}: {}", reply.location());
+        assert!(reply.location().is_empty(), "{name}: shown here, never redirected");
+        assert!(reply.body.contains(name), "{name}: {}", reply.body);
+    }
+    let longest = "s".repeat(1024);
+    let reply = person.get(&agent.authorize_path(&[("state", Some(&longest))])).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_long_authorization_request_survives_sign_in() {
+    let (app, _org, _) = partner_app().await;
+    let long_redirect = format!("http://127.0.0.1/{}", "r".repeat(1900));
+    let agent = Agent::register_with(
+        &app.base,
+        json!({"client_name": "L".repeat(200), "redirect_uris": [long_redirect], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let mut stranger = Person { base: app.base.clone(), http: no_redirects(), cookies: BTreeMap::new() };
+    let longest_state = "~".repeat(1024);
+    let consent = stranger.get(&agent.authorize_path(&[("state", Some(&longest_state))])).await.location();
+    let login = stranger.get(&consent).await.location();
+    let form = stranger.get(&login).await;
+    let next = url::Url::parse(&format!("{}{login}", app.base)).unwrap().query_pairs().next().unwrap().1.into_owned();
+    assert_eq!(next, consent, "the whole request rides along through sign-in");
+    let fields =
+        [("csrf", csrf_of(&form.body)), ("email", "agent-owner@acme.test".into()), ("password", PASSWORD.into())];
+    let mut fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("next", &next));
+    let signed_in = stranger.post("/login", &fields).await;
+    assert_eq!(signed_in.location(), consent);
+    let page = stranger.get(&consent).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let request = consent.trim_start_matches("/oauth2/consent?request=");
+    let back = stranger
+        .post("/oauth2/consent", &[("csrf", &csrf_of(&page.body)), ("request", request), ("decision", "allow")])
+        .await;
+    assert_eq!(back.redirect_params()["state"], longest_state);
+    assert!(back.location().starts_with(&agent.redirect_uri), "{}", back.location());
+}
+
+#[tokio::test]
+async fn registration_keeps_only_the_metadata_it_uses() {
+    let app = TestApp::spawn().await;
+    let http = no_redirects();
+    let body = json!({"client_name": "Kept", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none",
+        "logo_uri": "https://agent.example/logo.png", "client_uri": "https://agent.example",
+        "contacts": ["ops@agent.example"], "jwks": {"keys": []}, "software_id": "agent",
+        "scope": "catalog everything", "x_padding": "p".repeat(10_000)});
+    let response = http.post(app.url("/oauth2/register")).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    let mut names: Vec<&str> = registered.as_object().unwrap().keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "client_id_issued_at",
+            "client_name",
+            "grant_types",
+            "redirect_uris",
+            "response_types",
+            "token_endpoint_auth_method"
+        ]
+    );
+    let db = crate::portal::sqlite(&app).await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT COALESCE(name, '') || redirect_uris || metadata FROM oauth_clients")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert!(stored.iter().all(|row| row.len() < 200 && !row.contains("ppp") && !row.contains("logo")), "{stored:?}");
+    // Every kept field has a cap.
+    let many: Vec<String> = (0..11).map(|n| format!("http://127.0.0.1/cb{n}")).collect();
+    let long = |fill: &str, n: usize| format!("https://agent.example/{}", fill.repeat(n));
+    for (body, error) in [
+        (json!({"redirect_uris": many}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": [long("a", 2048)]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": [long("a", 1100), long("b", 1100)]}), "invalid_redirect_uri"),
+        (json!({"redirect_uris": [REDIRECT], "client_name": "n".repeat(201)}), "invalid_client_metadata"),
+    ] {
+        let response = http.post(app.url("/oauth2/register")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!(reply["error"], error, "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn registrations_unused_for_30_days_are_forgotten() {
+    let (app, _org, mut person) = partner_app().await;
+    let unused = Agent::register(&app.base).await;
+    let used = Agent::register(&app.base).await;
+    advance_clock(&app, 20 * DAY).await;
+    tokens(&used.exchange(&used.code(&mut person).await).await);
+    advance_clock(&app, 15 * DAY).await;
+    // Pruning runs on the (anonymous, throttled) registration path, among others.
+    Agent::register(&app.base).await;
+    let gone = person.get(&unused.authorize_path(&[])).await;
+    assert_eq!(gone.status, StatusCode::BAD_REQUEST, "35 days without a token");
+    assert!(gone.body.contains("not registered"), "{}", gone.body);
+    let kept = person.get(&used.authorize_path(&[])).await;
+    assert_eq!(kept.status, StatusCode::SEE_OTHER, "a token 15 days ago keeps it: {}", kept.body);
+}
+
+#[tokio::test]
+async fn private_use_redirect_schemes_must_be_reverse_domain_names() {
+    let (app, _org, mut person) = partner_app().await;
+    let http = no_redirects();
+    let register = |uri: &str| http.post(app.url("/oauth2/register")).json(&json!({"redirect_uris": [uri]})).send();
+    for refused in [
+        "ms-appinstaller:?source=https://evil.example/app.appinstaller",
+        "ms-settings:privacy",
+        "myapp:/callback",
+        "vscode://callback",
+        "com:/callback",
+    ] {
+        let response = register(refused).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{refused}");
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!(reply["error"], "invalid_redirect_uri", "{refused}: {reply}");
+    }
+    for accepted in ["com.example.agent:/oauth", "io.github.octo-agent:/cb"] {
+        assert_eq!(register(accepted).await.unwrap().status(), StatusCode::CREATED, "{accepted}");
+    }
+    // A client metadata document cannot bring a refused scheme in either: never redirected to.
+    let appinstaller = "ms-appinstaller:?source=https://evil.example/app.appinstaller";
+    let client_id = serve_document(
+        move |id| json!({"client_id": id, "redirect_uris": [appinstaller], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let agent = Agent {
+        base: app.base.clone(),
+        http: no_redirects(),
+        client_id,
+        client_secret: None,
+        redirect_uri: appinstaller.into(),
+    };
+    let reply = person.get(&agent.authorize_path(&[("response_type", Some("x"))])).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.location());
+    assert!(reply.location().is_empty());
+}
+
+#[tokio::test]
+async fn errors_go_back_only_to_a_client_someone_has_approved() {
+    let (app, _org, mut person) = partner_app().await;
+    let agent = Agent::register(&app.base).await;
+    let unsupported = [("response_type", Some("token"))];
+    // Anyone may register a client with any https redirect URI: until a person has approved it,
+    // sending the browser there would make this server an open redirector.
+    let reply = person.get(&agent.authorize_path(&unsupported)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.location());
+    assert!(reply.location().is_empty());
+    assert!(reply.body.contains("response_type"), "{}", reply.body);
+    agent.connect(&mut person).await;
+    let reply = person.get(&agent.authorize_path(&unsupported)).await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.redirect_params()["error"], "unsupported_response_type");
+    assert_eq!(app.base, reply.redirect_params()["iss"]);
+    // A redirect URI stored under older rules is held to today's on every request.
+    let appinstaller = "ms-appinstaller:?source=https://evil.example/app.appinstaller";
+    let db = crate::portal::sqlite(&app).await;
+    sqlx::query("UPDATE oauth_clients SET redirect_uris = $1 WHERE id = $2")
+        .bind(json!([appinstaller]).to_string())
+        .bind(&agent.client_id)
+        .execute(&db)
+        .await
+        .unwrap();
+    let legacy = Agent { redirect_uri: appinstaller.into(), ..agent };
+    let reply = person.get(&legacy.authorize_path(&unsupported)).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.location());
+    assert!(reply.body.contains("redirect URI cannot be used"), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn failed_tokens_at_mcp_and_the_token_endpoint_draw_from_the_failure_budget() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = octogen_server::Config { auth_failure_limit_per_minute: 5, ..behind_proxy(data_dir.path()) };
+    let app = TestApp::spawn_with(config, data_dir).await;
+    let (org, _) = app.partner_with_northwind("northwind").await;
+    member(&app, "agent-owner@acme.test", &org).await;
+    let mut person = Person::signed_in(&app, "agent-owner@acme.test").await;
+    let agent = Agent::register(&app.base).await;
+    let good = agent.connect(&mut person).await;
+    let refresh = |token: &str| {
+        agent.http.post(app.url("/oauth2/token")).form(&[
+            ("client_id", agent.client_id.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+        ])
+    };
+    for _ in 0..5 {
+        assert_eq!(from_address(refresh("octo_rt_guess"), "203.0.113.10").await.status, StatusCode::BAD_REQUEST);
+    }
+    let refused = from_address(refresh("octo_rt_guess"), "203.0.113.10").await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.header("retry-after").parse::<u64>().is_ok_and(|seconds| seconds >= 1));
+    assert_eq!(refused.header("cache-control"), "no-store");
+
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let forwarded = [("x-forwarded-for", "203.0.113.11")];
+    for _ in 0..5 {
+        let reply = mcp_raw(&app, Some("Bearer octo_at_guess"), &forwarded, list.clone()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    let refused = mcp_raw(&app, Some("Bearer octo_at_guess"), &forwarded, list.clone()).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{}", refused.body);
+    assert!(refused.header("retry-after").parse::<u64>().is_ok());
+    // The bucket is the one failed API keys draw from at /v1.
+    let v1 = app.http.get(app.url("/v1/catalogs")).bearer_auth("octo_live_guess");
+    assert_eq!(from_address(v1, "203.0.113.11").await.status, StatusCode::TOO_MANY_REQUESTS);
+    // Asking without a token (discovery) is not a failure; valid credentials keep working.
+    let discovery = mcp_raw(&app, None, &forwarded, list.clone()).await;
+    assert_eq!(discovery.status, StatusCode::UNAUTHORIZED);
+    let bearer = format!("Bearer {}", good.access);
+    assert_eq!(mcp_raw(&app, Some(&bearer), &forwarded, list).await.status, StatusCode::OK);
+    assert_eq!(from_address(refresh(&good.refresh), "203.0.113.10").await.status, StatusCode::OK);
+}
+
+/// action, org_id, target, actor, detail
+type AuditRow = (String, Option<String>, Option<String>, String, Option<String>);
+
+#[tokio::test]
+async fn registration_token_issuance_and_replays_are_audited() {
+    let (app, org, mut person) = partner_app().await;
+    let agent = Agent::register(&app.base).await;
+    let first = agent.connect(&mut person).await;
+    let second = tokens(&agent.refresh(&first.refresh).await);
+    assert_eq!(agent.refresh(&first.refresh).await.status, StatusCode::BAD_REQUEST, "reuse");
+    let code = agent.code(&mut person).await;
+    let third = tokens(&agent.exchange(&code).await);
+    assert_eq!(agent.exchange(&code).await.status, StatusCode::BAD_REQUEST, "replay");
+    let db = crate::portal::sqlite(&app).await;
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT action, org_id, target, actor, detail FROM audit_events WHERE action LIKE 'oauth.%' ORDER BY id",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = rows.iter().map(|row| row.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "oauth.client_registered",
+            "oauth.authorized",
+            "oauth.tokens_issued",
+            "oauth.grant_revoked",
+            "oauth.authorized",
+            "oauth.tokens_issued",
+            "oauth.grant_revoked"
+        ]
+    );
+    let client = Some(agent.client_id.clone());
+    assert_eq!((&rows[0].1, &rows[0].2), (&None, &client), "a registration belongs to no organization");
+    assert_eq!((&rows[2].1, &rows[2].2), (&Some(org.clone()), &client));
+    assert_eq!(rows[2].3, format!("oauth_client:{}", agent.client_id));
+    assert!(rows[3].4.as_deref().unwrap_or_default().contains("refresh_token_reuse"), "{:?}", rows[3]);
+    assert_eq!(rows[3].1, Some(org.clone()));
+    assert!(rows[6].4.as_deref().unwrap_or_default().contains("authorization_code_replay"), "{:?}", rows[6]);
+    let everything = format!("{rows:?}");
+    for secret in [&first.access, &first.refresh, &second.refresh, &third.access, &code] {
+        assert!(!everything.contains(&secret[secret.len() - 43..]), "a secret is in the audit log");
+    }
+}
+
+#[tokio::test]
+async fn without_public_url_only_loopback_host_names_name_the_issuer() {
+    let app = TestApp::spawn().await;
+    let port = app.base.rsplit(':').next().unwrap().to_string();
+    let with_host = |path: &str, host: &str| app.http.get(app.url(path)).header("host", host).send();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/oauth2/authorize?client_id=x",
+    ] {
+        let response = with_host(path, "evil.example").await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(!response.text().await.unwrap().contains("evil.example"), "{path}");
+    }
+    let challenge = app
+        .http
+        .post(app.url("/mcp"))
+        .header("host", "evil.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(challenge.status(), StatusCode::BAD_REQUEST);
+    assert!(challenge.headers().get("www-authenticate").is_none());
+    // Loopback names are fine (a developer's machine).
+    let local = format!("localhost:{port}");
+    let metadata: Value =
+        with_host("/.well-known/oauth-authorization-server", &local).await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["issuer"], format!("http://{local}"));
+}
+
+#[tokio::test]
+async fn metadata_documents_are_not_cached_and_https_deployments_send_hsts() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config =
+        octogen_server::Config { public_url: Some("https://octo.example".into()), ..test_config(data_dir.path()) };
+    let https = TestApp::spawn_with(config, data_dir).await;
+    let plain = TestApp::spawn().await;
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
+        for app in [&https, &plain] {
+            let response = app.http.get(app.url(path)).send().await.unwrap();
+            assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        }
+    }
+    for path in ["/.well-known/oauth-authorization-server", "/login", "/healthz", "/oauth2/authorize"] {
+        let response = https.http.get(https.url(path)).send().await.unwrap();
+        let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+        assert!(hsts.as_deref().is_some_and(|value| value.starts_with("max-age=31536000")), "{path}: {hsts:?}");
+        let response = plain.http.get(plain.url(path)).send().await.unwrap();
+        assert!(response.headers().get("strict-transport-security").is_none(), "{path}: not over plain http");
+    }
+}
+
+#[tokio::test]
+async fn a_non_loopback_listen_address_needs_public_url() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = octogen_server::Config { listen: "0.0.0.0:0".parse().unwrap(), ..test_config(data_dir.path()) };
+    let error = match octogen_server::Application::build(config).await {
+        Ok(_) => panic!("the server started on every interface without public_url"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("public_url") && error.contains("0.0.0.0"), "{error}");
 }

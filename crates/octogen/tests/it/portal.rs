@@ -192,7 +192,7 @@ fn key_id_of(key: &str) -> &str {
     &key[10..42]
 }
 
-async fn sqlite(app: &TestApp) -> sqlx::SqlitePool {
+pub async fn sqlite(app: &TestApp) -> sqlx::SqlitePool {
     let url = format!("sqlite://{}", app.data_dir.path().join("octogen.db").display());
     sqlx::SqlitePool::connect(&url).await.unwrap()
 }
