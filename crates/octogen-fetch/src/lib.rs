@@ -36,7 +36,7 @@ use url::Url;
 pub use address::{classify, is_public, Embedding, NonPublic, Rule};
 pub use allow::AllowPrivate;
 pub use error::{FetchError, Refusal};
-pub use redact::{is_secret_parameter, redact_url};
+pub use redact::{carries_credentials, is_secret_parameter, redact_url};
 pub use reqwest::{header, StatusCode};
 
 use resolve::VettingResolver;

@@ -49,6 +49,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether `redact_url` would hide anything in `url`.
+pub fn carries_credentials(url: &str) -> bool {
+    match url::Url::parse(url) {
+        Ok(parsed) if !parsed.cannot_be_a_base() => {
+            let hides = |text: Option<&str>| text.is_some_and(|text| redact_parameters(text) != text);
+            !parsed.username().is_empty()
+                || parsed.password().is_some()
+                || hides(parsed.query())
+                || hides(parsed.fragment())
+        }
+        _ => redact_text(url) != url,
+    }
+}
+
 fn redact_parsed(mut url: url::Url) -> String {
     if !url.username().is_empty() || url.password().is_some() {
         // Both only fail for URLs without a host, which have no userinfo.
@@ -127,6 +141,16 @@ mod tests {
             "https://x.example/cb#access_token=***&state=s"
         );
         assert_eq!(redact_url("https://x.example/f?to%6Ben=abc"), "https://x.example/f?to%6Ben=***", "encoded names");
+    }
+
+    #[test]
+    fn credentials_are_detected_whatever_the_url_looks_like() {
+        assert!(carries_credentials("https://u:p@x.example"));
+        assert!(carries_credentials("https://x.example/f?Token=1"));
+        assert!(carries_credentials("https://x.example/f#sig=1"));
+        assert!(carries_credentials("http://u@[bad"));
+        assert!(!carries_credentials("https://x.example"), "no trailing slash: nothing to hide all the same");
+        assert!(!carries_credentials("https://x.example/f?page=2&token="));
     }
 
     #[test]

@@ -23,8 +23,9 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::clients::{redirect_matches, resolve_client, ClientProblem};
+use super::clients::{redirect_matches, resolve_client, throttled, ClientProblem};
 use super::{hash, Urls, CODE_DOMAIN, CODE_SECONDS, REQUEST_SECONDS, SCOPE};
+use crate::net::ClientAddr;
 use crate::portal::csrf::CsrfForm;
 use crate::portal::{PortalError, PortalUser};
 use crate::state::AppState;
@@ -43,7 +44,12 @@ struct AuthorizationRequest {
 }
 
 /// `GET /oauth2/authorize`.
-pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub async fn authorize(
+    State(state): State<AppState>,
+    requester: ClientAddr,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(urls) = Urls::of(&state.config, &headers) else {
         return PortalError::BadRequest("The Host header does not name this server.".into()).into_response();
     };
@@ -54,7 +60,7 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
     let Some(client_id) = params.get("client_id").filter(|id| !id.is_empty()) else {
         return refuse_here("The request does not say which application it is for (client_id is missing).".into());
     };
-    let client = match resolve_client(&state, client_id).await {
+    let client = match resolve_client(&state, client_id, &requester).await {
         Ok(client) => client,
         Err(ClientProblem::Unknown) => {
             return refuse_here("This application is not registered with this server. Connect it again.".into())
@@ -62,6 +68,7 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
         Err(ClientProblem::Document(reason)) => {
             return refuse_here(format!("The application's client metadata document cannot be used: {reason}."))
         }
+        Err(ClientProblem::Throttled(budget)) => return throttled(budget),
         Err(ClientProblem::Internal(error)) => return PortalError::Internal(error).into_response(),
     };
     let redirect_uri = match params.get("redirect_uri") {
