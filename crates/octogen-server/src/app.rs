@@ -52,7 +52,15 @@ impl Application {
         secrets.check_pepper_matches(store.as_ref()).await?;
         let (usage, usage_writer) = UsageRecorder::start(store.clone());
         let metrics = Arc::new(Metrics::default());
-        let indexing = Indexing::open(store.clone(), config.data_dir.clone(), metrics.clone()).await?;
+        if !config.fetch_allow_private.is_empty() {
+            tracing::info!(targets = %config.fetch_allow_private, "fetch_allow_private: fetches may reach these non-public targets");
+        }
+        let feeds = octogen_fetch::Fetcher::new(
+            octogen_ingest::fetch::USER_AGENT,
+            octogen_ingest::fetch::feed_limits(),
+            config.fetch_allow_private.clone(),
+        )?;
+        let indexing = Indexing::open(store.clone(), config.data_dir.clone(), feeds, metrics.clone()).await?;
         let ready_at_seq = store.latest_change_seq().await?;
         let limiter: Arc<dyn RateLimiter> = match store.backend() {
             Backend::Sqlite => {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use octogen_fetch::AllowPrivate;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::net::TrustedProxies;
 
@@ -57,9 +58,29 @@ pub struct Config {
     /// The API version new organizations are pinned to (see docs/VERSIONS.md).
     pub default_api_version: String,
     /// Test and development hooks, never for production: a controllable clock
-    /// for OAuth token expiry (`POST /_test/clock`, operator token) and
-    /// `http://127.0.0.1` client ID metadata document URLs.
+    /// for OAuth token expiry (`POST /_test/clock`, operator token).
     pub insecure_test_hooks: bool,
+    /// Non-public `host:port` targets that fetches (feeds, scheduled sources,
+    /// client metadata documents) may reach, e.g. an intranet feed server.
+    /// Empty (the default): only public addresses are fetched.
+    #[serde(deserialize_with = "allow_private")]
+    pub fetch_allow_private: AllowPrivate,
+}
+
+/// `fetch_allow_private`: a TOML array of `host:port` strings, or (from the
+/// environment) one comma-separated string.
+fn allow_private<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AllowPrivate, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let text = match Raw::deserialize(deserializer)? {
+        Raw::List(items) => items.join(","),
+        Raw::Text(text) => text,
+    };
+    text.parse().map_err(|error: String| serde::de::Error::custom(format!("fetch_allow_private: {error}")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -91,6 +112,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             default_api_version: "2026-05-28".into(),
             insecure_test_hooks: false,
+            fetch_allow_private: AllowPrivate::default(),
         }
     }
 }
@@ -231,6 +253,7 @@ const SETTINGS: &[&str] = &[
     "shutdown_grace_secs",
     "default_api_version",
     "insecure_test_hooks",
+    "fetch_allow_private",
 ];
 
 fn check_keys<'a>(
@@ -340,6 +363,32 @@ mod tests {
         assert!(error.contains("public_url"), "{error}");
         let error = load(None, env(&[("OCTOGEN_TRUSTED_PROXIES", "10.0.0.0/99")]), BTreeMap::new()).unwrap_err();
         assert!(error.to_string().contains("trusted_proxies"), "{error}");
+    }
+
+    #[test]
+    fn fetch_allow_private_lists_host_port_targets() {
+        let url = |text: &str| url::Url::parse(text).unwrap();
+        let config =
+            load(None, env(&[("OCTOGEN_FETCH_ALLOW_PRIVATE", "feeds.intranet:8080, 10.0.0.5:443")]), BTreeMap::new())
+                .unwrap();
+        assert!(config.fetch_allow_private.allows(&url("http://feeds.intranet:8080/feed.xml")));
+        assert!(config.fetch_allow_private.allows(&url("https://10.0.0.5/feed")));
+        assert!(!config.fetch_allow_private.allows(&url("http://feeds.intranet/feed.xml")));
+        assert!(Config::default().fetch_allow_private.is_empty(), "nothing private by default");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("octogen.toml");
+        std::fs::write(&file, "fetch_allow_private = [\"127.0.0.1:9000\", \"[::1]:9001\"]\n").unwrap();
+        let config = load(Some(&file), Vec::new(), BTreeMap::new()).unwrap();
+        assert!(config.fetch_allow_private.allows(&url("http://[::1]:9001/")));
+
+        for bad in ["feeds.intranet", "127.0.0.1:http", "http://x:1/"] {
+            let error = load(None, env(&[("OCTOGEN_FETCH_ALLOW_PRIVATE", bad)]), BTreeMap::new()).unwrap_err();
+            assert!(
+                error.to_string().contains("fetch_allow_private") && error.to_string().contains("host:port"),
+                "{bad}: {error}"
+            );
+        }
     }
 
     #[test]

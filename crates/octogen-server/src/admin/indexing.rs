@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::indexing::{RunInput, RunRequest};
 use crate::net::ClientAddr;
-use crate::service::sources::{parse_format, SourceSettings};
+use crate::service::sources::{parse_format, shown, SourceSettings};
 use crate::service::Actor;
 use crate::state::AppState;
 
@@ -197,7 +197,7 @@ pub async fn get_source(
     State(state): State<AppState>,
     Path(catalog_key): Path<String>,
 ) -> ApiResult<Json<Option<CatalogSource>>> {
-    Ok(Json(state.store.get_catalog_source(&catalog_key).await?))
+    Ok(Json(state.store.get_catalog_source(&catalog_key).await?.map(shown)))
 }
 
 pub async fn clear_source(

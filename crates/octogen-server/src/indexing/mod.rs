@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use octogen_fetch::Fetcher;
 use octogen_ingest::fetch::FetchOptions;
 use octogen_search::{OpenOutcome, SearchIndex};
 use octogen_store::Store;
@@ -37,6 +38,8 @@ pub struct Indexing {
     /// writer until its index batch is committed (see `alongside`).
     alongside: alongside::Gate,
     uploads_dir: PathBuf,
+    /// Fetches feed URLs (imports by URL and scheduled sources).
+    fetcher: Fetcher,
     fetch_options: FetchOptions,
     pub reindex_jobs: ReindexJobs,
     metrics: Arc<crate::metrics::Metrics>,
@@ -45,9 +48,11 @@ pub struct Indexing {
 impl Indexing {
     /// Opens this node's index under `data_dir/index`, wiping and recreating
     /// it when it is corrupt (the follower then rebuilds it from the store).
+    /// Feeds given by URL are fetched through `fetcher`.
     pub async fn open(
         store: Arc<dyn Store>,
         data_dir: PathBuf,
+        fetcher: Fetcher,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> anyhow::Result<Arc<Indexing>> {
         let index_dir = data_dir.join("index");
@@ -74,6 +79,7 @@ impl Indexing {
             changed: Notify::new(),
             alongside: alongside::Gate::default(),
             uploads_dir,
+            fetcher,
             fetch_options: FetchOptions::default(),
             reindex_jobs: ReindexJobs::default(),
             metrics,

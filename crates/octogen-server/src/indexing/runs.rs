@@ -43,10 +43,12 @@ pub enum RunInput {
 }
 
 impl RunInput {
+    /// The run's source as shown in reports, the portal and the CLI: a URL
+    /// without its credentials (`redact_url`).
     fn describe(&self) -> String {
         match self {
             RunInput::Upload { name, .. } => name.clone(),
-            RunInput::Url(url) => url.clone(),
+            RunInput::Url(url) => octogen_fetch::redact_url(url),
         }
     }
 }
@@ -310,10 +312,17 @@ impl Indexing {
                 let mut file = tokio::fs::File::create(&path)
                     .await
                     .map_err(|error| RunFailure::new(format!("cannot create {}: {error}", path.display())))?;
-                let fetched = octogen_ingest::fetch::fetch_feed(url, prepared.format, &self.fetch_options, &mut file)
-                    .await
-                    .map_err(|error| RunFailure::new(format!("cannot fetch the feed: {error}")))?;
-                Ok((path, Some(json!({"url": url, "bytes": fetched.bytes, "pages": fetched.pages}))))
+                let fetched = octogen_ingest::fetch::fetch_feed(
+                    &self.fetcher,
+                    url,
+                    prepared.format,
+                    &self.fetch_options,
+                    &mut file,
+                )
+                .await
+                .map_err(|error| RunFailure::new(format!("cannot fetch the feed: {error}")))?;
+                let shown = prepared.input.describe();
+                Ok((path, Some(json!({"url": shown, "bytes": fetched.bytes, "pages": fetched.pages}))))
             }
         }
     }

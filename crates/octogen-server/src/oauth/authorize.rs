@@ -27,7 +27,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::clients::{redirect_matches, remember_document_client, resolve_client, valid_redirect_uri, ClientProblem};
+use super::clients::{redirect_matches, remember_document_client, resolve_client, throttled, valid_redirect_uri, ClientProblem};
 use super::pending::{self, PendingRequest};
 use super::{
     anonymous_budget, hash, housekeeping, Urls, CODE_DOMAIN, CODE_SECONDS, REDIRECT_URI_MAX_BYTES, REQUEST_SECONDS,
@@ -88,7 +88,7 @@ pub async fn authorize(
     let Some(client_id) = params.get("client_id").filter(|id| !id.is_empty()) else {
         return refuse_here("The request does not say which application it is for (client_id is missing).".into());
     };
-    let client = match resolve_client(&state, client_id).await {
+    let client = match resolve_client(&state, client_id, &client_addr).await {
         Ok(client) => client,
         Err(ClientProblem::Unknown) => {
             return refuse_here("This application is not registered with this server. Connect it again.".into())
@@ -96,6 +96,7 @@ pub async fn authorize(
         Err(ClientProblem::Document(reason)) => {
             return refuse_here(format!("The application's client metadata document cannot be used: {reason}."))
         }
+        Err(ClientProblem::Throttled(budget)) => return throttled(budget),
         Err(ClientProblem::Internal(error)) => return PortalError::Internal(error).into_response(),
     };
     let redirect_uri = match params.get("redirect_uri") {

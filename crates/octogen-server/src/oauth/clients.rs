@@ -15,7 +15,6 @@
 //! URIs, name, authentication method, grant types), each capped, and drops the
 //! rest of the metadata. A client nobody has used for 30 days is forgotten.
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -26,6 +25,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use octogen_core::api_key::random_token;
+use octogen_fetch::{AllowPrivate, FetchError, Fetcher, Limits};
 use octogen_store::{AuditEvent, ClientAuthMethod, ClientKind, NewOAuthClient, OAuthClient};
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
@@ -36,6 +36,7 @@ use super::{
     REDIRECT_URI_MAX_BYTES,
 };
 use crate::net::ClientAddr;
+use crate::ratelimit::Budget;
 use crate::state::AppState;
 
 /// The largest client ID metadata document we read.
@@ -287,6 +288,8 @@ pub enum ClientProblem {
     Unknown,
     /// A metadata document that could not be fetched or is not acceptable (the reason is for people).
     Document(String),
+    /// The requester's address has had too many metadata documents fetched this minute.
+    Throttled(Budget),
     Internal(anyhow::Error),
 }
 
@@ -303,14 +306,30 @@ pub struct ResolvedClient {
     pub approved: bool,
 }
 
+/// Metadata documents fetched per minute for one client address. Anyone may
+/// send an authorization request, and each one naming a document URL makes
+/// this server fetch it: unthrottled, that is a way to make it send requests
+/// (and wait on slow hosts) at the sender's pace.
+const METADATA_FETCHES_PER_MINUTE: u32 = 10;
+
 /// The client behind a `client_id`: a registered one, or (for an https URL) the
-/// one its metadata document describes, fetched now. Nothing is stored here: an
-/// authorization request is anonymous.
-pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<ResolvedClient, ClientProblem> {
+/// one its metadata document describes, fetched now (the fetch is charged to
+/// `requester`'s address). Nothing is stored here: an authorization request is
+/// anonymous.
+pub async fn resolve_client(
+    state: &AppState,
+    client_id: &str,
+    requester: &ClientAddr,
+) -> Result<ResolvedClient, ClientProblem> {
     let stored =
         state.store.get_oauth_client(client_id).await.map_err(|error| ClientProblem::Internal(error.into()))?;
     let approved = stored.as_ref().is_some_and(|client| client.last_used_at.is_some());
     if state.oauth.fetcher.is_metadata_url(client_id) {
+        let key = format!("oauth-metadata-fetch:{}", requester.bucket());
+        let budget = state.limiter.take(&key, METADATA_FETCHES_PER_MINUTE).await.map_err(ClientProblem::Internal)?;
+        if !budget.allowed() {
+            return Err(ClientProblem::Throttled(budget));
+        }
         let document = state.oauth.fetcher.fetch(client_id).await.map_err(ClientProblem::Document)?;
         let registration = Registration::parse(&document).map_err(|_| {
             ClientProblem::Document("its redirect_uris, grant_types or client_name break this server's rules".into())
@@ -361,6 +380,15 @@ pub async fn remember_document_client(
         })
         .await?;
     Ok(())
+}
+
+/// The page for a requester whose metadata document fetches are throttled: 429 with the budget's headers.
+pub fn throttled(budget: Budget) -> Response {
+    let message = "Too many applications were looked up from your address; try again in a minute.";
+    let mut response = crate::portal::PortalError::BadRequest(message.into()).into_response();
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    budget.apply_headers(response.headers_mut());
+    response
 }
 
 /// Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or
@@ -432,38 +460,39 @@ fn invalid_client(message: &str) -> Response {
     response
 }
 
-/// Fetches client ID metadata documents: https only (plus `http://127.0.0.1`
-/// with `insecure_test_hooks`), no redirects, short timeouts, a size cap, and only to
-/// public addresses (the resolver drops private, loopback and link-local ones,
-/// so a document URL cannot reach into the server's network).
+/// Fetches client ID metadata documents through the safe fetcher
+/// (`octogen-fetch`: public addresses only, every IP form and tunnel checked,
+/// no proxies): https only — or http to a `host:port` listed in
+/// `fetch_allow_private`, such as a test's loopback server — with no
+/// redirects, short timeouts and a size cap, so a client id cannot make the
+/// server probe its own network.
 pub struct MetadataFetcher {
-    http: reqwest::Client,
-    allow_loopback_http: bool,
+    fetcher: Fetcher,
 }
 
 impl MetadataFetcher {
-    pub fn new(allow_loopback_http: bool) -> anyhow::Result<MetadataFetcher> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .user_agent(concat!("octogen/", env!("CARGO_PKG_VERSION"), " (OAuth client metadata)"))
-            .dns_resolver(std::sync::Arc::new(PublicResolver { allow_loopback: allow_loopback_http }))
-            .build()?;
-        Ok(MetadataFetcher { http, allow_loopback_http })
+    pub fn new(allow: AllowPrivate) -> anyhow::Result<MetadataFetcher> {
+        let limits = Limits {
+            connect_timeout: Duration::from_secs(3),
+            read_timeout: Duration::from_secs(5),
+            total_timeout: Duration::from_secs(5),
+            max_body_bytes: METADATA_MAX_BYTES as u64,
+            max_redirects: 0,
+        };
+        let user_agent = concat!("octogen/", env!("CARGO_PKG_VERSION"), " (OAuth client metadata)");
+        Ok(MetadataFetcher { fetcher: Fetcher::new(user_agent, limits, allow)? })
     }
 
     /// Whether a client id names a metadata document (rather than a registered client).
     pub fn is_metadata_url(&self, client_id: &str) -> bool {
-        client_id.starts_with("https://") || (self.allow_loopback_http && client_id.starts_with("http://127.0.0.1"))
+        client_id.starts_with("https://")
+            || (client_id.starts_with("http://")
+                && url::Url::parse(client_id).is_ok_and(|url| self.fetcher.allows_private(&url)))
     }
 
     pub async fn fetch(&self, client_id: &str) -> Result<Map<String, Value>, String> {
         let url = url::Url::parse(client_id).map_err(|_| "the client id is not a URL".to_string())?;
-        let loopback_test = self.allow_loopback_http
-            && url.scheme() == "http"
-            && url.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST));
-        if url.scheme() != "https" && !loopback_test {
+        if url.scheme() != "https" && !(url.scheme() == "http" && self.fetcher.allows_private(&url)) {
             return Err("the client id must be an https URL".into());
         }
         if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
@@ -472,37 +501,13 @@ impl MetadataFetcher {
         if matches!(url.path(), "" | "/") || url.path().split('/').any(|segment| segment == "." || segment == "..") {
             return Err("the client id URL must have a path (and no dot segments)".into());
         }
-        if !loopback_test {
-            let literal = match url.host() {
-                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-                _ => None,
-            };
-            if literal.is_some_and(|ip| !is_public(ip)) {
-                return Err("the client id URL points at a private address".into());
-            }
-        }
-        let mut response = self
-            .http
-            .get(url)
-            .header(header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|error| format!("the metadata document could not be fetched ({})", without_url(&error)))?;
-        if response.status() != reqwest::StatusCode::OK {
+        let accept = HeaderValue::from_static("application/json");
+        let response =
+            self.fetcher.get(client_id).header(header::ACCEPT, accept).send().await.map_err(fetch_problem)?;
+        if response.status() != StatusCode::OK {
             return Err(format!("fetching the metadata document gave HTTP {}", response.status().as_u16()));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|error| format!("reading the metadata document failed ({})", without_url(&error)))?
-        {
-            if body.len() + chunk.len() > METADATA_MAX_BYTES {
-                return Err(format!("the metadata document is larger than {METADATA_MAX_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = response.bytes().await.map_err(fetch_problem)?;
         let document: Map<String, Value> = match serde_json::from_slice(&body) {
             Ok(Value::Object(map)) => map,
             _ => return Err("the metadata document is not a JSON object".into()),
@@ -514,68 +519,15 @@ impl MetadataFetcher {
     }
 }
 
-fn without_url(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    kind.to_string()
-}
-
-struct PublicResolver {
-    allow_loopback: bool,
-}
-
-impl reqwest::dns::Resolve for PublicResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_loopback = self.allow_loopback;
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|addr| is_public(addr.ip()) || (allow_loopback && addr.ip().is_loopback()))
-                .collect();
-            if allowed.is_empty() {
-                return Err("the host has no public address".into());
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// Whether an address is on the public internet (not loopback, private,
-/// link-local, shared, documentation, multicast or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [a, b, ..] = ip.octets();
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.is_multicast()
-                || ip.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (18..20).contains(&b))
-                || a >= 240)
-        }
-        IpAddr::V6(ip) => {
-            if let Some(v4) = ip.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = ip.segments()[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && ip.segments()[1] == 0x0db8)
-        }
+/// A failed fetch, for the person at the authorization page: the kind of
+/// failure, not the addresses or causes behind it.
+fn fetch_problem(error: FetchError) -> String {
+    match error {
+        FetchError::Refused { .. } => "the client id URL points at a private address".into(),
+        FetchError::TooLarge { .. } => format!("the metadata document is larger than {METADATA_MAX_BYTES} bytes"),
+        FetchError::Timeout { .. } => "the metadata document could not be fetched (timed out)".into(),
+        FetchError::Transport { .. } => "the metadata document could not be fetched (connection failed)".into(),
+        _ => "the metadata document could not be fetched (request failed)".into(),
     }
 }
 
@@ -630,27 +582,6 @@ mod tests {
             "http://127.0.0.1:1/callback#x",
         ] {
             assert!(!redirect_matches(&registered, bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_public_addresses_are_fetched() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:10.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "2606:4700::1111"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }
 

@@ -80,7 +80,7 @@ const CLIENT_SECRET_DOMAIN: &str = "octogen-oauth-client-secret";
 /// Runtime state of the authorization server, shared by every handler.
 pub struct OAuthState {
     pub clock: Clock,
-    /// Fetches client ID metadata documents (timeouts, size cap, public addresses only).
+    /// Fetches client ID metadata documents (timeouts, size cap, public addresses unless listed).
     pub fetcher: clients::MetadataFetcher,
     /// When this node last pruned expired OAuth state (OAuth clock, Unix millis).
     last_pruned_millis: AtomicI64,
@@ -91,13 +91,12 @@ impl OAuthState {
         check_exposure(config)?;
         if config.insecure_test_hooks {
             tracing::warn!(
-                "insecure_test_hooks is on: the OAuth clock can be moved and http://127.0.0.1 client metadata URLs are \
-                 accepted; never use this setting in production"
+                "insecure_test_hooks is on: the OAuth clock can be moved; never use this setting in production"
             );
         }
         Ok(Arc::new(OAuthState {
             clock: Clock::default(),
-            fetcher: clients::MetadataFetcher::new(config.insecure_test_hooks)?,
+            fetcher: clients::MetadataFetcher::new(config.fetch_allow_private.clone())?,
             last_pruned_millis: AtomicI64::new(i64::MIN),
         }))
     }

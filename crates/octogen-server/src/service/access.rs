@@ -220,12 +220,23 @@ fn is_catalog_key(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
+/// The merchant site is shown to partners (`sourceUrl`), so it may not carry
+/// credentials (userinfo or token-like parameters, see `redact_url`).
 fn validate_base_url(url: &str) -> ApiResult<String> {
     match url::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() => {
+            if octogen_fetch::carries_credentials(url) {
+                let message = "Input should not carry credentials: the merchant site is shown to partners";
+                return Err(invalid("source_url", "value_error", message, &octogen_fetch::redact_url(url)));
+            }
             Ok(url.trim_end_matches('/').to_string())
         }
-        _ => Err(invalid("source_url", "url_parsing", "Input should be an absolute http(s) URL", url)),
+        _ => Err(invalid(
+            "source_url",
+            "url_parsing",
+            "Input should be an absolute http(s) URL",
+            &octogen_fetch::redact_url(url),
+        )),
     }
 }
 

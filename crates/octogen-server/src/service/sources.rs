@@ -24,6 +24,7 @@ pub struct SourceSettings {
 
 impl Services {
     /// Sets a catalog's source; its first scheduled import runs right away.
+    /// Returns the source as it may be shown (see [`shown`]).
     pub async fn set_catalog_source(
         &self,
         actor: &Actor,
@@ -49,6 +50,7 @@ impl Services {
             next_run_at: Timestamp::now(),
         };
         self.store.set_catalog_source(catalog_key, Some(source.clone())).await?;
+        let source = shown(source);
         let detail = json!({"url": source.url, "format": source.format, "intervalSecs": source.interval_secs});
         self.audit(actor, None, "catalog.source_set", Some(catalog_key), Some(detail)).await?;
         Ok(source)
@@ -59,6 +61,12 @@ impl Services {
         self.audit(actor, None, "catalog.source_cleared", Some(catalog_key), None).await?;
         Ok(())
     }
+}
+
+/// A source as it may be shown (API responses, the portal, audit events): its
+/// URL without credentials. The stored source keeps them; the fetch needs them.
+pub fn shown(source: CatalogSource) -> CatalogSource {
+    CatalogSource { url: octogen_fetch::redact_url(&source.url), ..source }
 }
 
 /// A feed format by name (`shopify`, `merchant-xml`, …), or a 422 naming the known ones.

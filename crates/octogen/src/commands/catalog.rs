@@ -202,7 +202,9 @@ pub async fn set_source(client: &AdminClient, json_output: bool, args: SourceArg
     crate::commands::admin::report(json_output, &source, || {
         println!(
             "Catalog {} is re-imported from {} every {}; the first import starts now",
-            args.key, args.url, args.every
+            args.key,
+            octogen_fetch::redact_url(&args.url),
+            args.every
         )
     });
     Ok(())

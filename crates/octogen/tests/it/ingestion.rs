@@ -4,7 +4,15 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{shared_data, stderr, stdout, titles, ServerProcess, TestApp, NORTHWIND};
+use crate::helpers::{shared_data, stderr, stdout, test_config, titles, ServerProcess, TestApp, NORTHWIND};
+
+/// A server whose fetches may reach the address of `listener` (a test's feed server on loopback).
+async fn app_allowing(listener: &tokio::net::TcpListener) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let allowed = listener.local_addr().unwrap().to_string().parse().unwrap();
+    let config = octogen_server::Config { fetch_allow_private: allowed, ..test_config(data_dir.path()) };
+    TestApp::spawn_with(config, data_dir).await
+}
 
 fn run_json(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout)
@@ -308,15 +316,16 @@ async fn runs_of_one_catalog_never_interleave() {
 
 #[tokio::test]
 async fn scheduled_imports_fetch_the_configured_source() {
-    let app = TestApp::spawn().await;
+    // A merchant's storefront serving /products.json (pages of up to 250; page 2 is empty),
+    // on loopback: the operator lists it in fetch_allow_private.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop = format!("http://{}", listener.local_addr().unwrap());
+    let app = app_allowing(&listener).await;
     let org = app.partner("Scheduled").await;
     app.create_catalog("feedshop").await;
     app.grant(&org, "feedshop").await;
     let key = app.mint_key(&org).await.key;
 
-    // A merchant's storefront serving /products.json (pages of up to 250; page 2 is empty).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shop = format!("http://{}", listener.local_addr().unwrap());
     let feed: Value = serde_json::from_slice(NORTHWIND).unwrap();
     let router = axum::Router::new().route(
         "/products.json",
@@ -562,4 +571,133 @@ async fn a_backlog_of_several_pages_is_indexed_completely_and_persisted() {
     assert_eq!(metric(&app, "octogen_search_index_documents").await, 24.0);
     let (_, page) = app.search(&key, json!({"limit": 100})).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 24);
+}
+
+/// A feed server on loopback: `/feed.json` is the sample catalog, `/moved` redirects to
+/// `redirect_to`. Counts the requests it gets.
+async fn feed_server(
+    listener: tokio::net::TcpListener,
+    redirect_to: String,
+) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let router = axum::Router::new()
+        .route("/feed.json", axum::routing::get(|| async { NORTHWIND }))
+        .route(
+            "/moved",
+            axum::routing::get(move || {
+                let target = redirect_to.clone();
+                async move { (axum::http::StatusCode::FOUND, [(axum::http::header::LOCATION, target)]) }
+            }),
+        )
+        .layer(axum::middleware::from_fn(move |request, next: axum::middleware::Next| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            next.run(request)
+        }));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    hits
+}
+
+async fn import_url(app: &TestApp, catalog: &str, url: &str) -> Value {
+    let body = json!({"format": "shopify", "url": url, "currency": "USD"});
+    let (status, run) = app.admin(reqwest::Method::POST, &format!("/catalogs/{catalog}/imports"), Some(body)).await;
+    assert_eq!(status, 202, "{run}");
+    app.wait_for_run(run["id"].as_str().unwrap()).await
+}
+
+#[tokio::test]
+async fn feeds_are_fetched_from_public_or_listed_addresses_only() {
+    use std::sync::atomic::Ordering;
+    let internal_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let internal = internal_listener.local_addr().unwrap();
+    let internal_hits = feed_server(internal_listener, String::new()).await;
+    let shop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop = shop_listener.local_addr().unwrap();
+    let app = app_allowing(&shop_listener).await;
+    let shop_hits = feed_server(shop_listener, format!("http://{internal}/feed.json")).await;
+    app.create_catalog("intranet").await;
+
+    // The listed feed server is reached.
+    let run = import_url(&app, "intranet", &format!("http://{shop}/feed.json")).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    // Any other private target is refused before a request is sent, in every spelling,
+    // and so is a redirect from the listed server to one.
+    let refused = |url: String| {
+        format!("cannot fetch the feed: refused {url}: 127.0.0.1 is a loopback address (set fetch_allow_private to allow it)")
+    };
+    let port = internal.port();
+    for (asked, shown) in [
+        (format!("http://{internal}/feed.json"), format!("http://{internal}/feed.json")),
+        (format!("http://2130706433:{port}/feed.json"), format!("http://{internal}/feed.json")),
+        (format!("http://0177.0.0.1:{port}/feed.json"), format!("http://{internal}/feed.json")),
+        (format!("http://{shop}/moved"), format!("http://{internal}/feed.json")),
+    ] {
+        let run = import_url(&app, "intranet", &asked).await;
+        assert_eq!(run["status"], "failed", "{asked}: {run}");
+        assert_eq!(run["error"], refused(shown), "{asked}");
+    }
+    let metadata = import_url(&app, "intranet", "http://169.254.169.254/latest/meta-data/").await;
+    let error = metadata["error"].as_str().unwrap();
+    assert!(
+        error.ends_with("169.254.169.254 is a link-local address (set fetch_allow_private to allow it)"),
+        "{error}"
+    );
+    assert_eq!(internal_hits.load(Ordering::SeqCst), 0, "nothing reached the unlisted server");
+    assert_eq!(shop_hits.load(Ordering::SeqCst), 2, "the import and the redirect");
+    let (_, catalogs) = app.admin(reqwest::Method::GET, "/catalogs", None).await;
+    assert_eq!(catalogs[0]["productCount"], 24, "refused imports changed nothing: {catalogs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_url_credentials_never_show_in_reports_responses_or_logs() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop = listener.local_addr().unwrap();
+    feed_server(listener, String::new()).await;
+    let server = ServerProcess::start_with_env(&[
+        ("OCTOGEN_LOG_LEVEL", "trace"),
+        ("OCTOGEN_FETCH_ALLOW_PRIVATE", &shop.to_string()),
+    ]);
+    let secret = format!("http://feeduser:hunter2@{shop}/feed.json?token=abc123&page=1");
+    let shown = format!("http://***@{shop}/feed.json?token=***&page=1");
+    let missing = format!("http://feeduser:hunter2@{shop}/missing.json?api_key=abc123");
+    let leaks = |text: &str| text.contains("hunter2") || text.contains("abc123");
+    let mut outputs = Vec::new();
+    let mut run = |args: &[&str]| {
+        let output = server.cli(args);
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        outputs.push(text.clone());
+        (output, text)
+    };
+    run(&["admin", "catalog", "create", "--key", "shop", "--name", "Shop", "--source-url", "https://shop.example"]);
+    let (output, _) = run(&["catalog", "import", "--catalog", "shop", "--format", "shopify", "--json", &secret]);
+    let imported = run_json(&output);
+    assert_eq!(imported["status"], "succeeded", "{imported}");
+    assert_eq!((&imported["source"], &imported["report"]["download"]["url"]), (&json!(shown), &json!(shown)));
+    let (_, text) = run(&["catalog", "import", "--catalog", "shop", "--format", "shopify", &secret]);
+    assert!(text.contains(&format!("from {shown} (shopify)")), "{text}");
+    let (output, text) = run(&["catalog", "import", "--catalog", "shop", "--format", "shopify", &missing]);
+    assert!(!output.status.success());
+    assert!(text.contains(&format!("GET http://***@{shop}/missing.json?api_key=***: HTTP 404 Not Found")), "{text}");
+    let (_, text) =
+        run(&["admin", "catalog", "set-source", "shop", "--url", &secret, "--format", "shopify", "--every", "1h"]);
+    assert!(text.contains(&format!("re-imported from {shown} every 1h")), "{text}");
+    run(&["admin", "catalog", "runs", "shop"]);
+    run(&["admin", "catalog", "runs", "shop", "--json"]);
+    let source: Value = reqwest::Client::new()
+        .get(format!("{}/admin/v1/catalogs/shop/source", server.base))
+        .bearer_auth(&server.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(source["url"], json!(shown), "{source}");
+    for output in &outputs {
+        assert!(!leaks(output), "a CLI output repeats a credential: {output}");
+    }
+    let logs = server.logs();
+    assert!(logs.contains("index run"), "the runs are logged");
+    assert!(!leaks(&logs), "the log repeats a credential");
 }

@@ -27,10 +27,16 @@ async fn fresh_database() -> Option<String> {
 
 /// Two nodes on one database: same pepper and operator token, separate data directories (indexes).
 async fn two_nodes() -> Option<(TestApp, TestApp)> {
+    two_nodes_fetching_from("").await
+}
+
+/// Like `two_nodes`, with `fetch_allow_private` listing `targets` (a test's feed server).
+async fn two_nodes_fetching_from(targets: &str) -> Option<(TestApp, TestApp)> {
     let url = fresh_database().await?;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut config_a = test_config(dir_a.path());
     config_a.database_url = Some(url.clone());
+    config_a.fetch_allow_private = targets.parse().unwrap();
     let mut config_b = config_a.clone();
     config_b.data_dir = dir_b.path().to_path_buf();
     let a = TestApp::spawn_with(config_a, dir_a).await;
@@ -99,7 +105,9 @@ async fn one_rate_budget_per_organization_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn imports_and_scheduled_runs_happen_once_per_catalog_across_nodes() {
-    let Some((a, b)) = two_nodes().await else { return };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop = format!("http://{}", listener.local_addr().unwrap());
+    let Some((a, b)) = two_nodes_fetching_from(&listener.local_addr().unwrap().to_string()).await else { return };
     let (_, _key) = a.partner_with_northwind("northwind").await;
 
     // The same catalog imported through both nodes at once: the runs take turns.
@@ -113,8 +121,6 @@ async fn imports_and_scheduled_runs_happen_once_per_catalog_across_nodes() {
     assert!(spans[1].0 >= spans[0].1, "runs of one catalog overlapped across nodes: {spans:?}");
 
     // A scheduled source is claimed by exactly one node per due time.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let shop = format!("http://{}", listener.local_addr().unwrap());
     let feed: Value = serde_json::from_slice(NORTHWIND).unwrap();
     let router = axum::Router::new().route(
         "/feed.json",

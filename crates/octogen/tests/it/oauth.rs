@@ -272,8 +272,17 @@ pub async fn member(app: &TestApp, email: &str, org: &str) -> String {
 
 /// A server with test hooks, a partner with the sample catalog, and one of its members signed in.
 pub async fn partner_app() -> (TestApp, String, Person) {
+    partner_app_fetching_from("").await
+}
+
+/// Like `partner_app`, with `fetch_allow_private` listing `targets` (a test's loopback servers).
+pub async fn partner_app_fetching_from(targets: &str) -> (TestApp, String, Person) {
     let data_dir = tempfile::tempdir().unwrap();
-    let config = octogen_server::Config { insecure_test_hooks: true, ..test_config(data_dir.path()) };
+    let config = octogen_server::Config {
+        insecure_test_hooks: true,
+        fetch_allow_private: targets.parse().unwrap(),
+        ..test_config(data_dir.path())
+    };
     let app = TestApp::spawn_with(config, data_dir).await;
     let (org, _) = app.partner_with_northwind("northwind").await;
     member(&app, "agent-owner@acme.test", &org).await;
@@ -792,8 +801,8 @@ async fn the_resource_parameter_must_be_the_mcp_endpoint() {
 
 #[tokio::test]
 async fn client_id_metadata_documents_are_fetched_and_checked() {
-    let (app, _org, mut person) = partner_app().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (app, _org, mut person) = partner_app_fetching_from(&listener.local_addr().unwrap().to_string()).await;
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
     let client_id = format!("{base}/client.json");
     let documents = axum::Router::new()
@@ -840,8 +849,79 @@ async fn client_id_metadata_documents_are_fetched_and_checked() {
     }
 }
 
+/// Client metadata documents on non-public addresses, in forms the old
+/// fetcher let through (NAT64, 6to4, site-local, IPv4-compatible) or not.
 #[tokio::test]
-async fn loopback_metadata_urls_need_the_insecure_test_hooks_setting() {
+async fn metadata_documents_on_private_addresses_are_refused() {
+    let (app, _org, mut person) = partner_app().await;
+    // Without a listing a loopback http URL is not a metadata document at all (the test hooks do not change that).
+    let agent = |client_id: &str| Agent {
+        base: app.base.clone(),
+        http: no_redirects(),
+        client_id: client_id.into(),
+        client_secret: None,
+        redirect_uri: REDIRECT.into(),
+    };
+    let reply = person.get(&agent("http://127.0.0.1:9/client.json").authorize_path(&[])).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert!(reply.body.contains("not registered"), "{}", reply.body);
+    for client_id in [
+        "https://127.0.0.1:9/client.json",
+        "https://2130706433:9/client.json",
+        "https://[::ffff:127.0.0.1]:9/client.json",
+        "https://[64:ff9b::7f00:1]:9/client.json",
+        "https://[2002:7f00:1::]:9/client.json",
+        "https://[fec0::1]:9/client.json",
+        "https://[::127.0.0.1]:9/client.json",
+        "https://[2001:0:7f00:1::]:9/client.json",
+    ] {
+        let reply = person.get(&agent(client_id).authorize_path(&[])).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{client_id}");
+        assert!(reply.body.contains("points at a private address"), "{client_id}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn anonymous_metadata_document_fetches_are_throttled_per_address() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (app, _org, _person) = partner_app_fetching_from(&address.to_string()).await;
+    let client_id = format!("http://{address}/client.json");
+    let fetches = std::sync::Arc::new(AtomicUsize::new(0));
+    let documents = axum::Router::new().route(
+        "/client.json",
+        axum::routing::get({
+            let (client_id, fetches) = (client_id.clone(), fetches.clone());
+            move || async move {
+                fetches.fetch_add(1, Ordering::SeqCst);
+                axum::Json(
+                    json!({"client_id": client_id, "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, documents).await.unwrap() });
+    let agent = Agent {
+        base: app.base.clone(),
+        http: no_redirects(),
+        client_id,
+        client_secret: None,
+        redirect_uri: REDIRECT.into(),
+    };
+    // Nobody signed in: anyone may send these.
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let response = no_redirects().get(app.url(&agent.authorize_path(&[]))).send().await.unwrap();
+        statuses.push((response.status().as_u16(), response.headers().contains_key("retry-after")));
+    }
+    assert_eq!(statuses[..10], [(303, false); 10], "{statuses:?}");
+    assert_eq!(statuses[10..], [(429, true); 2], "{statuses:?}");
+    assert_eq!(fetches.load(Ordering::SeqCst), 10, "a throttled request fetches nothing");
+}
+
+#[tokio::test]
+async fn the_test_clock_needs_insecure_test_hooks() {
     let app = TestApp::spawn().await;
     let org = app.partner("Plain").await;
     member(&app, "plain@acme.test", &org).await;

@@ -1234,8 +1234,11 @@ async fn operators_configure_sources_and_see_index_runs() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    // An unreachable feed: the run is recorded and fails with a report (nothing leaves loopback).
-    let feed = "http://127.0.0.1:9/products.json";
+    // A feed on a private address that is not listed in fetch_allow_private: the run is
+    // recorded and fails, refused (nothing leaves loopback). Its credentials are never shown.
+    let feed = "http://feeduser:hunter2@127.0.0.1:9/products.json?access_token=abc123";
+    let shown_feed = "http://***@127.0.0.1:9/products.json?access_token=***";
+    let leaks = |text: &str| text.contains("hunter2") || text.contains("abc123");
     let started = op.submit(page, &format!("{page}/imports"), &[("url", feed), ("format", "shopify")]).await;
     assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
     let saved = op
@@ -1243,13 +1246,31 @@ async fn operators_configure_sources_and_see_index_runs() {
         .await;
     assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
     let (_, source) = app.admin(Method::GET, "/catalogs/northwind/source", None).await;
-    assert_eq!(source["intervalSecs"], 86_400);
+    assert_eq!((&source["intervalSecs"], &source["url"]), (&json!(86_400), &json!(shown_feed)));
+    let (_, runs) = app.admin(Method::GET, "/catalogs/northwind/runs", None).await;
+    let portal_run = runs.as_array().unwrap().iter().find(|run| run["trigger"] == "portal").unwrap();
+    let run_id = portal_run["id"].as_str().unwrap().to_string();
+    let run = app.wait_for_run(&run_id).await;
+    assert_eq!(run["trigger"], "portal");
+    assert_eq!(run["source"], shown_feed);
+    let error = run["error"].as_str().unwrap();
+    let first_page = "http://***@127.0.0.1:9/products.json?page=1&limit=250";
+    assert!(error.contains(&format!("refused {first_page}: 127.0.0.1 is a loopback address")), "{error}");
+    assert!(!leaks(error), "{error}");
     let shown = op.get(page).await;
     assert!(shown.body.contains("every 1440 minutes") && shown.body.contains("id=\"runs-table\""), "{}", shown.body);
-    let (_, runs) = app.admin(Method::GET, "/catalogs/northwind/runs", None).await;
-    let run_id = runs[0]["id"].as_str().unwrap();
-    assert_eq!(runs[0]["trigger"], "portal");
-    assert_eq!(op.get(&format!("/operator/runs/{run_id}")).await.status, StatusCode::OK);
+    assert!(shown.body.contains("***@127.0.0.1:9") && shown.body.contains("access_token=***"), "{}", shown.body);
+    assert!(!leaks(&shown.body), "{}", shown.body);
+    assert!(shown.body.contains("placeholder=\"the saved URL has credentials: enter it again\""), "{}", shown.body);
+    let run_page = op.get(&format!("/operator/runs/{run_id}")).await;
+    assert_eq!(run_page.status, StatusCode::OK);
+    assert!(!leaks(&run_page.body), "{}", run_page.body);
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE action = 'catalog.source_set'")
+            .fetch_all(&sqlite(&app).await)
+            .await
+            .unwrap();
+    assert!(details.len() == 1 && details[0].contains(shown_feed) && !leaks(&details[0]), "{details:?}");
     assert_eq!(op.submit(page, &format!("{page}/source/clear"), &[]).await.status, StatusCode::SEE_OTHER);
     assert_eq!(app.admin(Method::GET, "/catalogs/northwind/source", None).await.1, Value::Null);
 }

@@ -177,8 +177,11 @@ async fn catalog_page(
 ) -> Result<Response, PortalError> {
     let catalog = state.store.get_catalog(key).await?;
     let source = state.store.get_catalog_source(key).await?.map(|source| {
+        let url = octogen_fetch::redact_url(&source.url);
+        // A URL with credentials is never put back into the page: the form asks for it again.
+        let form_url = (!octogen_fetch::carries_credentials(&source.url)).then(|| source.url.clone());
         context! {
-            url => source.url, format => source.format, currency => source.currency,
+            url, form_url, format => source.format, currency => source.currency,
             interval_minutes => source.interval_secs / 60, next_run_at => time(source.next_run_at),
         }
     });
