@@ -1,6 +1,8 @@
 //! The audit log page: the organization's key, sign-in, grant and membership
 //! events (who, what, when, from where). Events never hold secrets: services
-//! record ids and names only.
+//! record ids and names only. What the platform's operators did shows as
+//! "Octogen operator", without the person or their address: partners see
+//! what changed, not who runs the platform or from where.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +13,11 @@ use serde::Serialize;
 
 use super::render::{page, time, PortalError};
 use super::session::PortalUser;
+use crate::service::Actor;
 use crate::state::AppState;
+
+/// How the audit log names an operator's action to a partner.
+const OPERATOR_ACTOR: &str = "Octogen operator";
 
 /// The page shows the most recent events; older ones stay in the store.
 const SHOWN_EVENTS: u32 = 200;
@@ -39,13 +45,17 @@ pub async fn list(State(state): State<AppState>, user: PortalUser) -> Result<Res
 }
 
 fn row(event: AuditEvent) -> EventRow {
+    let by_operator = Actor::is_operator_label(&event.actor);
     EventRow {
         at: time(event.occurred_at),
-        actor: event.actor.strip_prefix("user:").unwrap_or(&event.actor).to_string(),
+        actor: match by_operator {
+            true => OPERATOR_ACTOR.to_string(),
+            false => event.actor.strip_prefix("user:").unwrap_or(&event.actor).to_string(),
+        },
         action: describe(&event.action),
         code: event.action,
         target: event.target,
-        client_addr: event.client_addr,
+        client_addr: if by_operator { None } else { event.client_addr },
         detail: event.detail.map(|detail| summarize(&detail)),
     }
 }
@@ -58,6 +68,11 @@ fn describe(action: &str) -> &'static str {
         "user.signed_in" => "Signed in",
         "user.signed_out" => "Signed out",
         "user.sign_in_failed" => "Failed sign-in",
+        "user.disabled" => "User disabled",
+        "user.enabled" => "User enabled",
+        "user.sessions_revoked" => "Signed out everywhere",
+        "user.password_reset_issued" => "Password reset link created",
+        "user.password_reset" => "Password set with a reset link",
         "grant.added" => "Catalog granted",
         "grant.removed" => "Catalog grant removed",
         "membership.set" => "Membership or role changed",

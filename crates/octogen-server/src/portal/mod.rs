@@ -18,6 +18,7 @@ mod catalogs;
 pub(crate) mod csrf;
 mod keys;
 mod operator;
+mod password_reset;
 mod render;
 mod session;
 mod sign_in;
@@ -29,6 +30,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use password_reset::password_reset_path;
 pub use render::PortalError;
 pub use session::PortalUser;
 
@@ -42,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(sign_in::form_page).post(sign_in::submit))
         .route("/logout", post(sign_in::sign_out))
+        .route("/reset-password", get(password_reset::form_page).post(password_reset::submit))
         .route("/session/org", post(sign_in::switch_org))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{key_id}/deactivate", get(keys::confirm_deactivate).post(keys::deactivate))

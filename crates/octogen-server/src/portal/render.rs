@@ -34,6 +34,9 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "portal/operator/run.html",
     "portal/operator/users.html",
     "portal/operator/user.html",
+    "portal/operator/user_confirm.html",
+    "portal/operator/password_reset_issued.html",
+    "portal/password_reset.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -69,12 +69,20 @@ pub struct PortalUser {
     /// The CSRF token this session's forms carry.
     pub csrf: String,
     pub client: ClientAddr,
+    /// Set by the operator area's extractor: this request acts as the
+    /// platform's operator, not as a member of an organization.
+    pub acting_as_operator: bool,
 }
 
 impl PortalUser {
-    /// Who acts, for the audit log.
+    /// Who acts, for the audit log: an operator in the operator area is
+    /// recorded as one (partners see "Octogen operator", not the person).
     pub fn actor(&self) -> Actor {
-        Actor::user(&self.user.email, self.client.label())
+        if self.acting_as_operator {
+            Actor::operator_user(&self.user.email, self.client.label())
+        } else {
+            Actor::user(&self.user.email, self.client.label())
+        }
     }
 
     /// The organization being viewed, or a page saying there is none.
@@ -176,7 +184,7 @@ impl FromRequestParts<AppState> for PortalUser {
             .cloned();
         let client = ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr(None));
         let csrf = csrf::token_for(state, &token);
-        Ok(PortalUser { session, user, memberships, current, csrf, client })
+        Ok(PortalUser { session, user, memberships, current, csrf, client, acting_as_operator: false })
     }
 }
 
