@@ -43,11 +43,9 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn get_org(&self, id: &str) -> StoreResult<Org>;
     async fn set_org_suspended(&self, id: &str, suspended: bool, audit: &[AuditEvent]) -> StoreResult<Org>;
     /// `None` returns the organization to the server's default budget.
-    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>, audit: &[AuditEvent])
-        -> StoreResult<Org>;
+    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>, audit: &[AuditEvent]) -> StoreResult<Org>;
     /// `None` returns the organization to the server's default API version.
-    async fn set_org_api_version(&self, id: &str, version: Option<&str>, audit: &[AuditEvent])
-        -> StoreResult<Org>;
+    async fn set_org_api_version(&self, id: &str, version: Option<&str>, audit: &[AuditEvent]) -> StoreResult<Org>;
 
     // Catalogs.
     async fn create_catalog(&self, new: NewCatalog, audit: &[AuditEvent]) -> StoreResult<Catalog>;

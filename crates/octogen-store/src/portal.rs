@@ -215,8 +215,7 @@ pub trait PortalStore: Send + Sync + 'static {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     /// The user with this (lowercased) email and their password hash, for signing in (disabled or not).
     async fn find_user_credentials(&self, email: &str) -> StoreResult<Option<UserCredentials>>;
-    async fn set_user_operator(&self, id: &str, is_operator: bool, audit: &[AuditEvent])
-        -> StoreResult<Changed<User>>;
+    async fn set_user_operator(&self, id: &str, is_operator: bool, audit: &[AuditEvent]) -> StoreResult<Changed<User>>;
     /// Disables (`Some(at)`) or re-enables (`None`) a user. Disabling also
     /// deletes all of the user's sessions, and with them their OAuth grants,
     /// in the same transaction.
@@ -246,8 +245,7 @@ pub trait PortalStore: Send + Sync + 'static {
 
     // Memberships.
     /// Adds the user to the organization with `role`, or changes their role. Returns whether anything changed.
-    async fn put_membership(&self, user_id: &str, org_id: &str, role: Role, audit: &[AuditEvent])
-        -> StoreResult<bool>;
+    async fn put_membership(&self, user_id: &str, org_id: &str, role: Role, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// Returns whether the user was a member.
     async fn remove_membership(&self, user_id: &str, org_id: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// The user's organizations, sorted by name.
@@ -289,8 +287,12 @@ mod tests {
 
     #[test]
     fn delays_double_after_the_free_failures_up_to_the_cap() {
-        let policy =
-            ThrottlePolicy { free_failures: 5, first_delay_millis: 1_000, max_delay_millis: 300_000, forget_after_millis: 0 };
+        let policy = ThrottlePolicy {
+            free_failures: 5,
+            first_delay_millis: 1_000,
+            max_delay_millis: 300_000,
+            forget_after_millis: 0,
+        };
         let delays: Vec<i64> = (0..=14).map(|failures| policy.delay_after(failures)).collect();
         let seconds = [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 300].map(|s| s * 1_000);
         assert_eq!(delays, seconds);

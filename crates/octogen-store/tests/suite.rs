@@ -48,13 +48,16 @@ async fn catalog(store: &dyn Store, key: &str) -> Catalog {
 async fn mint(store: &dyn Store, org: &Org) -> ApiKey {
     let key = ApiKey::generate();
     store
-        .create_api_key(NewApiKey {
-            id: key.id(),
-            org_id: org.id.clone(),
-            name: "test".into(),
-            secret_hash: key.hash(&pepper()),
-            expires_at: None,
-        }, &[])
+        .create_api_key(
+            NewApiKey {
+                id: key.id(),
+                org_id: org.id.clone(),
+                name: "test".into(),
+                secret_hash: key.hash(&pepper()),
+                expires_at: None,
+            },
+            &[],
+        )
         .await
         .unwrap();
     key
@@ -96,7 +99,10 @@ async fn catalogs_and_grants_shape_the_principal() {
         catalog(store, "hidden").await;
         assert!(matches!(
             store
-                .create_catalog(NewCatalog { key: "alpha".into(), display_name: "x".into(), source_base_url: None }, &[])
+                .create_catalog(
+                    NewCatalog { key: "alpha".into(), display_name: "x".into(), source_base_url: None },
+                    &[]
+                )
                 .await,
             Err(StoreError::Conflict(_))
         ));
@@ -117,7 +123,10 @@ async fn catalogs_and_grants_shape_the_principal() {
         let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
         assert_eq!(principal.catalogs.len(), 1, "{backend}: ungrant is visible to the very next resolve");
         assert!(matches!(store.grant(&org.id, "missing", &[]).await, Err(StoreError::NotFound(Entity::Catalog(_)))));
-        assert!(matches!(store.grant("missing", "alpha", &[]).await, Err(StoreError::NotFound(Entity::Organization(_)))));
+        assert!(matches!(
+            store.grant("missing", "alpha", &[]).await,
+            Err(StoreError::NotFound(Entity::Organization(_)))
+        ));
         let granted: Vec<_> = store.granted_catalogs(&org.id).await.unwrap().into_iter().map(|c| c.key).collect();
         assert_eq!(granted, ["alpha"]);
     }
@@ -262,18 +271,21 @@ async fn rotation_ends_the_old_key_now_later_or_never() {
         assert_eq!(previous.expires_at, Some(in_a_day), "{backend}");
         let (_, sooner) = replacement_for(&org);
         let soon = now.plus_millis(1_000);
-        let (_, previous) =
-            store.rotate_api_key(&old_id, sooner, OldKeyEnd::ExpiresAt(soon), now, &[]).await.unwrap();
+        let (_, previous) = store.rotate_api_key(&old_id, sooner, OldKeyEnd::ExpiresAt(soon), now, &[]).await.unwrap();
         assert_eq!(previous.expires_at, Some(soon), "{backend}");
 
         // An expired or revoked key cannot be rotated; nothing is created or recorded.
         let keys_before = store.list_api_keys(&org.id).await.unwrap().len();
         let (_, refused) = replacement_for(&org);
-        let expired =
-            store.rotate_api_key(&old_id, refused, OldKeyEnd::Revoked, soon, &[rotated("refused")]).await;
+        let expired = store.rotate_api_key(&old_id, refused, OldKeyEnd::Revoked, soon, &[rotated("refused")]).await;
         assert!(matches!(expired, Err(StoreError::Conflict(message)) if message.contains("expired")), "{backend}");
         assert_eq!(store.list_api_keys(&org.id).await.unwrap().len(), keys_before, "{backend}");
-        assert!(store.list_audit(Some(&org.id), 10).await.unwrap().iter().all(|e| e.target.as_deref() != Some("refused")));
+        assert!(store
+            .list_audit(Some(&org.id), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.target.as_deref() != Some("refused")));
 
         let (_, revoking) = replacement_for(&org);
         let new_id = new.id.clone();
@@ -897,7 +909,10 @@ mod portal {
             let bob = user(store, "bob@example.com", false).await;
             assert!(store.put_membership(&ada.id, &beta.id, Role::Owner, &[]).await.unwrap());
             assert!(store.put_membership(&ada.id, &alpha.id, Role::Member, &[]).await.unwrap());
-            assert!(!store.put_membership(&ada.id, &alpha.id, Role::Member, &[]).await.unwrap(), "{backend}: same role");
+            assert!(
+                !store.put_membership(&ada.id, &alpha.id, Role::Member, &[]).await.unwrap(),
+                "{backend}: same role"
+            );
             assert!(store.put_membership(&ada.id, &alpha.id, Role::Admin, &[]).await.unwrap(), "{backend}: new role");
             store.put_membership(&bob.id, &beta.id, Role::Member, &[]).await.unwrap();
 
@@ -959,8 +974,12 @@ mod portal {
         }
     }
 
-    const POLICY: ThrottlePolicy =
-        ThrottlePolicy { free_failures: 2, first_delay_millis: 1_000, max_delay_millis: 4_000, forget_after_millis: 60_000 };
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        free_failures: 2,
+        first_delay_millis: 1_000,
+        max_delay_millis: 4_000,
+        forget_after_millis: 60_000,
+    };
 
     fn scope(key: &str) -> ThrottleScope<'_> {
         ThrottleScope { key, policy: POLICY }
@@ -1089,7 +1108,10 @@ mod portal {
             assert!(store.find_password_reset("first", start).await.unwrap().is_none(), "{backend}: replaced");
             assert!(store.find_password_reset("second", start.plus_millis(1_000)).await.unwrap().is_none(), "expired");
             let missing = NewPasswordReset { user_id: "nope".into(), ..link("x") };
-            assert!(matches!(store.create_password_reset(missing, &[]).await, Err(StoreError::NotFound(_))), "{backend}");
+            assert!(
+                matches!(store.create_password_reset(missing, &[]).await, Err(StoreError::NotFound(_))),
+                "{backend}"
+            );
 
             store.create_session(session_for(&ada, "signed-in", start)).await.unwrap();
             let used = |user_id: String| async move {

@@ -64,10 +64,19 @@ pub async fn submit(
     let (password, confirm) = (form.password.unwrap_or_else(empty), form.confirm.unwrap_or_else(empty));
     if password.expose_secret() != confirm.expose_secret() {
         let message = "The two passwords differ. Type the same new password twice.";
-        return Ok(reset_form(&state, &headers, &form.token, &user.email, Some(message), StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(reset_form(
+            &state,
+            &headers,
+            &form.token,
+            &user.email,
+            Some(message),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     match state.services.complete_password_reset(&form.token, &password, client.label()).await {
-        Ok(user) => Ok(page(StatusCode::OK, "portal/password_reset.html", context! { done => true, email => user.email })),
+        Ok(user) => {
+            Ok(page(StatusCode::OK, "portal/password_reset.html", context! { done => true, email => user.email }))
+        }
         Err(error @ ApiError::Validation(_)) => {
             let message = user_message(&error);
             Ok(reset_form(&state, &headers, &form.token, &user.email, Some(&message), StatusCode::UNPROCESSABLE_ENTITY))

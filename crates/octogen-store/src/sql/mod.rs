@@ -185,7 +185,13 @@ impl SqlStore {
 
     /// Runs an `UPDATE organizations SET <column> = $1 WHERE id = $2` with
     /// its audit events in one transaction, and refreshes the directory.
-    async fn update_org_setting<V>(&self, id: &str, sql: &'static str, value: V, audit: &[AuditEvent]) -> StoreResult<Org>
+    async fn update_org_setting<V>(
+        &self,
+        id: &str,
+        sql: &'static str,
+        value: V,
+        audit: &[AuditEvent],
+    ) -> StoreResult<Org>
     where
         V: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
     {

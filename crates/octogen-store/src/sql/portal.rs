@@ -392,9 +392,9 @@ impl PortalStore for SqlStore {
                 "UPDATE sign_in_throttle SET failures = failures - 1, next_attempt_at = last_attempt_at \
                  WHERE scope = $1 AND failures > 0",
             )
-                .bind(address)
-                .execute(&mut *tx)
-                .await?;
+            .bind(address)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

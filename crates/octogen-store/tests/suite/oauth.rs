@@ -14,10 +14,7 @@ struct Member {
 
 async fn member(store: &dyn Store, email: &str) -> Member {
     let org = partner(store, &format!("Org of {email}")).await;
-    let user = store
-        .create_user(NewUser::new(email, "x", false), &[])
-        .await
-        .unwrap();
+    let user = store.create_user(NewUser::new(email, "x", false), &[]).await.unwrap();
     store.put_membership(&user.id, &org.id, Role::Member, &[]).await.unwrap();
     let now = Timestamp::now();
     let session = store

@@ -85,7 +85,10 @@ fn old_key_lifetime(text: &str) -> CliResult<u64> {
     if seconds == 0 || seconds > max {
         return Err(CliError::new(
             ExitClass::Invalid,
-            format!("--expire-old-in {text:?} is out of range: the old key can keep working for 1s to {}d", max / 86_400),
+            format!(
+                "--expire-old-in {text:?} is out of range: the old key can keep working for 1s to {}d",
+                max / 86_400
+            ),
         ));
     }
     Ok(seconds)

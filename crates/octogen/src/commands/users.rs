@@ -190,7 +190,11 @@ fn print_reset_link(client: &AdminClient, reset: &Value) {
         Some(url) => url.to_string(),
         None => format!("{}{}", client.server(), output::text(reset, "path")),
     };
-    println!("Password reset link for {} (works once, until {}):", output::text(reset, "email"), output::text(reset, "expiresAt"));
+    println!(
+        "Password reset link for {} (works once, until {}):",
+        output::text(reset, "email"),
+        output::text(reset, "expiresAt")
+    );
     println!();
     println!("    {link}");
     println!();

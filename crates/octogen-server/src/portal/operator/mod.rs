@@ -44,7 +44,10 @@ pub fn router() -> Router<AppState> {
         .route("/operator/users/{user_id}/disable", get(users::confirm_disable).post(users::disable))
         .route("/operator/users/{user_id}/enable", post(users::enable))
         .route("/operator/users/{user_id}/operator/{change}", get(users::confirm_operator).post(users::set_operator))
-        .route("/operator/users/{user_id}/sessions/revoke", get(users::confirm_revoke_sessions).post(users::revoke_sessions))
+        .route(
+            "/operator/users/{user_id}/sessions/revoke",
+            get(users::confirm_revoke_sessions).post(users::revoke_sessions),
+        )
         .route("/operator/users/{user_id}/password-reset", post(users::password_reset))
 }
 

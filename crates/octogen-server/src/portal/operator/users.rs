@@ -32,8 +32,12 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "disabled" => "User disabled: they cannot sign in, and their sessions and connected agents have ended.",
         "enabled" => "User enabled: they can sign in again.",
         "operator-granted" => "The user is now an operator.",
-        "operator-revoked" => "The user is no longer an operator; the operator area is closed to them from their next page.",
-        "signed-out" => "Signed out everywhere: every session of the user, and every agent connected through one, has ended.",
+        "operator-revoked" => {
+            "The user is no longer an operator; the operator area is closed to them from their next page."
+        }
+        "signed-out" => {
+            "Signed out everywhere: every session of the user, and every agent connected through one, has ended."
+        }
         _ => return None,
     })
 }
