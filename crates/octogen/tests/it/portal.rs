@@ -1043,21 +1043,36 @@ async fn operators_set_rate_limits_and_api_versions() {
 
 // --- Account controls and the audit log -------------------------------------------------------
 
-/// The audit rows of one action: (actor, org, target, client address, detail).
-async fn audit_rows(
-    app: &TestApp,
-    action: &str,
-) -> Vec<(String, Option<String>, Option<String>, Option<String>, Value)> {
-    let rows: Vec<(String, Option<String>, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+/// One row of `audit_events`, as stored.
+#[derive(Debug)]
+struct AuditRow {
+    actor: String,
+    org: Option<String>,
+    target: Option<String>,
+    client_addr: Option<String>,
+    detail: Value,
+}
+
+/// The audit rows of one action, oldest first.
+async fn audit_rows(app: &TestApp, action: &str) -> Vec<AuditRow> {
+    let rows = sqlx::query(
         "SELECT actor, org_id, target, client_addr, detail FROM audit_events WHERE action = $1 ORDER BY id",
     )
     .bind(action)
     .fetch_all(&sqlite(app).await)
     .await
     .unwrap();
-    rows.into_iter()
-        .map(|(actor, org, target, addr, detail)| {
-            (actor, org, target, addr, detail.map(|d| serde_json::from_str(&d).unwrap()).unwrap_or(Value::Null))
+    use sqlx::Row;
+    rows.iter()
+        .map(|row| AuditRow {
+            actor: row.get("actor"),
+            org: row.get("org_id"),
+            target: row.get("target"),
+            client_addr: row.get("client_addr"),
+            detail: row
+                .get::<Option<String>, _>("detail")
+                .map(|detail| serde_json::from_str(&detail).unwrap())
+                .unwrap_or(Value::Null),
         })
         .collect()
 }
@@ -1071,16 +1086,20 @@ async fn unknown_email_sign_in_failures_are_audited_without_the_email() {
     }
     let rows = audit_rows(&app, "user.sign_in_failed").await;
     assert_eq!(rows.len(), 3, "{rows:?}");
-    for (actor, org, target, addr, detail) in &rows {
-        assert_eq!((actor.as_str(), org, target, addr.as_deref()), ("anonymous", &None, &None, Some("127.0.0.1")));
-        assert_eq!(detail["reason"], "unknown_email");
-        let fingerprint = detail["emailFingerprint"].as_str().unwrap();
+    for row in &rows {
+        let who = (row.actor.as_str(), &row.org, &row.target, row.client_addr.as_deref());
+        assert_eq!(who, ("anonymous", &None, &None, Some("127.0.0.1")));
+        assert_eq!(row.detail["reason"], "unknown_email");
+        let fingerprint = row.detail["emailFingerprint"].as_str().unwrap();
         assert!(fingerprint.len() == 16 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()), "{fingerprint}");
     }
-    assert_eq!(rows[0].4["emailDomain"], "elsewhere.test");
-    assert_eq!(rows[1].4["emailDomain"], Value::Null, "not an email: no part of it is kept");
-    assert_eq!(rows[0].4["emailFingerprint"], rows[2].4["emailFingerprint"], "repeated attempts at one name show");
-    assert_ne!(rows[0].4["emailFingerprint"], rows[1].4["emailFingerprint"]);
+    assert_eq!(rows[0].detail["emailDomain"], "elsewhere.test");
+    assert_eq!(rows[1].detail["emailDomain"], Value::Null, "not an email: no part of it is kept");
+    assert_eq!(
+        rows[0].detail["emailFingerprint"], rows[2].detail["emailFingerprint"],
+        "repeated attempts at one name show"
+    );
+    assert_ne!(rows[0].detail["emailFingerprint"], rows[1].detail["emailFingerprint"]);
     let everything: Vec<String> =
         sqlx::query_scalar("SELECT actor || COALESCE(target, '') || COALESCE(detail, '') FROM audit_events")
             .fetch_all(&sqlite(&app).await)
@@ -1132,7 +1151,10 @@ async fn partners_see_what_operators_did_but_not_who_or_from_where() {
     assert!(audit_row(&audit.body, "user.signed_in").contains("203.0.113.5"), "members' own addresses stay");
     // The store keeps who and where, for operators.
     let rows = audit_rows(&app, "organization.suspended").await;
-    assert_eq!((rows[0].0.as_str(), rows[0].3.as_deref()), ("operator:op@octogen.test", Some("198.51.100.78")));
+    assert_eq!(
+        (rows[0].actor.as_str(), rows[0].client_addr.as_deref()),
+        ("operator:op@octogen.test", Some("198.51.100.78"))
+    );
 }
 
 /// The `<tr>` of the first audit row with `action`.
@@ -1217,10 +1239,13 @@ async fn operators_contain_an_account_from_the_operator_area() {
     ] {
         let rows = audit_rows(&app, action).await;
         assert_eq!(rows.len(), 1, "{action}: {rows:?}");
-        assert_eq!((rows[0].0.as_str(), rows[0].2.as_deref()), ("operator:op@octogen.test", Some(victim.as_str())));
+        assert_eq!(
+            (rows[0].actor.as_str(), rows[0].target.as_deref()),
+            ("operator:op@octogen.test", Some(victim.as_str()))
+        );
     }
     assert_eq!(
-        audit_rows(&app, "user.disabled").await[0].1.as_deref(),
+        audit_rows(&app, "user.disabled").await[0].org.as_deref(),
         Some(org.as_str()),
         "the owner's admins see it"
     );
@@ -1305,7 +1330,10 @@ async fn password_reset_links_set_a_new_password_once() {
 
     let completed = audit_rows(&app, "user.password_reset").await;
     assert_eq!(completed.len(), 1);
-    assert_eq!((completed[0].0.as_str(), completed[0].1.as_deref()), ("user:owner@acme.test", Some(org.as_str())));
+    assert_eq!(
+        (completed[0].actor.as_str(), completed[0].org.as_deref()),
+        ("user:owner@acme.test", Some(org.as_str()))
+    );
     assert_eq!(audit_rows(&app, "user.password_reset_issued").await.len(), 3);
 }
 
