@@ -159,8 +159,10 @@ pub async fn confirm_rotate(
 }
 
 fn confirm_page(user: &PortalUser, key: ApiKeyInfo, action: &str) -> Result<Response, PortalError> {
-    if key.status_at(Timestamp::now()) != KeyStatus::Active {
-        return Err(PortalError::BadRequest("This key is already deactivated.".into()));
+    match key.status_at(Timestamp::now()) {
+        KeyStatus::Active => {}
+        KeyStatus::Revoked => return Err(PortalError::BadRequest("This key is already deactivated.".into())),
+        KeyStatus::Expired => return Err(PortalError::BadRequest("This key has expired: it no longer works.".into())),
     }
     let keep_old = KEEP_OLD_CHOICES.map(|(seconds, label)| context! { seconds, label });
     let context = context! {

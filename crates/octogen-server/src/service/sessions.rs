@@ -103,16 +103,9 @@ impl Services {
         let client_addr = client.map(|ip| ip.to_string());
         let user = match credentials {
             Some(UserCredentials { user, .. }) if verified && !user.is_disabled() => user,
-            Some(UserCredentials { user, .. }) => {
-                // A right password for a disabled account is worth knowing: someone still has it.
-                let reason = if verified { "disabled" } else { "wrong_password" };
-                let actor = Actor::user(&user.email, client_addr);
-                self.audit_user_event(&actor, &user, "user.sign_in_failed", Some(json!({"reason": reason}))).await?;
-                return Err(SignInError::Invalid);
-            }
-            None => {
-                let detail = self.unknown_email_detail(&email);
-                self.audit(&Actor::anonymous(client_addr), None, "user.sign_in_failed", None, Some(detail)).await?;
+            other => {
+                let known = other.map(|credentials| credentials.user);
+                self.audit_failed_sign_in(&email, known, verified, client_addr).await?;
                 return Err(SignInError::Invalid);
             }
         };
@@ -121,6 +114,26 @@ impl Services {
         let actor = Actor::user(&user.email, client_addr);
         self.audit_user_event(&actor, &user, "user.signed_in", None).await?;
         Ok(signed_in)
+    }
+
+    /// A failure of a known user goes to their organizations' logs; one of an
+    /// unknown email is server-wide and keeps no part of the typed text but
+    /// its domain (`unknown_email_detail`).
+    async fn audit_failed_sign_in(
+        &self,
+        email: &str,
+        known: Option<User>,
+        verified: bool,
+        client_addr: Option<String>,
+    ) -> anyhow::Result<()> {
+        let Some(user) = known else {
+            let detail = self.unknown_email_detail(email);
+            return self.audit(&Actor::anonymous(client_addr), None, "user.sign_in_failed", None, Some(detail)).await;
+        };
+        // A right password for a disabled account is worth knowing: someone still has it.
+        let reason = if verified { "disabled" } else { "wrong_password" };
+        let actor = Actor::user(&user.email, client_addr);
+        self.audit_user_event(&actor, &user, "user.sign_in_failed", Some(json!({"reason": reason}))).await
     }
 
     /// The live session for a cookie token, if any. Expired sessions are deleted on sight.
