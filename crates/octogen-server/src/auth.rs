@@ -7,7 +7,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
-use octogen_core::{ApiKey, ErrorCode, KeyHash};
+use octogen_core::{ApiKey, ErrorCode, KeyHash, Timestamp};
 use octogen_store::{GrantedCatalog, KeyPrincipal, OrgAccess, OrgType};
 
 use crate::error::ApiError;
@@ -71,9 +71,10 @@ pub async fn authenticate_request(state: &AppState, headers: &HeaderMap) -> Resu
     authenticate_key(state, token).await
 }
 
-/// The checks of SPEC §2, in order. Every way a key can be wrong gives the
-/// same `InvalidApiKey`, and an unknown key id costs the same HMAC as a wrong
-/// secret so timing does not tell them apart.
+/// The checks of SPEC §2, in order. Every way a key can be wrong (malformed,
+/// unknown, wrong secret, revoked, expired) gives the same `InvalidApiKey`,
+/// and an unknown key id costs the same HMAC as a wrong secret so timing does
+/// not tell them apart.
 pub async fn authenticate_key(state: &AppState, token: &[u8]) -> Result<KeyPrincipal, AuthFailure> {
     let invalid = |reason| AuthFailure::new(ErrorCode::InvalidApiKey, reason);
     let key = std::str::from_utf8(token).ok().and_then(ApiKey::parse).ok_or(invalid("malformed_key"))?;
@@ -94,6 +95,12 @@ pub async fn authenticate_key(state: &AppState, token: &[u8]) -> Result<KeyPrinc
     }
     if principal.revoked {
         return Err(invalid("revoked_key"));
+    }
+    // Judged now, on every request: on a single node the directory keeps the
+    // time (not a flag), on PostgreSQL the query returns it; either way the
+    // first request after the moment is refused, with no write needed.
+    if principal.expires_at.is_some_and(|expires_at| expires_at <= Timestamp::now()) {
+        return Err(invalid("expired_key"));
     }
     if principal.org.org_type != OrgType::CatalogPartner {
         return Err(AuthFailure::new(ErrorCode::OrgTypeForbidden, "org_not_catalog_partner"));

@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use octogen_core::{KeyHash, KeyId};
+use octogen_core::{KeyHash, KeyId, Timestamp};
 
 use crate::model::{Catalog, GrantedCatalog, KeyPrincipal, Org, OrgAccess};
 
@@ -39,6 +39,9 @@ pub(crate) struct KeyEntry {
     pub org_id: String,
     pub secret_hash: KeyHash,
     pub revoked: bool,
+    /// Kept as a time, not a flag: authentication compares it with the clock
+    /// on every request, so the key stops working at that moment without a write.
+    pub expires_at: Option<Timestamp>,
 }
 
 impl Directory {
@@ -61,6 +64,7 @@ impl Directory {
             key_id: *id,
             secret_hash: key.secret_hash.clone(),
             revoked: key.revoked,
+            expires_at: key.expires_at,
             org: org.clone(),
             catalogs: data.granted_to(&org.id),
         })

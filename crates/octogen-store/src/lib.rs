@@ -28,39 +28,57 @@ pub trait Store: AccessStore + IndexStore + PortalStore + CoordinationStore + OA
 impl<T: AccessStore + IndexStore + PortalStore + CoordinationStore + OAuthStore> Store for T {}
 
 /// Identity and access: organizations, catalogs, grants, keys, audit, settings.
+///
+/// Changes take the audit events that record them and write them in the same
+/// transaction, only when the change happened (a `true` result, or a key that
+/// was not revoked before), so the log never shows a change that was rolled
+/// back, nor misses one that committed.
 #[async_trait]
 pub trait AccessStore: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // Organizations.
-    async fn create_org(&self, new: NewOrg) -> StoreResult<Org>;
+    async fn create_org(&self, new: NewOrg, audit: &[AuditEvent]) -> StoreResult<Org>;
     async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
     async fn get_org(&self, id: &str) -> StoreResult<Org>;
-    async fn set_org_suspended(&self, id: &str, suspended: bool) -> StoreResult<Org>;
+    async fn set_org_suspended(&self, id: &str, suspended: bool, audit: &[AuditEvent]) -> StoreResult<Org>;
     /// `None` returns the organization to the server's default budget.
-    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>) -> StoreResult<Org>;
+    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>, audit: &[AuditEvent]) -> StoreResult<Org>;
     /// `None` returns the organization to the server's default API version.
-    async fn set_org_api_version(&self, id: &str, version: Option<&str>) -> StoreResult<Org>;
+    async fn set_org_api_version(&self, id: &str, version: Option<&str>, audit: &[AuditEvent]) -> StoreResult<Org>;
 
     // Catalogs.
-    async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog>;
+    async fn create_catalog(&self, new: NewCatalog, audit: &[AuditEvent]) -> StoreResult<Catalog>;
     async fn list_catalogs(&self) -> StoreResult<Vec<Catalog>>;
     async fn get_catalog(&self, key: &str) -> StoreResult<Catalog>;
     /// Inactive catalogs disappear from every partner surface on the next request.
-    async fn set_catalog_active(&self, key: &str, active: bool) -> StoreResult<Catalog>;
+    async fn set_catalog_active(&self, key: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<Catalog>;
 
     // Grants. Both return whether anything changed.
-    async fn grant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool>;
-    async fn ungrant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool>;
+    async fn grant(&self, org_id: &str, catalog_key: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
+    async fn ungrant(&self, org_id: &str, catalog_key: &str, audit: &[AuditEvent]) -> StoreResult<bool>;
     /// Catalogs granted to an organization (active or not), sorted by key.
     async fn granted_catalogs(&self, org_id: &str) -> StoreResult<Vec<Catalog>>;
 
     // API keys.
-    async fn create_api_key(&self, new: NewApiKey) -> StoreResult<ApiKeyInfo>;
+    async fn create_api_key(&self, new: NewApiKey, audit: &[AuditEvent]) -> StoreResult<ApiKeyInfo>;
     async fn list_api_keys(&self, org_id: &str) -> StoreResult<Vec<ApiKeyInfo>>;
     async fn get_api_key(&self, id: &str) -> StoreResult<ApiKeyInfo>;
-    /// Revokes a key; revoking a revoked key keeps the first revocation time.
-    async fn revoke_api_key(&self, id: &str) -> StoreResult<ApiKeyInfo>;
+    /// Revokes a key; revoking a revoked key keeps the first revocation time
+    /// (and writes no audit event).
+    async fn revoke_api_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<ApiKeyInfo>;
+    /// In one transaction: checks that key `old_id` is still usable at `now`
+    /// (else `Conflict`), creates `replacement` for the same organization,
+    /// ends the old key as `old_end` says and writes `audit`. Returns the
+    /// replacement and the old key as they are afterwards.
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        replacement: NewApiKey,
+        old_end: OldKeyEnd,
+        now: Timestamp,
+        audit: &[AuditEvent],
+    ) -> StoreResult<(ApiKeyInfo, ApiKeyInfo)>;
     /// Batched last-used times (written off the request path).
     async fn record_key_usage(&self, uses: &[(KeyId, Timestamp)]) -> StoreResult<()>;
 
@@ -69,6 +87,7 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn resolve_api_key(&self, id: &KeyId) -> StoreResult<Option<KeyPrincipal>>;
 
     // Audit.
+    /// An event that records no change of the store (a sign-in, an OAuth authorization).
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn list_audit(&self, org_id: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEvent>>;

@@ -58,8 +58,20 @@ pub struct Org {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrg {
+    /// Chosen by the caller (`NewOrg::new` makes a random one), so that the
+    /// audit event written with the organization can name it.
+    pub id: String,
     pub name: String,
     pub org_type: OrgType,
+    /// The API version it is pinned to from the start; `None`: the server's default.
+    pub api_version: Option<String>,
+}
+
+impl NewOrg {
+    /// An organization with a fresh random id and no pinned API version.
+    pub fn new(name: impl Into<String>, org_type: OrgType) -> Self {
+        NewOrg { id: uuid::Uuid::new_v4().to_string(), name: name.into(), org_type, api_version: None }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +103,40 @@ pub struct ApiKeyInfo {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    /// When the key stops working by itself (e.g. the old key of a rotation); `None`: never.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Where a key stands at a moment: usable, revoked, or past its expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Revoked,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Revoked => "revoked",
+            KeyStatus::Expired => "expired",
+        }
+    }
+}
+
+impl ApiKeyInfo {
+    /// The key's status at `now` (a revocation wins over an expiry).
+    pub fn status_at(&self, now: Timestamp) -> KeyStatus {
+        if self.revoked_at.is_some() {
+            KeyStatus::Revoked
+        } else if self.expires_at.is_some_and(|expires_at| expires_at <= now) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Active
+        }
+    }
 }
 
 pub struct NewApiKey {
@@ -98,13 +144,36 @@ pub struct NewApiKey {
     pub org_id: String,
     pub name: String,
     pub secret_hash: KeyHash,
+    /// When the key stops working by itself; `None`: never.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// What a rotation does with the key it replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldKeyEnd {
+    /// It keeps working until someone revokes it.
+    StaysActive,
+    /// It is revoked in the same transaction that creates the replacement.
+    Revoked,
+    /// It stops working at this time (an earlier expiry it already had is kept).
+    ExpiresAt(Timestamp),
+}
+
+/// The record a change returned, and whether the change did anything (an
+/// audit event passed along is written only when it did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed<T> {
+    pub record: T,
+    pub changed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub occurred_at: Timestamp,
     pub org_id: Option<String>,
-    /// Who: `operator`, `user:<email>`, `api_key:<id>`, `system`.
+    /// Who: `operator` (the operator token), `operator:<email>` (an operator in
+    /// the portal's operator area), `user:<email>`, `anonymous` (a sign-in with
+    /// an unknown email), `system`.
     pub actor: String,
     /// What, dotted: `api_key.created`, `api_key.revoked`, `grant.added`, ...
     pub action: String,
@@ -225,6 +294,9 @@ pub struct KeyPrincipal {
     pub key_id: KeyId,
     pub secret_hash: KeyHash,
     pub revoked: bool,
+    /// The key is refused from this time on; `None`: never. Judged by the
+    /// caller at request time, so an expiry needs no write to take effect.
+    pub expires_at: Option<Timestamp>,
     /// Shared with the directory: authenticating a request copies no strings.
     pub org: Arc<OrgAccess>,
     /// Active catalogs granted to the organization, sorted by key.

@@ -35,12 +35,12 @@ fn pepper() -> Pepper {
 }
 
 async fn partner(store: &dyn Store, name: &str) -> Org {
-    store.create_org(NewOrg { name: name.into(), org_type: OrgType::CatalogPartner }).await.unwrap()
+    store.create_org(NewOrg::new(name, OrgType::CatalogPartner), &[]).await.unwrap()
 }
 
 async fn catalog(store: &dyn Store, key: &str) -> Catalog {
     store
-        .create_catalog(NewCatalog { key: key.into(), display_name: key.to_uppercase(), source_base_url: None })
+        .create_catalog(NewCatalog { key: key.into(), display_name: key.to_uppercase(), source_base_url: None }, &[])
         .await
         .unwrap()
 }
@@ -48,12 +48,16 @@ async fn catalog(store: &dyn Store, key: &str) -> Catalog {
 async fn mint(store: &dyn Store, org: &Org) -> ApiKey {
     let key = ApiKey::generate();
     store
-        .create_api_key(NewApiKey {
-            id: key.id(),
-            org_id: org.id.clone(),
-            name: "test".into(),
-            secret_hash: key.hash(&pepper()),
-        })
+        .create_api_key(
+            NewApiKey {
+                id: key.id(),
+                org_id: org.id.clone(),
+                name: "test".into(),
+                secret_hash: key.hash(&pepper()),
+                expires_at: None,
+            },
+            &[],
+        )
         .await
         .unwrap();
     key
@@ -66,21 +70,21 @@ async fn organizations() {
         let acme = partner(store, "Acme Search").await;
         assert_eq!(acme.slug, "acme-search", "{backend}");
         assert!(!acme.suspended);
-        let duplicate = store.create_org(NewOrg { name: "ACME search".into(), org_type: OrgType::Merchant }).await;
+        let duplicate = store.create_org(NewOrg::new("ACME search", OrgType::Merchant), &[]).await;
         assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{backend}");
-        let suspended = store.set_org_suspended(&acme.id, true).await.unwrap();
+        let suspended = store.set_org_suspended(&acme.id, true, &[]).await.unwrap();
         assert!(suspended.suspended);
         assert_eq!(store.get_org(&acme.id).await.unwrap(), suspended);
         assert_eq!(store.list_orgs().await.unwrap(), vec![suspended.clone()]);
         assert!(matches!(store.get_org("nope").await, Err(StoreError::NotFound(_))));
         assert_eq!((suspended.rate_limit_per_minute, suspended.api_version.as_deref()), (None, None));
-        let limited = store.set_org_rate_limit(&acme.id, Some(120)).await.unwrap();
+        let limited = store.set_org_rate_limit(&acme.id, Some(120), &[]).await.unwrap();
         assert_eq!(limited.rate_limit_per_minute, Some(120), "{backend}");
-        let pinned = store.set_org_api_version(&acme.id, Some("2026-10-01")).await.unwrap();
+        let pinned = store.set_org_api_version(&acme.id, Some("2026-10-01"), &[]).await.unwrap();
         assert_eq!((pinned.rate_limit_per_minute, pinned.api_version.as_deref()), (Some(120), Some("2026-10-01")));
-        assert_eq!(store.set_org_rate_limit(&acme.id, None).await.unwrap().rate_limit_per_minute, None);
-        assert!(matches!(store.set_org_rate_limit("nope", Some(1)).await, Err(StoreError::NotFound(_))));
-        assert!(matches!(store.set_org_suspended("nope", true).await, Err(StoreError::NotFound(_))));
+        assert_eq!(store.set_org_rate_limit(&acme.id, None, &[]).await.unwrap().rate_limit_per_minute, None);
+        assert!(matches!(store.set_org_rate_limit("nope", Some(1), &[]).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.set_org_suspended("nope", true, &[]).await, Err(StoreError::NotFound(_))));
     }
 }
 
@@ -95,28 +99,34 @@ async fn catalogs_and_grants_shape_the_principal() {
         catalog(store, "hidden").await;
         assert!(matches!(
             store
-                .create_catalog(NewCatalog { key: "alpha".into(), display_name: "x".into(), source_base_url: None })
+                .create_catalog(
+                    NewCatalog { key: "alpha".into(), display_name: "x".into(), source_base_url: None },
+                    &[]
+                )
                 .await,
             Err(StoreError::Conflict(_))
         ));
         let key = mint(store, &org).await;
         assert!(store.resolve_api_key(&key.id()).await.unwrap().unwrap().catalogs.is_empty(), "{backend}");
 
-        assert!(store.grant(&org.id, "zeta").await.unwrap());
-        assert!(store.grant(&org.id, "alpha").await.unwrap());
-        assert!(!store.grant(&org.id, "alpha").await.unwrap(), "granting twice changes nothing");
-        store.grant(&other.id, "hidden").await.unwrap();
+        assert!(store.grant(&org.id, "zeta", &[]).await.unwrap());
+        assert!(store.grant(&org.id, "alpha", &[]).await.unwrap());
+        assert!(!store.grant(&org.id, "alpha", &[]).await.unwrap(), "granting twice changes nothing");
+        store.grant(&other.id, "hidden", &[]).await.unwrap();
         let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
         let keys: Vec<_> = principal.catalogs.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys, ["alpha", "zeta"], "{backend}: sorted, only this org's grants");
         assert_eq!(principal.org.id, org.id);
 
-        assert!(store.ungrant(&org.id, "zeta").await.unwrap());
-        assert!(!store.ungrant(&org.id, "zeta").await.unwrap());
+        assert!(store.ungrant(&org.id, "zeta", &[]).await.unwrap());
+        assert!(!store.ungrant(&org.id, "zeta", &[]).await.unwrap());
         let principal = store.resolve_api_key(&key.id()).await.unwrap().unwrap();
         assert_eq!(principal.catalogs.len(), 1, "{backend}: ungrant is visible to the very next resolve");
-        assert!(matches!(store.grant(&org.id, "missing").await, Err(StoreError::NotFound(Entity::Catalog(_)))));
-        assert!(matches!(store.grant("missing", "alpha").await, Err(StoreError::NotFound(Entity::Organization(_)))));
+        assert!(matches!(store.grant(&org.id, "missing", &[]).await, Err(StoreError::NotFound(Entity::Catalog(_)))));
+        assert!(matches!(
+            store.grant("missing", "alpha", &[]).await,
+            Err(StoreError::NotFound(Entity::Organization(_)))
+        ));
         let granted: Vec<_> = store.granted_catalogs(&org.id).await.unwrap().into_iter().map(|c| c.key).collect();
         assert_eq!(granted, ["alpha"]);
     }
@@ -137,12 +147,172 @@ async fn api_keys_store_only_a_hash_and_revoke_immediately() {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].id, key.id().to_string());
 
-        let revoked = store.revoke_api_key(&key.id().to_string()).await.unwrap();
+        let revoked = store.revoke_api_key(&key.id().to_string(), &[]).await.unwrap();
         let first_revocation = revoked.revoked_at.expect("revoked_at set");
         assert!(store.resolve_api_key(&key.id()).await.unwrap().unwrap().revoked, "{backend}");
-        let again = store.revoke_api_key(&key.id().to_string()).await.unwrap();
+        let again = store.revoke_api_key(&key.id().to_string(), &[]).await.unwrap();
         assert_eq!(again.revoked_at, Some(first_revocation), "a second revoke keeps the first time");
-        assert!(matches!(store.revoke_api_key("0000").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.revoke_api_key("0000", &[]).await, Err(StoreError::NotFound(_))));
+    }
+}
+
+fn audit_event(org: Option<&str>, action: &str, target: &str) -> AuditEvent {
+    AuditEvent {
+        occurred_at: Timestamp::now(),
+        org_id: org.map(str::to_string),
+        actor: "operator".into(),
+        action: action.into(),
+        target: Some(target.into()),
+        client_addr: Some("127.0.0.1".into()),
+        detail: None,
+    }
+}
+
+fn replacement_for(org: &Org) -> (ApiKey, NewApiKey) {
+    let key = ApiKey::generate();
+    let new = NewApiKey {
+        id: key.id(),
+        org_id: org.id.clone(),
+        name: "replacement".into(),
+        secret_hash: key.hash(&pepper()),
+        expires_at: None,
+    };
+    (key, new)
+}
+
+#[tokio::test]
+async fn audit_events_are_written_with_the_change_they_record() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let actions = |org_id: String| async move {
+            let events = store.list_audit(Some(&org_id), 100).await.unwrap();
+            events.into_iter().rev().map(|event| event.action).collect::<Vec<_>>()
+        };
+        let new = NewOrg { api_version: Some("2026-10-01".into()), ..NewOrg::new("Audited", OrgType::CatalogPartner) };
+        let id = new.id.clone();
+        let created = store.create_org(new, &[audit_event(Some(&id), "organization.created", &id)]).await.unwrap();
+        assert_eq!((created.id.as_str(), created.api_version.as_deref()), (id.as_str(), Some("2026-10-01")));
+        // A change that fails writes no event.
+        let clash = NewOrg::new("audited", OrgType::Merchant);
+        let clash_id = clash.id.clone();
+        let refused = store.create_org(clash, &[audit_event(Some(&clash_id), "organization.created", "x")]).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(_))), "{backend}");
+        assert!(store.list_audit(Some(&clash_id), 10).await.unwrap().is_empty(), "{backend}");
+
+        catalog(store, "shop").await;
+        for _ in 0..2 {
+            store.grant(&id, "shop", &[audit_event(Some(&id), "grant.added", "shop")]).await.unwrap();
+            store.ungrant(&id, "shop", &[audit_event(Some(&id), "grant.removed", "shop")]).await.unwrap();
+        }
+        store.ungrant(&id, "shop", &[audit_event(Some(&id), "grant.removed", "shop")]).await.unwrap();
+        let suspend = [audit_event(Some(&id), "organization.suspended", &id)];
+        store.set_org_suspended(&id, true, &suspend).await.unwrap();
+        let nothing = [audit_event(Some("nope"), "organization.suspended", "x")];
+        assert!(matches!(store.set_org_suspended("nope", true, &nothing).await, Err(StoreError::NotFound(_))));
+        assert!(store.list_audit(Some("nope"), 10).await.unwrap().is_empty(), "{backend}: nothing changed");
+
+        let key = ApiKey::generate();
+        let new_key = NewApiKey {
+            id: key.id(),
+            org_id: id.clone(),
+            name: "k".into(),
+            secret_hash: key.hash(&pepper()),
+            expires_at: None,
+        };
+        let key_id = key.id().to_string();
+        store.create_api_key(new_key, &[audit_event(Some(&id), "api_key.created", &key_id)]).await.unwrap();
+        for _ in 0..2 {
+            store.revoke_api_key(&key_id, &[audit_event(Some(&id), "api_key.revoked", &key_id)]).await.unwrap();
+        }
+        let expected = [
+            "organization.created",
+            "grant.added",
+            "grant.removed",
+            "grant.added",
+            "grant.removed",
+            "organization.suspended",
+            "api_key.created",
+            "api_key.revoked",
+        ];
+        assert_eq!(actions(id.clone()).await, expected, "{backend}: one event per change that happened");
+    }
+}
+
+#[tokio::test]
+async fn rotation_ends_the_old_key_now_later_or_never() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Rotating").await;
+        let old = mint(store, &org).await;
+        let old_id = old.id().to_string();
+        let now = Timestamp::now();
+        let in_a_day = now.plus_millis(86_400_000);
+
+        let (_, replacement) = replacement_for(&org);
+        let rotated = |id: &str| audit_event(Some(&org.id), "api_key.rotated", id);
+        let (new, previous) = store
+            .rotate_api_key(&old_id, replacement, OldKeyEnd::ExpiresAt(in_a_day), now, &[rotated(&old_id)])
+            .await
+            .unwrap();
+        assert_eq!((new.org_id.as_str(), new.expires_at), (org.id.as_str(), None), "{backend}");
+        assert_eq!(previous.expires_at, Some(in_a_day), "{backend}");
+        assert_eq!(previous.status_at(now), KeyStatus::Active);
+        assert_eq!(previous.status_at(in_a_day), KeyStatus::Expired);
+        let principal = store.resolve_api_key(&old.id()).await.unwrap().unwrap();
+        assert_eq!((principal.revoked, principal.expires_at), (false, Some(in_a_day)), "{backend}: seen by auth");
+        assert!(store.resolve_api_key(&KeyId::parse(&new.id).unwrap()).await.unwrap().is_some());
+
+        // A second rotation never extends the old key's life; a shorter one wins.
+        let (_, later) = replacement_for(&org);
+        let (_, previous) = store
+            .rotate_api_key(&old_id, later, OldKeyEnd::ExpiresAt(in_a_day.plus_millis(1)), now, &[])
+            .await
+            .unwrap();
+        assert_eq!(previous.expires_at, Some(in_a_day), "{backend}");
+        let (_, sooner) = replacement_for(&org);
+        let soon = now.plus_millis(1_000);
+        let (_, previous) = store.rotate_api_key(&old_id, sooner, OldKeyEnd::ExpiresAt(soon), now, &[]).await.unwrap();
+        assert_eq!(previous.expires_at, Some(soon), "{backend}");
+
+        // An expired or revoked key cannot be rotated; nothing is created or recorded.
+        let keys_before = store.list_api_keys(&org.id).await.unwrap().len();
+        let (_, refused) = replacement_for(&org);
+        let expired = store.rotate_api_key(&old_id, refused, OldKeyEnd::Revoked, soon, &[rotated("refused")]).await;
+        assert!(matches!(expired, Err(StoreError::Conflict(message)) if message.contains("expired")), "{backend}");
+        assert_eq!(store.list_api_keys(&org.id).await.unwrap().len(), keys_before, "{backend}");
+        assert!(store
+            .list_audit(Some(&org.id), 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.target.as_deref() != Some("refused")));
+
+        let (_, revoking) = replacement_for(&org);
+        let new_id = new.id.clone();
+        let (_, previous) = store.rotate_api_key(&new_id, revoking, OldKeyEnd::Revoked, now, &[]).await.unwrap();
+        assert_eq!(previous.status_at(now), KeyStatus::Revoked, "{backend}");
+        assert!(store.resolve_api_key(&KeyId::parse(&new_id).unwrap()).await.unwrap().unwrap().revoked);
+        let (_, again) = replacement_for(&org);
+        let refused = store.rotate_api_key(&new_id, again, OldKeyEnd::StaysActive, now, &[]).await;
+        assert!(matches!(refused, Err(StoreError::Conflict(message)) if message.contains("revoked")), "{backend}");
+        let (_, missing) = replacement_for(&org);
+        let refused = store.rotate_api_key("0000", missing, OldKeyEnd::StaysActive, now, &[]).await;
+        assert!(matches!(refused, Err(StoreError::NotFound(_))), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn keys_can_be_created_with_an_expiry() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        let org = partner(store, "Expiring").await;
+        let (key, mut new) = replacement_for(&org);
+        let at = Timestamp::from_millis(5_000_000);
+        new.expires_at = Some(at);
+        let info = store.create_api_key(new, &[]).await.unwrap();
+        assert_eq!(info.expires_at, Some(at), "{backend}");
+        assert_eq!(store.get_api_key(&info.id).await.unwrap().expires_at, Some(at));
+        assert_eq!(store.resolve_api_key(&key.id()).await.unwrap().unwrap().expires_at, Some(at), "{backend}");
     }
 }
 
@@ -267,7 +437,7 @@ async fn sqlite_refuses_a_second_process_on_the_same_file_and_reloads_state() {
     let store = SqlStore::open_sqlite(&path).await.unwrap();
     let org = partner(&store, "Persisted").await;
     catalog(&store, "kept").await;
-    store.grant(&org.id, "kept").await.unwrap();
+    store.grant(&org.id, "kept", &[]).await.unwrap();
     let key = mint(&store, &org).await;
     let second = SqlStore::open_sqlite(&path).await;
     assert!(matches!(&second, Err(StoreError::Config(message)) if message.contains("in use")));
@@ -411,7 +581,7 @@ mod index_runs {
             let store = store.as_ref();
             let org = partner(store, "Reader").await;
             let cat = catalog(store, "shop").await;
-            store.grant(&org.id, "shop").await.unwrap();
+            store.grant(&org.id, "shop", &[]).await.unwrap();
             let key = mint(store, &org).await;
 
             let first =
@@ -754,8 +924,8 @@ mod portal {
     use super::*;
 
     async fn user(store: &dyn Store, email: &str, is_operator: bool) -> User {
-        let new = NewUser { email: email.into(), password_hash: format!("$argon2id$hash-of-{email}"), is_operator };
-        store.create_user(new).await.unwrap()
+        let new = NewUser::new(email, format!("$argon2id$hash-of-{email}"), is_operator);
+        store.create_user(new, &[]).await.unwrap()
     }
 
     fn session_for(user: &User, token_hash: &str, created_at: Timestamp) -> NewSession {
@@ -774,8 +944,8 @@ mod portal {
         for (backend, store) in backends().await.stores {
             let store = store.as_ref();
             let ada = user(store, "ada@example.com", true).await;
-            let duplicate = NewUser { email: "ada@example.com".into(), password_hash: "x".into(), is_operator: false };
-            assert!(matches!(store.create_user(duplicate).await, Err(StoreError::Conflict(_))), "{backend}");
+            let duplicate = NewUser::new("ada@example.com", "x", false);
+            assert!(matches!(store.create_user(duplicate, &[]).await, Err(StoreError::Conflict(_))), "{backend}");
             assert_eq!(store.get_user(&ada.id).await.unwrap(), ada);
             assert!(matches!(store.get_user("nope").await, Err(StoreError::NotFound(Entity::User(_)))));
 
@@ -787,8 +957,10 @@ mod portal {
 
             let bob = user(store, "bob@example.com", false).await;
             assert_eq!(store.list_users().await.unwrap(), vec![ada.clone(), bob.clone()], "{backend}: by email");
-            assert!(store.set_user_operator(&bob.id, true).await.unwrap().is_operator);
-            assert!(matches!(store.set_user_operator("nope", true).await, Err(StoreError::NotFound(_))));
+            let promoted = store.set_user_operator(&bob.id, true, &[]).await.unwrap();
+            assert!(promoted.changed && promoted.record.is_operator, "{backend}");
+            assert!(!store.set_user_operator(&bob.id, true, &[]).await.unwrap().changed, "{backend}: already one");
+            assert!(matches!(store.set_user_operator("nope", true, &[]).await, Err(StoreError::NotFound(_))));
         }
     }
 
@@ -800,11 +972,14 @@ mod portal {
             let alpha = partner(store, "Alpha").await;
             let ada = user(store, "ada@example.com", false).await;
             let bob = user(store, "bob@example.com", false).await;
-            assert!(store.put_membership(&ada.id, &beta.id, Role::Owner).await.unwrap());
-            assert!(store.put_membership(&ada.id, &alpha.id, Role::Member).await.unwrap());
-            assert!(!store.put_membership(&ada.id, &alpha.id, Role::Member).await.unwrap(), "{backend}: same role");
-            assert!(store.put_membership(&ada.id, &alpha.id, Role::Admin).await.unwrap(), "{backend}: new role");
-            store.put_membership(&bob.id, &beta.id, Role::Member).await.unwrap();
+            assert!(store.put_membership(&ada.id, &beta.id, Role::Owner, &[]).await.unwrap());
+            assert!(store.put_membership(&ada.id, &alpha.id, Role::Member, &[]).await.unwrap());
+            assert!(
+                !store.put_membership(&ada.id, &alpha.id, Role::Member, &[]).await.unwrap(),
+                "{backend}: same role"
+            );
+            assert!(store.put_membership(&ada.id, &alpha.id, Role::Admin, &[]).await.unwrap(), "{backend}: new role");
+            store.put_membership(&bob.id, &beta.id, Role::Member, &[]).await.unwrap();
 
             let mine = store.user_memberships(&ada.id).await.unwrap();
             let summary: Vec<_> = mine.iter().map(|m| (m.org.name.as_str(), m.role)).collect();
@@ -813,12 +988,12 @@ mod portal {
             let summary: Vec<_> = members.iter().map(|m| (m.user.email.as_str(), m.role)).collect();
             assert_eq!(summary, [("ada@example.com", Role::Owner), ("bob@example.com", Role::Member)]);
 
-            assert!(store.remove_membership(&ada.id, &alpha.id).await.unwrap());
-            assert!(!store.remove_membership(&ada.id, &alpha.id).await.unwrap());
+            assert!(store.remove_membership(&ada.id, &alpha.id, &[]).await.unwrap());
+            assert!(!store.remove_membership(&ada.id, &alpha.id, &[]).await.unwrap());
             assert_eq!(store.user_memberships(&ada.id).await.unwrap().len(), 1);
-            let missing = store.put_membership(&ada.id, "nope", Role::Member).await;
+            let missing = store.put_membership(&ada.id, "nope", Role::Member, &[]).await;
             assert!(matches!(missing, Err(StoreError::NotFound(Entity::Organization(_)))), "{backend}");
-            let missing = store.put_membership("nope", &alpha.id, Role::Member).await;
+            let missing = store.put_membership("nope", &alpha.id, Role::Member, &[]).await;
             assert!(matches!(missing, Err(StoreError::NotFound(Entity::User(_)))), "{backend}");
         }
     }
@@ -849,7 +1024,7 @@ mod portal {
             store.delete_session(&session.id).await.unwrap();
             assert!(store.find_session("hash-1").await.unwrap().is_none(), "{backend}: sign-out");
             assert!(store.find_session("hash-2").await.unwrap().is_some(), "{backend}: other sessions live on");
-            assert_eq!(store.delete_user_sessions(&ada.id).await.unwrap(), 1);
+            assert_eq!(store.delete_user_sessions(&ada.id, &[]).await.unwrap(), 1);
             assert!(store.find_session("hash-2").await.unwrap().is_none());
 
             // Pruning: past the absolute end, or idle for too long.
@@ -908,31 +1083,174 @@ mod portal {
         }
     }
 
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        free_failures: 2,
+        first_delay_millis: 1_000,
+        max_delay_millis: 4_000,
+        forget_after_millis: 60_000,
+    };
+
+    fn scope(key: &str) -> ThrottleScope<'_> {
+        ThrottleScope { key, policy: POLICY }
+    }
+
+    async fn admitted(store: &dyn Store, scopes: &[ThrottleScope<'_>], at: Timestamp) -> bool {
+        match store.admit_sign_in(scopes, at).await.unwrap() {
+            SignInAdmission::Admitted => true,
+            SignInAdmission::Throttled { retry_at } => {
+                assert!(retry_at > at, "a refusal names a later time");
+                false
+            }
+        }
+    }
+
     #[tokio::test]
-    async fn sign_in_failures_count_within_a_window() {
+    async fn sign_in_attempts_wait_twice_as_long_after_each_failure() {
         for (backend, store) in backends().await.stores {
             let store = store.as_ref();
-            let window = 10_000;
             let at = |millis: i64| Timestamp::from_millis(1_000_000 + millis);
-            assert_eq!(store.sign_in_failures("account:x", at(-window)).await.unwrap(), 0);
-            for expected in 1..=3 {
-                let count = store.record_sign_in_failure("account:x", at(expected), at(expected - window)).await;
-                assert_eq!(count.unwrap(), expected as u32, "{backend}");
-            }
-            assert_eq!(store.sign_in_failures("account:x", at(5 - window)).await.unwrap(), 3);
-            assert_eq!(store.sign_in_failures("address:y", at(5 - window)).await.unwrap(), 0, "scopes are separate");
-            // After the window has passed, counting starts over.
-            assert_eq!(store.sign_in_failures("account:x", at(window + 1 - window)).await.unwrap(), 0);
-            let restarted = store.record_sign_in_failure("account:x", at(window + 1), at(1)).await.unwrap();
-            assert_eq!(restarted, 1, "{backend}");
-            store.clear_sign_in_failures("account:x").await.unwrap();
-            assert_eq!(store.sign_in_failures("account:x", at(0)).await.unwrap(), 0);
+            let account = [scope("account:x")];
+            assert!(admitted(store, &account, at(0)).await, "{backend}: free");
+            assert!(admitted(store, &account, at(0)).await, "{backend}: free");
+            // Two failures: the next attempt waits 1 s, then 2 s, then 4 s (the cap), and stays there.
+            let refused = store.admit_sign_in(&account, at(0)).await.unwrap();
+            assert_eq!(refused, SignInAdmission::Throttled { retry_at: at(1_000) }, "{backend}");
+            assert!(!admitted(store, &account, at(999)).await);
+            assert!(admitted(store, &account, at(1_000)).await, "{backend}: the wait is over");
+            assert!(!admitted(store, &account, at(2_999)).await);
+            assert!(admitted(store, &account, at(3_000)).await);
+            assert_eq!(
+                store.admit_sign_in(&account, at(3_000)).await.unwrap(),
+                SignInAdmission::Throttled { retry_at: at(7_000) }
+            );
+            assert!(admitted(store, &account, at(7_000)).await);
+            assert!(!admitted(store, &account, at(10_999)).await, "{backend}: capped at 4 s");
+            assert!(admitted(store, &account, at(11_000)).await);
 
-            store.record_sign_in_failure("address:old", at(0), at(-window)).await.unwrap();
-            store.record_sign_in_failure("address:new", at(500), at(500 - window)).await.unwrap();
-            assert_eq!(store.prune_sign_in_failures(at(100)).await.unwrap(), 1, "{backend}");
-            assert_eq!(store.sign_in_failures("address:new", at(0)).await.unwrap(), 1);
+            // Both scopes must admit; a refusal by one changes neither.
+            let both = [scope("account:x"), scope("address:y")];
+            assert!(!admitted(store, &both, at(12_000)).await, "{backend}: the account still waits");
+            assert!(admitted(store, &[scope("address:y")], at(12_000)).await, "the address counted nothing");
+            assert!(admitted(store, &both, at(15_000)).await);
+            // A right password forgets the account's failures and takes back the address's attempt.
+            store.sign_in_succeeded("account:x", Some("address:y")).await.unwrap();
+            assert!(admitted(store, &account, at(15_001)).await, "{backend}: forgotten");
+            assert!(admitted(store, &[scope("address:y")], at(15_001)).await, "{backend}: one failure left");
+            assert!(!admitted(store, &[scope("address:y")], at(15_001)).await, "{backend}: now two");
+
+            // A scope left alone for the forget period starts over; pruning removes it.
+            assert!(admitted(store, &account, at(15_001 + 60_000)).await);
+            assert!(admitted(store, &account, at(15_001 + 60_000)).await, "{backend}: free again");
+            assert_eq!(store.prune_sign_in_throttle(at(20_000)).await.unwrap(), 1, "{backend}: address:y was idle");
         }
+    }
+
+    #[tokio::test]
+    async fn parallel_attempts_are_admitted_one_at_a_time() {
+        for (backend, store) in backends().await.stores {
+            let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
+            let now = Timestamp::now();
+            let attempts: Vec<_> = (0..40)
+                .map(|_| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store.admit_sign_in(&[scope("account:race"), scope("address:race")], now).await.unwrap()
+                    })
+                })
+                .collect();
+            let mut admitted = 0;
+            for attempt in attempts {
+                if attempt.await.unwrap() == SignInAdmission::Admitted {
+                    admitted += 1;
+                }
+            }
+            assert_eq!(admitted, POLICY.free_failures, "{backend}: only the free attempts, however many run at once");
+        }
+    }
+
+    #[tokio::test]
+    async fn disabled_users_have_no_sessions() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let ada = user(store, "ada@example.com", false).await;
+            let start = Timestamp::now();
+            store.create_session(session_for(&ada, "hash-1", start)).await.unwrap();
+            let disabled = store.set_user_disabled(&ada.id, Some(start), &[event("user.disabled")]).await.unwrap();
+            assert!(disabled.changed && disabled.record.is_disabled(), "{backend}");
+            assert_eq!(disabled.record.disabled_at, Some(start));
+            assert!(store.find_session("hash-1").await.unwrap().is_none(), "{backend}: deleted with the disable");
+            let again = store.set_user_disabled(&ada.id, Some(start), &[event("user.disabled")]).await.unwrap();
+            assert!(!again.changed);
+            assert_eq!(actions(store).await, ["user.disabled"], "{backend}: one event for one change");
+            // A session written after the disable (a sign-in that raced it) is never found.
+            store.create_session(session_for(&ada, "hash-2", start)).await.unwrap();
+            assert!(store.find_session("hash-2").await.unwrap().is_none(), "{backend}");
+            let credentials = store.find_user_credentials("ada@example.com").await.unwrap().unwrap();
+            assert!(credentials.user.is_disabled(), "sign-in sees the flag");
+
+            let enabled = store.set_user_disabled(&ada.id, None, &[event("user.enabled")]).await.unwrap();
+            assert!(enabled.changed && !enabled.record.is_disabled(), "{backend}");
+            assert!(matches!(store.set_user_disabled("nope", None, &[]).await, Err(StoreError::NotFound(_))));
+            store.create_session(session_for(&ada, "hash-3", start)).await.unwrap();
+            assert_eq!(store.delete_user_sessions(&ada.id, &[event("user.sessions_revoked")]).await.unwrap(), 2);
+            assert_eq!(store.delete_user_sessions(&ada.id, &[event("user.sessions_revoked")]).await.unwrap(), 0);
+            let expected = ["user.sessions_revoked", "user.sessions_revoked", "user.enabled", "user.disabled"];
+            assert_eq!(actions(store).await, expected, "{backend}: revoking is recorded even with nothing to end");
+        }
+    }
+
+    #[tokio::test]
+    async fn password_reset_links_are_used_once_before_they_expire() {
+        for (backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let ada = user(store, "ada@example.com", false).await;
+            let start = Timestamp::from_millis(1_000_000);
+            let link = |hash: &str| NewPasswordReset {
+                token_hash: hash.into(),
+                user_id: ada.id.clone(),
+                created_at: start,
+                expires_at: start.plus_millis(1_000),
+            };
+            store.create_password_reset(link("first"), &[event("user.password_reset_issued")]).await.unwrap();
+            assert_eq!(store.find_password_reset("first", start).await.unwrap().map(|u| u.id), Some(ada.id.clone()));
+            store.create_password_reset(link("second"), &[]).await.unwrap();
+            assert!(store.find_password_reset("first", start).await.unwrap().is_none(), "{backend}: replaced");
+            assert!(store.find_password_reset("second", start.plus_millis(1_000)).await.unwrap().is_none(), "expired");
+            let missing = NewPasswordReset { user_id: "nope".into(), ..link("x") };
+            assert!(
+                matches!(store.create_password_reset(missing, &[]).await, Err(StoreError::NotFound(_))),
+                "{backend}"
+            );
+
+            store.create_session(session_for(&ada, "signed-in", start)).await.unwrap();
+            let used = |user_id: String| async move {
+                let audit = [event("user.password_reset")];
+                store.use_password_reset("second", &user_id, start.plus_millis(10), "$argon2id$new", &audit).await
+            };
+            assert_eq!(used("someone-else".into()).await.unwrap(), None, "{backend}: another user's link");
+            assert_eq!(used(ada.id.clone()).await.unwrap().map(|u| u.id), Some(ada.id.clone()), "{backend}");
+            assert_eq!(used(ada.id.clone()).await.unwrap(), None, "{backend}: used once");
+            let credentials = store.find_user_credentials("ada@example.com").await.unwrap().unwrap();
+            assert_eq!(credentials.password_hash, "$argon2id$new");
+            assert!(store.find_session("signed-in").await.unwrap().is_none(), "{backend}: signed out everywhere");
+            assert_eq!(actions(store).await, ["user.password_reset", "user.password_reset_issued"], "{backend}");
+        }
+    }
+
+    fn event(action: &str) -> AuditEvent {
+        AuditEvent {
+            occurred_at: Timestamp::now(),
+            org_id: None,
+            actor: "operator".into(),
+            action: action.into(),
+            target: None,
+            client_addr: None,
+            detail: None,
+        }
+    }
+
+    async fn actions(store: &dyn Store) -> Vec<String> {
+        store.list_audit(None, 100).await.unwrap().into_iter().map(|event| event.action).collect()
     }
 }
 

@@ -25,6 +25,11 @@ impl AdminClient {
         Ok(AdminClient { http: reqwest::Client::new(), server: server.trim_end_matches('/').to_string(), token })
     }
 
+    /// The server's base URL, as given.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     pub async fn get(&self, path: &str) -> CliResult<Value> {
         self.send(Method::GET, path, None).await
     }

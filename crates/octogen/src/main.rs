@@ -3,6 +3,7 @@
 mod admin_client;
 mod cli_error;
 mod commands;
+mod duration;
 mod output;
 
 use std::path::PathBuf;

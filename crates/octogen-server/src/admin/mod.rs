@@ -12,17 +12,18 @@ use axum::routing::{get, post, put};
 
 use self::indexing as data;
 use axum::{Json, Router};
-use octogen_core::Timestamp;
+use octogen_core::error::ValidationIssue;
+use octogen_core::{loc, Timestamp};
 use octogen_store::{ApiKeyInfo, Catalog, Org, OrgType};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::Operator;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::JsonBody;
 use crate::net::ClientAddr;
-use crate::service::{Actor, IssuedKey};
+use crate::service::{Actor, IssuedKey, OldKey};
 use crate::state::AppState;
 
 /// Feed uploads stream bodies of any size, so they are routed outside the request timeout and body limit.
@@ -120,22 +121,26 @@ pub struct KeyView {
     id: String,
     org_id: String,
     name: String,
+    /// `active`, `revoked`, or `expired` (past `expiresAt`), as of this response.
     status: &'static str,
     created_at: Timestamp,
     last_used_at: Option<Timestamp>,
     revoked_at: Option<Timestamp>,
+    /// When the key stops working by itself; null: never.
+    expires_at: Option<Timestamp>,
 }
 
 impl From<ApiKeyInfo> for KeyView {
     fn from(info: ApiKeyInfo) -> Self {
         KeyView {
-            status: if info.revoked_at.is_some() { "revoked" } else { "active" },
+            status: info.status_at(Timestamp::now()).as_str(),
             id: info.id,
             org_id: info.org_id,
             name: info.name,
             created_at: info.created_at,
             last_used_at: info.last_used_at,
             revoked_at: info.revoked_at,
+            expires_at: info.expires_at,
         }
     }
 }
@@ -329,11 +334,31 @@ async fn revoke_key(
     Ok(Json(state.services.revoke_key(&Actor::operator(client.label()), &key_id).await?.into()))
 }
 
+/// Without either field the old key stays active until revoked.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RotateKey {
+    /// Revoke the old key in the same transaction.
     #[serde(default)]
     revoke_old: bool,
+    /// Keep the old key working for this many seconds (1 to 30 days), then refuse it like a revoked key.
+    #[serde(default)]
+    expire_old_in_seconds: Option<u64>,
+}
+
+impl RotateKey {
+    fn old_key(&self) -> ApiResult<OldKey> {
+        match (self.revoke_old, self.expire_old_in_seconds) {
+            (false, None) => Ok(OldKey::StaysActive),
+            (true, None) => Ok(OldKey::RevokedNow),
+            (false, Some(seconds)) => Ok(OldKey::ExpiresIn(std::time::Duration::from_secs(seconds))),
+            (true, Some(_)) => Err(ApiError::validation(ValidationIssue::new(
+                loc!["body", "expireOldInSeconds"],
+                "value_error",
+                "Give revokeOld or expireOldInSeconds, not both",
+            ))),
+        }
+    }
 }
 
 async fn rotate_key(
@@ -343,7 +368,7 @@ async fn rotate_key(
     Path(key_id): Path<String>,
     JsonBody(body): JsonBody<RotateKey>,
 ) -> ApiResult<Response> {
-    let rotation = state.services.rotate_key(&Actor::operator(client.label()), &key_id, body.revoke_old).await?;
+    let rotation = state.services.rotate_key(&Actor::operator(client.label()), &key_id, body.old_key()?).await?;
     Ok(secret_response(StatusCode::CREATED, issued_json(&rotation.replacement, Some(rotation.previous.into()))))
 }
 

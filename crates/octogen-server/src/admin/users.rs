@@ -1,10 +1,13 @@
 //! Operator API for portal users: `/admin/v1/users`. Used by
 //! `octogen admin user …`; every route requires the operator token.
+//! Besides creating users and memberships, it contains a compromised
+//! account: disable/enable, the operator flag, ending every session, and a
+//! one-time password reset link.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use octogen_core::error::ValidationIssue;
 use octogen_core::{loc, Timestamp};
@@ -25,6 +28,11 @@ pub fn router() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/users/{user_id}", get(get_user))
         .route("/users/{user_id}/memberships/{org_id}", put(set_membership).delete(remove_membership))
+        .route("/users/{user_id}/disable", post(disable_user))
+        .route("/users/{user_id}/enable", post(enable_user))
+        .route("/users/{user_id}/operator", put(set_operator))
+        .route("/users/{user_id}/sessions/revoke", post(revoke_sessions))
+        .route("/users/{user_id}/password-reset", post(password_reset))
 }
 
 #[derive(Serialize)]
@@ -33,6 +41,8 @@ struct UserView {
     id: String,
     email: String,
     operator: bool,
+    /// A disabled user cannot sign in; null while enabled.
+    disabled_at: Option<Timestamp>,
     created_at: Timestamp,
     memberships: Vec<MembershipView>,
 }
@@ -51,6 +61,7 @@ impl UserView {
             id: user.id,
             email: user.email,
             operator: user.is_operator,
+            disabled_at: user.disabled_at,
             created_at: user.created_at,
             memberships: memberships
                 .into_iter()
@@ -155,6 +166,72 @@ async fn remove_membership(
     let actor = Actor::operator(client.label());
     let changed = state.services.remove_membership(&actor, &user_id, &org_id).await?;
     Ok(Json(json!({"user": user_id, "org": org_id, "role": null, "changed": changed})))
+}
+
+async fn disable_user(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = state.services.set_user_disabled(&Actor::operator(client.label()), &user_id, true).await?;
+    Ok(Json(user_view(&state, user).await?))
+}
+
+async fn enable_user(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<UserView>> {
+    let user = state.services.set_user_disabled(&Actor::operator(client.label()), &user_id, false).await?;
+    Ok(Json(user_view(&state, user).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetOperator {
+    operator: bool,
+}
+
+async fn set_operator(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(user_id): Path<String>,
+    JsonBody(body): JsonBody<SetOperator>,
+) -> ApiResult<Json<UserView>> {
+    let actor = Actor::operator(client.label());
+    let user = state.services.set_user_operator(&actor, &user_id, body.operator).await?;
+    Ok(Json(user_view(&state, user).await?))
+}
+
+async fn revoke_sessions(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(user_id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let ended = state.services.revoke_user_sessions(&Actor::operator(client.label()), &user_id).await?;
+    Ok(Json(json!({"user": user_id, "sessionsEnded": ended})))
+}
+
+/// A one-time link to set a new password, shown in this answer only. It is
+/// built on `public_url` when set; otherwise `url` is null and the caller
+/// puts `path` after the address it reached the server at.
+async fn password_reset(
+    _: Operator,
+    State(state): State<AppState>,
+    client: ClientAddr,
+    Path(user_id): Path<String>,
+) -> ApiResult<Response> {
+    let issued = state.services.issue_password_reset(&Actor::operator(client.label()), &user_id).await?;
+    let path = crate::portal::password_reset_path(&issued.token);
+    let url = state.config.public_origin().map(|origin| format!("{origin}{path}"));
+    let body = json!({
+        "user": issued.user.id, "email": issued.user.email, "path": path, "url": url, "expiresAt": issued.expires_at,
+    });
+    Ok(super::secret_response(StatusCode::CREATED, body))
 }
 
 fn missing(field: &str) -> ApiError {

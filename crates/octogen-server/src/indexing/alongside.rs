@@ -296,7 +296,10 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let store = SqlStore::open_sqlite(&dir.path().join("octogen.db")).await.unwrap();
             store
-                .create_catalog(NewCatalog { key: "shop".into(), display_name: "Shop".into(), source_base_url: None })
+                .create_catalog(
+                    NewCatalog { key: "shop".into(), display_name: "Shop".into(), source_base_url: None },
+                    &[],
+                )
                 .await
                 .unwrap();
             Fixture { dir, store: Arc::new(store), index: Arc::new(SearchIndex::in_ram()) }

@@ -27,7 +27,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::clients::{redirect_matches, remember_document_client, resolve_client, throttled, valid_redirect_uri, ClientProblem};
+use super::clients::{
+    redirect_matches, remember_document_client, resolve_client, throttled, valid_redirect_uri, ClientProblem,
+};
 use super::pending::{self, PendingRequest};
 use super::{
     anonymous_budget, hash, housekeeping, Urls, CODE_DOMAIN, CODE_SECONDS, REDIRECT_URI_MAX_BYTES, REQUEST_SECONDS,

@@ -6,6 +6,10 @@
 //! so events recorded while someone reads the log do not shift the page they
 //! are on or the next one. Dates are whole days in UTC, like every time the
 //! portal shows.
+//!
+//! What the platform's operators did shows as "Octogen operator", without the
+//! person or their address: partners see what changed, not who runs the
+//! platform or from where.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -18,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::actor_label;
 use super::render::{page, time, PortalError};
 use super::session::PortalUser;
+use crate::service::Actor;
 use crate::state::AppState;
 
 /// Events per page.
@@ -25,13 +30,18 @@ const PAGE_SIZE: u32 = 50;
 const DAY_MILLIS: i64 = 24 * 60 * 60 * 1000;
 
 /// The event types a person can filter by, with how the page describes them.
-const EVENT_TYPES: [(&str, &str); 15] = [
+const EVENT_TYPES: [(&str, &str); 20] = [
     ("api_key.created", "Created an API key"),
     ("api_key.rotated", "Rotated an API key"),
     ("api_key.revoked", "Deactivated an API key"),
     ("user.signed_in", "Signed in"),
     ("user.signed_out", "Signed out"),
     ("user.sign_in_failed", "Failed sign-in"),
+    ("user.disabled", "User disabled"),
+    ("user.enabled", "User enabled"),
+    ("user.sessions_revoked", "Signed out everywhere"),
+    ("user.password_reset_issued", "Password reset link created"),
+    ("user.password_reset", "Password set with a reset link"),
     ("grant.added", "Catalog granted"),
     ("grant.removed", "Catalog grant removed"),
     ("membership.set", "Membership or role changed"),
@@ -42,6 +52,9 @@ const EVENT_TYPES: [(&str, &str); 15] = [
     ("organization.rate_limit_set", "Rate limit changed"),
     ("organization.api_version_set", "API version pinned"),
 ];
+
+/// How the audit log names an operator's action to a partner.
+const OPERATOR_ACTOR: &str = "Octogen operator";
 
 #[derive(Serialize)]
 struct EventRow {
@@ -199,13 +212,17 @@ impl Paging {
 
 fn row(entry: AuditEntry) -> EventRow {
     let event = entry.event;
+    let by_operator = Actor::is_operator_label(&event.actor);
     EventRow {
         at: time(event.occurred_at),
-        actor: actor_label(&event.actor),
+        actor: match by_operator {
+            true => OPERATOR_ACTOR.to_string(),
+            false => actor_label(&event.actor),
+        },
         action: describe(&event.action),
         code: event.action,
         target: event.target,
-        client_addr: event.client_addr,
+        client_addr: if by_operator { None } else { event.client_addr },
         detail: event.detail.map(|detail| summarize(&detail)),
     }
 }

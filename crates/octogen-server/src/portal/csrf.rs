@@ -14,12 +14,15 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
+use axum::response::Response;
+use octogen_core::api_key::random_token;
+use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::render::PortalError;
-use super::session::{read_cookie, PRESESSION_COOKIE, SESSION_COOKIE};
+use super::session::{read_cookie, set_cookie, with_cookie, PRESESSION_COOKIE, SESSION_COOKIE};
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -28,6 +31,35 @@ const CSRF_DOMAIN: &str = "octogen-portal-csrf";
 /// The CSRF token for forms bound to the cookie secret `binding`.
 pub fn token_for(state: &AppState, binding: &str) -> String {
     state.secrets.pepper.hash_token(CSRF_DOMAIN, binding.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The secret a form shown before sign-in (sign-in, password reset) is bound
+/// to: the browser's pre-session cookie, or a new one that the page sets.
+pub struct Presession {
+    binding: String,
+    is_new: bool,
+}
+
+impl Presession {
+    pub fn of(state: &AppState, headers: &HeaderMap) -> Self {
+        match read_cookie(headers, &state.config, PRESESSION_COOKIE) {
+            Some(binding) => Presession { binding, is_new: false },
+            None => Presession { binding: random_token(32).expose_secret().to_string(), is_new: true },
+        }
+    }
+
+    /// The token the page's form carries.
+    pub fn csrf(&self, state: &AppState) -> String {
+        token_for(state, &self.binding)
+    }
+
+    /// The page, setting the cookie when the browser had none.
+    pub fn keep(self, state: &AppState, response: Response) -> Response {
+        if !self.is_new {
+            return response;
+        }
+        with_cookie(response, set_cookie(&state.config, PRESESSION_COOKIE, Some(&self.binding)))
+    }
 }
 
 /// A form posted by a signed-in user from one of this portal's own pages.

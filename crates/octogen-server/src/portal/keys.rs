@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
 use octogen_core::api_key::KEY_PREFIX;
-use octogen_store::{ApiKeyInfo, AuditQuery};
+use octogen_core::Timestamp;
+use octogen_store::{ApiKeyInfo, AuditQuery, KeyStatus};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,7 @@ use super::flash;
 use super::render::{page, time, user_message, Feedback, PortalError};
 use super::session::PortalUser;
 use crate::error::ApiError;
+use crate::service::OldKey;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -36,16 +38,18 @@ struct KeyRow {
     created_by: Option<String>,
     last_used_at: Option<String>,
     revoked_at: Option<String>,
-    // MERGE(accounts): keys get an `expires_at` (rotation's "keep the old key working for") on the
-    // accounts branch; fill this from `ApiKeyInfo::expires_at` there. The Keys page already shows it.
     expires_at: Option<String>,
+    /// `active`, `revoked` or `expired`.
+    status: &'static str,
     active: bool,
 }
 
 impl From<ApiKeyInfo> for KeyRow {
     fn from(key: ApiKeyInfo) -> Self {
+        let status = key.status_at(Timestamp::now());
         KeyRow {
-            active: key.revoked_at.is_none(),
+            active: status == KeyStatus::Active,
+            status: status.as_str(),
             short_id: short_id(&key.id),
             id: key.id,
             name: key.name,
@@ -53,7 +57,7 @@ impl From<ApiKeyInfo> for KeyRow {
             created_by: None,
             last_used_at: key.last_used_at.map(time),
             revoked_at: key.revoked_at.map(time),
-            expires_at: None,
+            expires_at: key.expires_at.map(time),
         }
     }
 }
@@ -73,6 +77,11 @@ pub fn actor_label(actor: &str) -> String {
         None => actor.to_string(),
     }
 }
+
+/// The rotate form's choices for how long the old key keeps working, in seconds (0: not at all).
+const KEEP_OLD_CHOICES: [(u64, &str); 4] = [(0, "now"), (3_600, "1 hour"), (86_400, "24 hours"), (604_800, "7 days")];
+/// Selected unless the person chooses otherwise: a day is enough to deploy a replacement.
+const DEFAULT_KEEP_OLD_SECS: u64 = 86_400;
 
 #[derive(Deserialize)]
 pub struct KeysQuery {
@@ -279,10 +288,15 @@ pub async fn confirm_rotate(
 }
 
 fn confirm_page(user: &PortalUser, key: ApiKeyInfo, action: &str) -> Result<Response, PortalError> {
-    if key.revoked_at.is_some() {
-        return Err(PortalError::BadRequest("This key is already deactivated.".into()));
+    match key.status_at(Timestamp::now()) {
+        KeyStatus::Active => {}
+        KeyStatus::Revoked => return Err(PortalError::BadRequest("This key is already deactivated.".into())),
+        KeyStatus::Expired => return Err(PortalError::BadRequest("This key has expired: it no longer works.".into())),
     }
-    let context = context! { layout => user.layout("keys"), key => KeyRow::from(key), action };
+    let keep_old = KEEP_OLD_CHOICES.map(|(seconds, label)| context! { seconds, label });
+    let context = context! {
+        layout => user.layout("keys"), key => KeyRow::from(key), action, keep_old, default_keep_old => DEFAULT_KEEP_OLD_SECS,
+    };
     Ok(page(StatusCode::OK, "portal/key_confirm.html", context))
 }
 
@@ -298,16 +312,30 @@ pub async fn deactivate(
     Ok(Redirect::to("/keys?notice=deactivated"))
 }
 
-/// `POST /keys/{id}/rotate`: a replacement, shown once (like a new key); the
-/// old key stays active until deactivated.
+#[derive(Deserialize)]
+pub struct RotateKey {
+    /// Seconds the old key keeps working: one of `KEEP_OLD_CHOICES`.
+    #[serde(default)]
+    keep_old: String,
+}
+
+/// `POST /keys/{id}/rotate`: a replacement, shown once; the old key stops
+/// now or after the chosen time (at most 7 days here; operators can give up to 30).
 pub async fn rotate(
     State(state): State<AppState>,
     user: PortalUser,
     Path(key_id): Path<String>,
-    CsrfForm(_): CsrfForm<serde::de::IgnoredAny>,
+    CsrfForm(form): CsrfForm<RotateKey>,
 ) -> Result<Response, PortalError> {
     let key = managed_key(&state, &user, &key_id).await?;
-    let rotation = state.services.rotate_key(&user.actor(), &key.id, false).await?;
+    let old = match form.keep_old.trim().parse::<u64>() {
+        Ok(0) => OldKey::RevokedNow,
+        Ok(seconds) if KEEP_OLD_CHOICES.iter().any(|(choice, _)| *choice == seconds) => {
+            OldKey::ExpiresIn(std::time::Duration::from_secs(seconds))
+        }
+        _ => return Err(PortalError::BadRequest("Choose how long the old key keeps working.".into())),
+    };
+    let rotation = state.services.rotate_key(&user.actor(), &key.id, old).await?;
     let issued = Issued { key: rotation.replacement.info.id.clone(), previous: Some(rotation.previous.id.clone()) };
     show_once(&state, &user, issued, &rotation.replacement.key).await
 }

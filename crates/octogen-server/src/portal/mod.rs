@@ -19,6 +19,7 @@ pub(crate) mod csrf;
 mod flash;
 mod keys;
 mod operator;
+mod password_reset;
 mod render;
 mod session;
 mod sign_in;
@@ -30,6 +31,7 @@ use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use password_reset::password_reset_path;
 use render::ErrorPage;
 pub use render::PortalError;
 use session::LayoutSlot;
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(sign_in::form_page).post(sign_in::submit))
         .route("/logout", post(sign_in::sign_out))
+        .route("/reset-password", get(password_reset::form_page).post(password_reset::submit))
         .route("/session/org", post(sign_in::switch_org))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/issued/{flash_id}", get(keys::issued))

@@ -36,6 +36,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "portal/operator/users.html",
     "portal/operator/user.html",
     "portal/confirm.html",
+    "portal/operator/password_reset_issued.html",
+    "portal/password_reset.html",
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

@@ -72,12 +72,20 @@ pub struct PortalUser {
     pub client: ClientAddr,
     /// The session's cookie token: one-time secrets for this session are sealed under it (`flash.rs`).
     pub token: SecretString,
+    /// Set by the operator area's extractor: this request acts as the
+    /// platform's operator, not as a member of an organization.
+    pub acting_as_operator: bool,
 }
 
 impl PortalUser {
-    /// Who acts, for the audit log.
+    /// Who acts, for the audit log: an operator in the operator area is
+    /// recorded as one (partners see "Octogen operator", not the person).
     pub fn actor(&self) -> Actor {
-        Actor::user(&self.user.email, self.client.label())
+        if self.acting_as_operator {
+            Actor::operator_user(&self.user.email, self.client.label())
+        } else {
+            Actor::user(&self.user.email, self.client.label())
+        }
     }
 
     /// The organization being viewed, or a page saying there is none.
@@ -179,7 +187,16 @@ impl FromRequestParts<AppState> for PortalUser {
             .cloned();
         let client = ClientAddr::from_request_parts(parts, state).await.unwrap_or(ClientAddr(None));
         let csrf = csrf::token_for(state, &token);
-        let user = PortalUser { session, user, memberships, current, csrf, client, token: SecretString::from(token) };
+        let user = PortalUser {
+            session,
+            user,
+            memberships,
+            current,
+            csrf,
+            client,
+            token: SecretString::from(token),
+            acting_as_operator: false,
+        };
         // An error page for this request shows the navigation of whoever is signed in.
         if let Some(slot) = parts.extensions.get::<LayoutSlot>() {
             slot.fill(user.layout(""));

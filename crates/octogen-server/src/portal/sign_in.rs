@@ -4,7 +4,6 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
-use octogen_core::api_key::random_token;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -12,7 +11,6 @@ use super::csrf::{self, CsrfForm, SignInForm};
 use super::render::{page, PortalError};
 use super::session::{read_cookie, set_cookie, with_cookie, PortalUser, PRESESSION_COOKIE, SESSION_COOKIE};
 use crate::net::ClientAddr;
-use crate::service::sessions::THROTTLE_WINDOW_MILLIS;
 use crate::service::SignInError;
 use crate::state::AppState;
 
@@ -73,13 +71,11 @@ pub async fn submit(
             let message = "Incorrect email or password.";
             login_form(&state, &headers, &next, &form.email, Some(message), StatusCode::UNAUTHORIZED)
         }
-        Err(SignInError::Throttled) => {
-            let minutes = THROTTLE_WINDOW_MILLIS / 60_000;
-            let message = format!("Too many failed sign-ins. Wait {minutes} minutes, then try again.");
+        Err(SignInError::Throttled { retry_after_secs }) => {
+            let message = format!("Too many failed sign-ins. Try again in {}.", wait_text(retry_after_secs));
             let mut response =
                 login_form(&state, &headers, &next, &form.email, Some(&message), StatusCode::TOO_MANY_REQUESTS);
-            let retry = HeaderValue::from(THROTTLE_WINDOW_MILLIS / 1000);
-            response.headers_mut().insert(header::RETRY_AFTER, retry);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }
         Err(SignInError::Internal(error)) => PortalError::Internal(error).into_response(),
@@ -94,19 +90,14 @@ fn login_form(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let existing = read_cookie(headers, &state.config, PRESESSION_COOKIE);
-    let binding = existing.clone().unwrap_or_else(|| random_token(32).expose_secret().to_string());
+    let presession = csrf::Presession::of(state, headers);
     let context = context! {
-        csrf => csrf::token_for(state, &binding),
+        csrf => presession.csrf(state),
         next => next,
         email => email,
         error => error,
     };
-    let response = page(status, "portal/login.html", context);
-    let response = match existing {
-        Some(_) => response,
-        None => with_cookie(response, set_cookie(&state.config, PRESESSION_COOKIE, Some(&binding))),
-    };
+    let response = presession.keep(state, page(status, "portal/login.html", context));
     // A stale session cookie is dropped so the browser does not keep sending it.
     match read_cookie(headers, &state.config, SESSION_COOKIE) {
         Some(_) => with_cookie(response, set_cookie(&state.config, SESSION_COOKIE, None)),
@@ -146,6 +137,15 @@ pub async fn switch_org(
 /// The longest `next` kept: an OAuth consent URL carries its whole authorization
 /// request, sealed (see `oauth::pending`).
 const NEXT_MAX_BYTES: usize = crate::oauth::SEALED_REQUEST_MAX_BYTES + 64;
+
+/// `1 second`, `42 seconds`, `3 minutes` (rounded up).
+fn wait_text(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".into(),
+        0..120 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}
 
 /// Only a local path may follow sign-in (no `//host` or `/\host`: open redirects).
 fn safe_next(next: Option<&str>) -> String {

@@ -25,37 +25,24 @@ impl Services {
         let email = normalize_email(email)?;
         password::check_policy(password).map_err(password_issue)?;
         let password_hash = password::hash(password).await?;
-        let user = self.store.create_user(NewUser { email, password_hash, is_operator }).await?;
-        self.audit(
-            actor,
-            None,
-            "user.created",
-            Some(&user.id),
-            Some(json!({"email": user.email, "operator": is_operator})),
-        )
-        .await?;
-        Ok(user)
+        let new = NewUser::new(email, password_hash, is_operator);
+        let detail = json!({"email": new.email, "operator": is_operator});
+        let event = actor.event(None, "user.created", Some(&new.id), Some(detail));
+        Ok(self.store.create_user(new, &[event]).await?)
     }
 
     /// Adds a user to an organization, or changes their role there.
     pub async fn set_membership(&self, actor: &Actor, user_id: &str, org_id: &str, role: Role) -> ApiResult<bool> {
-        let changed = self.store.put_membership(user_id, org_id, role).await?;
-        if changed {
-            let user = self.store.get_user(user_id).await?;
-            let detail = json!({"email": user.email, "role": role});
-            self.audit(actor, Some(org_id), "membership.set", Some(user_id), Some(detail)).await?;
-        }
-        Ok(changed)
+        let user = self.store.get_user(user_id).await?;
+        let detail = json!({"email": user.email, "role": role});
+        let event = actor.event(Some(org_id), "membership.set", Some(user_id), Some(detail));
+        Ok(self.store.put_membership(user_id, org_id, role, &[event]).await?)
     }
 
     pub async fn remove_membership(&self, actor: &Actor, user_id: &str, org_id: &str) -> ApiResult<bool> {
         let user = self.store.get_user(user_id).await?;
-        let changed = self.store.remove_membership(user_id, org_id).await?;
-        if changed {
-            let detail = json!({"email": user.email});
-            self.audit(actor, Some(org_id), "membership.removed", Some(user_id), Some(detail)).await?;
-        }
-        Ok(changed)
+        let event = actor.event(Some(org_id), "membership.removed", Some(user_id), Some(json!({"email": user.email})));
+        Ok(self.store.remove_membership(user_id, org_id, &[event]).await?)
     }
 }
 
@@ -82,7 +69,7 @@ pub fn normalize_email(email: &str) -> ApiResult<String> {
 }
 
 /// The issue for a password outside the policy. Never carries the input.
-fn password_issue(problem: PasswordProblem) -> ApiError {
+pub(super) fn password_issue(problem: PasswordProblem) -> ApiError {
     let (kind, message, ctx) = match problem {
         PasswordProblem::TooShort => (
             "string_too_short",

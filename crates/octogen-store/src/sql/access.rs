@@ -15,7 +15,7 @@ impl AccessStore for SqlStore {
         self.backend
     }
 
-    async fn create_org(&self, new: NewOrg) -> StoreResult<Org> {
+    async fn create_org(&self, new: NewOrg, audit: &[AuditEvent]) -> StoreResult<Org> {
         let _writer = self.write_lock.lock().await;
         let slug = org_slug(&new.name);
         if let Some(existing) = self.org_by_slug(&slug).await? {
@@ -25,25 +25,32 @@ impl AccessStore for SqlStore {
             )));
         }
         let org = Org {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new.id,
             name: new.name,
             slug,
             org_type: new.org_type,
             suspended: false,
             created_at: Timestamp::now(),
             rate_limit_per_minute: None,
-            api_version: None,
+            api_version: new.api_version,
         };
-        sqlx::query("INSERT INTO organizations (id, name, slug, org_type, suspended, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&org.id)
-            .bind(&org.name)
-            .bind(&org.slug)
-            .bind(org.org_type.as_str())
-            .bind(0_i64)
-            .bind(org.created_at.millis())
-            .execute(&self.pool)
-            .await
-            .map_err(|error| conflict_on_unique(error, format!("an organization named {:?} already exists", org.name)))?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO organizations (id, name, slug, org_type, suspended, created_at, api_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&org.id)
+        .bind(&org.name)
+        .bind(&org.slug)
+        .bind(org.org_type.as_str())
+        .bind(0_i64)
+        .bind(org.created_at.millis())
+        .bind(&org.api_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| conflict_on_unique(error, format!("an organization named {:?} already exists", org.name)))?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.update_directory(|data| data.put_org(&org));
         Ok(org)
     }
@@ -63,31 +70,22 @@ impl AccessStore for SqlStore {
         row.as_ref().map(org_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::Organization(id.into())))
     }
 
-    async fn set_org_suspended(&self, id: &str, suspended: bool) -> StoreResult<Org> {
-        self.update_org_setting(id, "UPDATE organizations SET suspended = $1 WHERE id = $2", Some(i64::from(suspended)))
-            .await
+    async fn set_org_suspended(&self, id: &str, suspended: bool, audit: &[AuditEvent]) -> StoreResult<Org> {
+        let sql = "UPDATE organizations SET suspended = $1 WHERE id = $2";
+        self.update_org_setting(id, sql, i64::from(suspended), audit).await
     }
 
-    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>) -> StoreResult<Org> {
-        self.update_org_setting(
-            id,
-            "UPDATE organizations SET rate_limit_per_minute = $1 WHERE id = $2",
-            per_minute.map(i64::from),
-        )
-        .await
+    async fn set_org_rate_limit(&self, id: &str, per_minute: Option<u32>, audit: &[AuditEvent]) -> StoreResult<Org> {
+        let sql = "UPDATE organizations SET rate_limit_per_minute = $1 WHERE id = $2";
+        self.update_org_setting(id, sql, per_minute.map(i64::from), audit).await
     }
 
-    async fn set_org_api_version(&self, id: &str, version: Option<&str>) -> StoreResult<Org> {
-        let _writer = self.write_lock.lock().await;
-        let result = sqlx::query("UPDATE organizations SET api_version = $1 WHERE id = $2")
-            .bind(version)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        self.after_org_update(id, result.rows_affected()).await
+    async fn set_org_api_version(&self, id: &str, version: Option<&str>, audit: &[AuditEvent]) -> StoreResult<Org> {
+        let sql = "UPDATE organizations SET api_version = $1 WHERE id = $2";
+        self.update_org_setting(id, sql, version.map(str::to_string), audit).await
     }
 
-    async fn create_catalog(&self, new: NewCatalog) -> StoreResult<Catalog> {
+    async fn create_catalog(&self, new: NewCatalog, audit: &[AuditEvent]) -> StoreResult<Catalog> {
         let _writer = self.write_lock.lock().await;
         if self.get_catalog(&new.key).await.is_ok() {
             return Err(StoreError::Conflict(format!("a catalog with key {:?} already exists", new.key)));
@@ -102,6 +100,7 @@ impl AccessStore for SqlStore {
             last_indexed_at: None,
             created_at: Timestamp::now(),
         };
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO catalogs (id, catalog_key, display_name, source_base_url, is_active, product_count, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, $6)",
@@ -112,9 +111,11 @@ impl AccessStore for SqlStore {
         .bind(&catalog.source_base_url)
         .bind(1_i64)
         .bind(catalog.created_at.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|error| conflict_on_unique(error, format!("a catalog with key {:?} already exists", catalog.key)))?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.update_directory(|data| data.put_catalog(&catalog));
         Ok(catalog)
     }
@@ -134,54 +135,69 @@ impl AccessStore for SqlStore {
         row.as_ref().map(catalog_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::Catalog(key.into())))
     }
 
-    async fn set_catalog_active(&self, key: &str, active: bool) -> StoreResult<Catalog> {
+    async fn set_catalog_active(&self, key: &str, active: bool, audit: &[AuditEvent]) -> StoreResult<Catalog> {
         let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("UPDATE catalogs SET is_active = $1 WHERE catalog_key = $2")
             .bind(i64::from(active))
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(Entity::Catalog(key.into())));
         }
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         let catalog = self.get_catalog(key).await?;
         self.update_directory(|data| data.put_catalog(&catalog));
         Ok(catalog)
     }
 
-    async fn grant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool> {
+    async fn grant(&self, org_id: &str, catalog_key: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let _writer = self.write_lock.lock().await;
         self.get_org(org_id).await?;
         let catalog_id = self.catalog_id(catalog_key).await?;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO grants (org_id, catalog_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (org_id, catalog_id) DO NOTHING",
         )
         .bind(org_id)
         .bind(&catalog_id)
         .bind(Timestamp::now().millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let changed = result.rows_affected() > 0;
+        if changed {
+            write_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
         self.update_directory(|data| {
             data.grants.entry(org_id.to_string()).or_default().insert(catalog_id);
         });
-        Ok(result.rows_affected() > 0)
+        Ok(changed)
     }
 
-    async fn ungrant(&self, org_id: &str, catalog_key: &str) -> StoreResult<bool> {
+    async fn ungrant(&self, org_id: &str, catalog_key: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
         let _writer = self.write_lock.lock().await;
         self.get_org(org_id).await?;
         let catalog_id = self.catalog_id(catalog_key).await?;
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("DELETE FROM grants WHERE org_id = $1 AND catalog_id = $2")
             .bind(org_id)
             .bind(&catalog_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let changed = result.rows_affected() > 0;
+        if changed {
+            write_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
         self.update_directory(|data| {
             if let Some(granted) = data.grants.get_mut(org_id) {
                 granted.remove(&catalog_id);
             }
         });
-        Ok(result.rows_affected() > 0)
+        Ok(changed)
     }
 
     async fn granted_catalogs(&self, org_id: &str) -> StoreResult<Vec<Catalog>> {
@@ -195,28 +211,15 @@ impl AccessStore for SqlStore {
         rows.iter().map(catalog_from_row).collect()
     }
 
-    async fn create_api_key(&self, new: NewApiKey) -> StoreResult<ApiKeyInfo> {
+    async fn create_api_key(&self, new: NewApiKey, audit: &[AuditEvent]) -> StoreResult<ApiKeyInfo> {
         let _writer = self.write_lock.lock().await;
         self.get_org(&new.org_id).await?;
-        let info = ApiKeyInfo {
-            id: new.id.to_string(),
-            org_id: new.org_id,
-            name: new.name,
-            created_at: Timestamp::now(),
-            last_used_at: None,
-            revoked_at: None,
-        };
-        sqlx::query("INSERT INTO api_keys (id, org_id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&info.id)
-            .bind(&info.org_id)
-            .bind(&info.name)
-            .bind(new.secret_hash.as_bytes().to_vec())
-            .bind(info.created_at.millis())
-            .execute(&self.pool)
-            .await?;
+        let mut tx = self.begin_write().await?;
+        let info = insert_api_key(&mut tx, &new).await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         self.update_directory(|data| {
-            data.keys
-                .insert(new.id, KeyEntry { org_id: info.org_id.clone(), secret_hash: new.secret_hash, revoked: false });
+            data.keys.insert(new.id, new_key_entry(new));
         });
         Ok(info)
     }
@@ -239,22 +242,68 @@ impl AccessStore for SqlStore {
         row.as_ref().map(key_info_from_row).transpose()?.ok_or_else(|| StoreError::NotFound(Entity::ApiKey(id.into())))
     }
 
-    async fn revoke_api_key(&self, id: &str) -> StoreResult<ApiKeyInfo> {
+    async fn revoke_api_key(&self, id: &str, audit: &[AuditEvent]) -> StoreResult<ApiKeyInfo> {
         let _writer = self.write_lock.lock().await;
-        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(Timestamp::now().millis())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        let info = self.get_api_key(id).await?;
-        if let Some(key_id) = KeyId::parse(id) {
-            self.update_directory(|data| {
-                if let Some(entry) = data.keys.get_mut(&key_id) {
-                    entry.revoked = true;
-                }
-            });
+        let mut tx = self.begin_write().await?;
+        if revoke_key(&mut tx, id, Timestamp::now()).await? {
+            write_audit(&mut tx, audit).await?;
         }
+        tx.commit().await?;
+        let info = self.get_api_key(id).await?;
+        self.refresh_key_entry(&info);
         Ok(info)
+    }
+
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        replacement: NewApiKey,
+        old_end: OldKeyEnd,
+        now: Timestamp,
+        audit: &[AuditEvent],
+    ) -> StoreResult<(ApiKeyInfo, ApiKeyInfo)> {
+        let _writer = self.write_lock.lock().await;
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1{}", self.lock_row()))
+            .bind(old_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old = row.as_ref().map(key_info_from_row).transpose()?;
+        let old = old.ok_or_else(|| StoreError::NotFound(Entity::ApiKey(old_id.into())))?;
+        if old.status_at(now) != KeyStatus::Active {
+            return Err(StoreError::Conflict(format!(
+                "API key {old_id} is {}; create a new key instead of rotating it",
+                old.status_at(now).as_str()
+            )));
+        }
+        if replacement.org_id != old.org_id {
+            return Err(StoreError::Conflict("a replacement key belongs to the old key's organization".into()));
+        }
+        let new_info = insert_api_key(&mut tx, &replacement).await?;
+        match old_end {
+            OldKeyEnd::StaysActive => {}
+            OldKeyEnd::Revoked => {
+                revoke_key(&mut tx, old_id, now).await?;
+            }
+            OldKeyEnd::ExpiresAt(at) => {
+                // Never later than an expiry the key already had.
+                sqlx::query(
+                    "UPDATE api_keys SET expires_at = $1 WHERE id = $2 AND (expires_at IS NULL OR expires_at > $1)",
+                )
+                .bind(at.millis())
+                .bind(old_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        self.update_directory(|data| {
+            data.keys.insert(replacement.id, new_key_entry(replacement));
+        });
+        let old = self.get_api_key(old_id).await?;
+        self.refresh_key_entry(&old);
+        Ok((new_info, old))
     }
 
     async fn record_key_usage(&self, uses: &[(KeyId, Timestamp)]) -> StoreResult<()> {
@@ -284,7 +333,9 @@ impl AccessStore for SqlStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> StoreResult<()> {
-        insert_audit(event).execute(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
+        write_audit(&mut tx, std::slice::from_ref(&event)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -347,22 +398,55 @@ impl AccessStore for SqlStore {
     }
 }
 
-/// The statement that appends `event` to the audit log: run on the pool, or in
-/// the transaction of the change it records.
-pub(super) fn insert_audit(
-    event: AuditEvent,
-) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments<'static>> {
+impl SqlStore {
+    /// The directory's entry for a key, after a change to its revocation or expiry.
+    fn refresh_key_entry(&self, info: &ApiKeyInfo) {
+        let Some(key_id) = KeyId::parse(&info.id) else { return };
+        self.update_directory(|data| {
+            if let Some(entry) = data.keys.get_mut(&key_id) {
+                entry.revoked = info.revoked_at.is_some();
+                entry.expires_at = info.expires_at;
+            }
+        });
+    }
+}
+
+async fn insert_api_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, new: &NewApiKey) -> StoreResult<ApiKeyInfo> {
+    let info = ApiKeyInfo {
+        id: new.id.to_string(),
+        org_id: new.org_id.clone(),
+        name: new.name.clone(),
+        created_at: Timestamp::now(),
+        last_used_at: None,
+        revoked_at: None,
+        expires_at: new.expires_at,
+    };
     sqlx::query(
-        "INSERT INTO audit_events (occurred_at, org_id, actor, action, target, client_addr, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_keys (id, org_id, name, secret_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(event.occurred_at.millis())
-    .bind(event.org_id)
-    .bind(event.actor)
-    .bind(event.action)
-    .bind(event.target)
-    .bind(event.client_addr)
-    .bind(event.detail.map(|detail| detail.to_string()))
+    .bind(&info.id)
+    .bind(&info.org_id)
+    .bind(&info.name)
+    .bind(new.secret_hash.as_bytes().to_vec())
+    .bind(info.created_at.millis())
+    .bind(info.expires_at.map(Timestamp::millis))
+    .execute(&mut **tx)
+    .await?;
+    Ok(info)
+}
+
+fn new_key_entry(new: NewApiKey) -> KeyEntry {
+    KeyEntry { org_id: new.org_id, secret_hash: new.secret_hash, revoked: false, expires_at: new.expires_at }
+}
+
+/// Revokes a key that is not revoked yet; returns whether it did.
+async fn revoke_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, id: &str, at: Timestamp) -> StoreResult<bool> {
+    let result = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(at.millis())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(result.rows_affected() > 0)
 }
 
 /// A value bound to a numbered placeholder of a query built at run time.

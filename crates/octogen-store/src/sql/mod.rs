@@ -135,6 +135,16 @@ impl SqlStore {
         })
     }
 
+    /// What a `SELECT` appends to lock the rows it reads until the transaction
+    /// ends. PostgreSQL needs a row lock; a SQLite write transaction
+    /// (`begin_write`) already holds the database's write lock.
+    pub(crate) fn lock_row(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
+    }
+
     async fn load_directory(&self) -> StoreResult<()> {
         let Some(directory) = &self.directory else { return Ok(()) };
         let mut data = DirectoryData::default();
@@ -147,7 +157,9 @@ impl SqlStore {
         for row in sqlx::query("SELECT org_id, catalog_id FROM grants").fetch_all(&self.pool).await? {
             data.grants.entry(row.try_get("org_id")?).or_default().insert(row.try_get("catalog_id")?);
         }
-        for row in sqlx::query("SELECT id, org_id, secret_hash, revoked_at FROM api_keys").fetch_all(&self.pool).await?
+        for row in sqlx::query("SELECT id, org_id, secret_hash, revoked_at, expires_at FROM api_keys")
+            .fetch_all(&self.pool)
+            .await?
         {
             let id: String = row.try_get("id")?;
             let key_id = KeyId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("API key id {id:?}")))?;
@@ -171,17 +183,26 @@ impl SqlStore {
         row.as_ref().map(org_from_row).transpose()
     }
 
-    /// Runs an `UPDATE organizations SET <column> = $1 WHERE id = $2` and refreshes the directory.
-    async fn update_org_setting(&self, id: &str, sql: &'static str, value: Option<i64>) -> StoreResult<Org> {
+    /// Runs an `UPDATE organizations SET <column> = $1 WHERE id = $2` with
+    /// its audit events in one transaction, and refreshes the directory.
+    async fn update_org_setting<V>(
+        &self,
+        id: &str,
+        sql: &'static str,
+        value: V,
+        audit: &[AuditEvent],
+    ) -> StoreResult<Org>
+    where
+        V: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'static,
+    {
         let _writer = self.write_lock.lock().await;
-        let result = sqlx::query(sql).bind(value).bind(id).execute(&self.pool).await?;
-        self.after_org_update(id, result.rows_affected()).await
-    }
-
-    async fn after_org_update(&self, id: &str, rows_affected: u64) -> StoreResult<Org> {
-        if rows_affected == 0 {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query(sql).bind(value).bind(id).execute(&mut *tx).await?;
+        if result.rows_affected() == 0 {
             return Err(StoreError::NotFound(crate::error::Entity::Organization(id.into())));
         }
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         let org = self.get_org(id).await?;
         self.update_directory(|data| data.put_org(&org));
         Ok(org)
@@ -194,7 +215,7 @@ impl SqlStore {
     async fn resolve_from_database(&self, id: &KeyId) -> StoreResult<Option<KeyPrincipal>> {
         // One round trip: the key, its organization and every active granted catalog.
         let rows = sqlx::query(
-            "SELECT k.id AS key_id, k.org_id, k.secret_hash, k.revoked_at, \
+            "SELECT k.id AS key_id, k.org_id, k.secret_hash, k.revoked_at, k.expires_at, \
                     o.name AS org_name, o.slug AS org_slug, o.org_type, o.suspended, \
                     o.rate_limit_per_minute, o.api_version, \
                     c.id AS catalog_id, c.catalog_key, c.display_name, c.source_base_url, \
@@ -215,6 +236,7 @@ impl SqlStore {
             key_id: *id,
             secret_hash: entry.secret_hash,
             revoked: entry.revoked,
+            expires_at: entry.expires_at,
             org: org_access_of(first)?,
             catalogs: granted_catalogs_of(&rows)?,
         }))
@@ -225,7 +247,7 @@ pub(super) const ORG_COLUMNS: &str =
     "id, name, slug, org_type, suspended, created_at, rate_limit_per_minute, api_version";
 pub(super) const CATALOG_COLUMNS: &str =
     "id, catalog_key, display_name, source_base_url, is_active, product_count, last_indexed_at, created_at";
-pub(super) const KEY_COLUMNS: &str = "id, org_id, name, created_at, last_used_at, revoked_at";
+pub(super) const KEY_COLUMNS: &str = "id, org_id, name, created_at, last_used_at, revoked_at, expires_at";
 
 /// A unique-constraint violation (another node won a race) is a conflict, not a backend failure.
 pub(super) fn conflict_on_unique(error: sqlx::Error, message: String) -> StoreError {
@@ -315,7 +337,13 @@ pub(super) fn key_info_from_row(row: &AnyRow) -> StoreResult<ApiKeyInfo> {
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
         last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(Timestamp::from_millis),
         revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp::from_millis),
+        expires_at: optional_time(row, "expires_at")?,
     })
+}
+
+/// A nullable millisecond column.
+pub(super) fn optional_time(row: &AnyRow, column: &str) -> StoreResult<Option<Timestamp>> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(Timestamp::from_millis))
 }
 
 pub(super) fn key_entry(row: &AnyRow) -> StoreResult<KeyEntry> {
@@ -324,7 +352,31 @@ pub(super) fn key_entry(row: &AnyRow) -> StoreResult<KeyEntry> {
         org_id: row.try_get("org_id")?,
         secret_hash: KeyHash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt("API key hash length".into()))?,
         revoked: row.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+        expires_at: optional_time(row, "expires_at")?,
     })
+}
+
+/// Writes audit events inside the transaction of the change they record.
+pub(super) async fn write_audit(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    events: &[AuditEvent],
+) -> StoreResult<()> {
+    for event in events {
+        sqlx::query(
+            "INSERT INTO audit_events (occurred_at, org_id, actor, action, target, client_addr, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.occurred_at.millis())
+        .bind(event.org_id.clone())
+        .bind(event.actor.clone())
+        .bind(event.action.clone())
+        .bind(event.target.clone())
+        .bind(event.client_addr.clone())
+        .bind(event.detail.as_ref().map(|detail| detail.to_string()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 pub(super) fn audit_from_row(row: &AnyRow) -> StoreResult<AuditEvent> {

@@ -13,7 +13,7 @@ use octogen_core::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::access::insert_audit;
+use super::write_audit;
 use super::*;
 use crate::error::{StoreError, StoreResult};
 use crate::oauth::*;
@@ -58,7 +58,7 @@ impl OAuthStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(|error| conflict_on_unique(error, format!("an OAuth client with id {id} already exists")))?;
-        insert_audit(audit).execute(&mut *tx).await?;
+        write_audit(&mut tx, std::slice::from_ref(&audit)).await?;
         tx.commit().await?;
         self.get_oauth_client(&id).await?.ok_or_else(|| StoreError::Corrupt("an inserted OAuth client is gone".into()))
     }
@@ -130,7 +130,7 @@ impl OAuthStore for SqlStore {
         .execute(&mut *tx)
         .await?;
         mark_client_used(&mut tx, &grant.client_id, grant.created_at, 0).await?;
-        insert_audit(audit).execute(&mut *tx).await?;
+        write_audit(&mut tx, std::slice::from_ref(&audit)).await?;
         tx.commit().await?;
         Ok(OAuthGrant {
             id: grant.id,
@@ -188,7 +188,7 @@ impl OAuthStore for SqlStore {
         if let Some(issued_at) = tokens.iter().map(|token| token.created_at).max() {
             mark_grant_client_used(&mut tx, grant_id, issued_at, 0).await?;
         }
-        insert_audit(audit).execute(&mut *tx).await?;
+        write_audit(&mut tx, std::slice::from_ref(&audit)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -276,7 +276,7 @@ impl OAuthStore for SqlStore {
         .await?;
         let revoked = result.rows_affected() == 1;
         if revoked {
-            insert_audit(audit).execute(&mut *tx).await?;
+            write_audit(&mut tx, std::slice::from_ref(&audit)).await?;
         }
         tx.commit().await?;
         Ok(revoked)

@@ -1,4 +1,4 @@
-//! Users, memberships, sessions and sign-in throttling (the portal).
+//! Users, memberships, sessions, password resets and sign-in throttling (the portal).
 //!
 //! None of this is in the single-node access directory: the portal is not on
 //! the API's hot path, and reading the database keeps every node in agreement.
@@ -10,21 +10,24 @@ use sqlx::Row;
 
 use super::*;
 use crate::error::{Entity, StoreError, StoreResult};
+use crate::model::{AuditEvent, Changed};
 use crate::portal::*;
 use crate::PortalStore;
 
-const USER_COLUMNS: &str = "u.id, u.email, u.is_operator, u.created_at";
+const USER_COLUMNS: &str = "u.id, u.email, u.is_operator, u.created_at, u.disabled_at";
 const SESSION_COLUMNS: &str = "s.id, s.user_id, s.org_id, s.created_at, s.last_seen_at, s.expires_at, s.client_addr";
 
 #[async_trait]
 impl PortalStore for SqlStore {
-    async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+    async fn create_user(&self, new: NewUser, audit: &[AuditEvent]) -> StoreResult<User> {
         let user = User {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new.id,
             email: new.email,
             is_operator: new.is_operator,
             created_at: Timestamp::now(),
+            disabled_at: None,
         };
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (id, email, password_hash, is_operator, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -33,9 +36,11 @@ impl PortalStore for SqlStore {
         .bind(&new.password_hash)
         .bind(i64::from(user.is_operator))
         .bind(user.created_at.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|error| conflict_on_unique(error, format!("a user with email {} already exists", user.email)))?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(user)
     }
 
@@ -62,22 +67,127 @@ impl PortalStore for SqlStore {
             .transpose()
     }
 
-    async fn set_user_operator(&self, id: &str, is_operator: bool) -> StoreResult<User> {
-        let result = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2")
+    async fn set_user_operator(&self, id: &str, is_operator: bool, audit: &[AuditEvent]) -> StoreResult<Changed<User>> {
+        let mut tx = self.begin_write().await?;
+        let result = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2 AND is_operator <> $1")
             .bind(i64::from(is_operator))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound(Entity::User(id.into())));
+        let changed = result.rows_affected() > 0;
+        if changed {
+            write_audit(&mut tx, audit).await?;
         }
-        self.get_user(id).await
+        tx.commit().await?;
+        Ok(Changed { record: self.get_user(id).await?, changed })
     }
 
-    async fn put_membership(&self, user_id: &str, org_id: &str, role: Role) -> StoreResult<bool> {
+    async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled_at: Option<Timestamp>,
+        audit: &[AuditEvent],
+    ) -> StoreResult<Changed<User>> {
+        let mut tx = self.begin_write().await?;
+        let result = match disabled_at {
+            Some(at) => {
+                sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                    .bind(at.millis())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            None => {
+                sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1 AND disabled_at IS NOT NULL")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        let changed = result.rows_affected() > 0;
+        if disabled_at.is_some() {
+            // Even when already disabled: a sign-in that raced the first disable may have left a session.
+            delete_sessions_of(&mut tx, id).await?;
+        }
+        if changed {
+            write_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(Changed { record: self.get_user(id).await?, changed })
+    }
+
+    async fn create_password_reset(&self, new: NewPasswordReset, audit: &[AuditEvent]) -> StoreResult<()> {
+        self.get_user(&new.user_id).await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM password_resets WHERE user_id = $1 OR expires_at <= $2")
+            .bind(&new.user_id)
+            .bind(new.created_at.millis())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&new.token_hash)
+        .bind(&new.user_id)
+        .bind(new.created_at.millis())
+        .bind(new.expires_at.millis())
+        .execute(&mut *tx)
+        .await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn find_password_reset(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<User>> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM password_resets r JOIN users u ON u.id = r.user_id \
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2"
+        ))
+        .bind(token_hash)
+        .bind(now.millis())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn use_password_reset(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        now: Timestamp,
+        password_hash: &str,
+        audit: &[AuditEvent],
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.begin_write().await?;
+        // Single use in one statement: of two racing uses, one finds `used_at` set.
+        let spent = sqlx::query(
+            "UPDATE password_resets SET used_at = $1 \
+             WHERE token_hash = $2 AND user_id = $3 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now.millis())
+        .bind(token_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+        if spent.rows_affected() == 0 {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        delete_sessions_of(&mut tx, user_id).await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(Some(self.get_user(user_id).await?))
+    }
+
+    async fn put_membership(&self, user_id: &str, org_id: &str, role: Role, audit: &[AuditEvent]) -> StoreResult<bool> {
         self.get_user(user_id).await?;
         self.get_org(org_id).await?;
         // Only a new membership or a different role counts as a change.
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query(
             "INSERT INTO memberships (user_id, org_id, role, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (user_id, org_id) DO UPDATE SET role = excluded.role \
@@ -87,18 +197,29 @@ impl PortalStore for SqlStore {
         .bind(org_id)
         .bind(role.as_str())
         .bind(Timestamp::now().millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() > 0)
+        let changed = result.rows_affected() > 0;
+        if changed {
+            write_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
-    async fn remove_membership(&self, user_id: &str, org_id: &str) -> StoreResult<bool> {
+    async fn remove_membership(&self, user_id: &str, org_id: &str, audit: &[AuditEvent]) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND org_id = $2")
             .bind(user_id)
             .bind(org_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() > 0)
+        let changed = result.rows_affected() > 0;
+        if changed {
+            write_audit(&mut tx, audit).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn user_memberships(&self, user_id: &str) -> StoreResult<Vec<Membership>> {
@@ -169,7 +290,8 @@ impl PortalStore for SqlStore {
     async fn find_session(&self, token_hash: &str) -> StoreResult<Option<(Session, User)>> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS}, u.email, u.is_operator, u.created_at AS user_created_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND u.disabled_at IS NULL"
         ))
         .bind(token_hash)
         .fetch_optional(&self.pool)
@@ -181,6 +303,7 @@ impl PortalStore for SqlStore {
             email: row.try_get("email")?,
             is_operator: flag(&row, "is_operator")?,
             created_at: Timestamp::from_millis(row.try_get("user_created_at")?),
+            disabled_at: None,
         };
         Ok(Some((session, user)))
     }
@@ -204,9 +327,12 @@ impl PortalStore for SqlStore {
         Ok(())
     }
 
-    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
-        Ok(result.rows_affected())
+    async fn delete_user_sessions(&self, user_id: &str, audit: &[AuditEvent]) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let ended = delete_sessions_of(&mut tx, user_id).await?;
+        write_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(ended)
     }
 
     async fn prune_sessions(&self, now: Timestamp, idle_before: Timestamp) -> StoreResult<u64> {
@@ -274,46 +400,113 @@ impl PortalStore for SqlStore {
         }))
     }
 
-    async fn sign_in_failures(&self, scope: &str, window_start: Timestamp) -> StoreResult<u32> {
-        let row = sqlx::query("SELECT failures FROM sign_in_failures WHERE scope = $1 AND window_started_at > $2")
-            .bind(scope)
-            .bind(window_start.millis())
-            .fetch_optional(&self.pool)
+    async fn admit_sign_in(&self, scopes: &[ThrottleScope<'_>], now: Timestamp) -> StoreResult<SignInAdmission> {
+        // Locked in key order, so two attempts sharing scopes never wait for each other in a cycle.
+        let mut scopes = scopes.to_vec();
+        scopes.sort_by(|a, b| a.key.cmp(b.key));
+        scopes.dedup_by(|a, b| a.key == b.key);
+        let mut tx = self.begin_write().await?;
+        let mut admitted = Vec::with_capacity(scopes.len());
+        let mut retry_at: Option<Timestamp> = None;
+        for scope in &scopes {
+            let state = self.locked_throttle_state(&mut tx, scope.key, now).await?;
+            let failures = if state.last_attempt_at.plus_millis(scope.policy.forget_after_millis) <= now {
+                0
+            } else if state.next_attempt_at > now {
+                retry_at = retry_at.max(Some(state.next_attempt_at));
+                continue;
+            } else {
+                state.failures
+            };
+            admitted.push((scope, failures.saturating_add(1)));
+        }
+        if let Some(retry_at) = retry_at {
+            tx.rollback().await?;
+            return Ok(SignInAdmission::Throttled { retry_at });
+        }
+        for (scope, failures) in admitted {
+            sqlx::query(
+                "UPDATE sign_in_throttle SET failures = $1, last_attempt_at = $2, next_attempt_at = $3 WHERE scope = $4",
+            )
+            .bind(i64::from(failures))
+            .bind(now.millis())
+            .bind(now.plus_millis(scope.policy.delay_after(failures)).millis())
+            .bind(scope.key)
+            .execute(&mut *tx)
             .await?;
-        Ok(row.map(|row| row.try_get::<i64, _>("failures")).transpose()?.unwrap_or(0).clamp(0, u32::MAX as i64) as u32)
+        }
+        tx.commit().await?;
+        Ok(SignInAdmission::Admitted)
     }
 
-    async fn record_sign_in_failure(&self, scope: &str, now: Timestamp, window_start: Timestamp) -> StoreResult<u32> {
-        // One statement, so concurrent failures on several nodes all count.
-        let row = sqlx::query(
-            "INSERT INTO sign_in_failures (scope, failures, window_started_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (scope) DO UPDATE SET \
-               failures = CASE WHEN sign_in_failures.window_started_at <= $3 THEN 1 \
-                          ELSE sign_in_failures.failures + 1 END, \
-               window_started_at = CASE WHEN sign_in_failures.window_started_at <= $3 THEN $2 \
-                                   ELSE sign_in_failures.window_started_at END \
-             RETURNING failures",
-        )
-        .bind(scope)
-        .bind(now.millis())
-        .bind(window_start.millis())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get::<i64, _>("failures")?.clamp(0, u32::MAX as i64) as u32)
-    }
-
-    async fn clear_sign_in_failures(&self, scope: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1").bind(scope).execute(&self.pool).await?;
+    async fn sign_in_succeeded(&self, account_scope: &str, address_scope: Option<&str>) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sign_in_throttle WHERE scope = $1").bind(account_scope).execute(&mut *tx).await?;
+        if let Some(address) = address_scope {
+            // The wait the remaining failures imposed had passed when this attempt was admitted.
+            sqlx::query(
+                "UPDATE sign_in_throttle SET failures = failures - 1, next_attempt_at = last_attempt_at \
+                 WHERE scope = $1 AND failures > 0",
+            )
+            .bind(address)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn prune_sign_in_failures(&self, window_start: Timestamp) -> StoreResult<u64> {
-        let result = sqlx::query("DELETE FROM sign_in_failures WHERE window_started_at <= $1")
-            .bind(window_start.millis())
+    async fn prune_sign_in_throttle(&self, idle_before: Timestamp) -> StoreResult<u64> {
+        let result = sqlx::query("DELETE FROM sign_in_throttle WHERE last_attempt_at < $1")
+            .bind(idle_before.millis())
             .execute(&self.pool)
             .await?;
         Ok(result.rows_affected())
     }
+}
+
+/// A throttling scope's row as it stands.
+struct ThrottleState {
+    failures: u32,
+    last_attempt_at: Timestamp,
+    next_attempt_at: Timestamp,
+}
+
+impl SqlStore {
+    /// The scope's row, created if missing, locked until the transaction ends.
+    async fn locked_throttle_state(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        scope: &str,
+        now: Timestamp,
+    ) -> StoreResult<ThrottleState> {
+        sqlx::query(
+            "INSERT INTO sign_in_throttle (scope, failures, last_attempt_at, next_attempt_at) VALUES ($1, 0, $2, $2) \
+             ON CONFLICT (scope) DO NOTHING",
+        )
+        .bind(scope)
+        .bind(now.millis())
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query(&format!(
+            "SELECT failures, last_attempt_at, next_attempt_at FROM sign_in_throttle WHERE scope = $1{}",
+            self.lock_row()
+        ))
+        .bind(scope)
+        .fetch_one(&mut **tx)
+        .await?;
+        Ok(ThrottleState {
+            failures: row.try_get::<i64, _>("failures")?.clamp(0, i64::from(u32::MAX)) as u32,
+            last_attempt_at: Timestamp::from_millis(row.try_get("last_attempt_at")?),
+            next_attempt_at: Timestamp::from_millis(row.try_get("next_attempt_at")?),
+        })
+    }
+}
+
+/// Deletes a user's sessions (their OAuth grants go with them: ON DELETE CASCADE).
+async fn delete_sessions_of(tx: &mut sqlx::Transaction<'static, sqlx::Any>, user_id: &str) -> StoreResult<u64> {
+    let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **tx).await?;
+    Ok(result.rows_affected())
 }
 
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
@@ -322,6 +515,7 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         email: row.try_get("email")?,
         is_operator: flag(row, "is_operator")?,
         created_at: Timestamp::from_millis(row.try_get("created_at")?),
+        disabled_at: optional_time(row, "disabled_at")?,
     })
 }
 

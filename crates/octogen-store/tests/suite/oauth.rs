@@ -15,11 +15,8 @@ struct Member {
 
 async fn member(store: &dyn Store, email: &str) -> Member {
     let org = partner(store, &format!("Org of {email}")).await;
-    let user = store
-        .create_user(NewUser { email: email.into(), password_hash: "x".into(), is_operator: false })
-        .await
-        .unwrap();
-    store.put_membership(&user.id, &org.id, Role::Member).await.unwrap();
+    let user = store.create_user(NewUser::new(email, "x", false), &[]).await.unwrap();
+    store.put_membership(&user.id, &org.id, Role::Member, &[]).await.unwrap();
     let now = Timestamp::now();
     let session = store
         .create_session(NewSession {
@@ -119,14 +116,14 @@ async fn the_org_principal_follows_every_grant_change() {
         assert!(store.org_principal("nope").await.unwrap().is_none(), "{backend}");
         let keys = |principal: OrgPrincipal| principal.catalogs.iter().map(|c| c.key.clone()).collect::<Vec<_>>();
         assert!(keys(store.org_principal(&org.id).await.unwrap().unwrap()).is_empty());
-        store.grant(&org.id, "beta").await.unwrap();
-        store.grant(&org.id, "alpha").await.unwrap();
+        store.grant(&org.id, "beta", &[]).await.unwrap();
+        store.grant(&org.id, "alpha", &[]).await.unwrap();
         assert_eq!(keys(store.org_principal(&org.id).await.unwrap().unwrap()), ["alpha", "beta"], "{backend}");
-        store.ungrant(&org.id, "alpha").await.unwrap();
-        store.set_catalog_active("beta", false).await.unwrap();
+        store.ungrant(&org.id, "alpha", &[]).await.unwrap();
+        store.set_catalog_active("beta", false, &[]).await.unwrap();
         assert!(keys(store.org_principal(&org.id).await.unwrap().unwrap()).is_empty(), "{backend}");
-        store.set_catalog_active("beta", true).await.unwrap();
-        store.set_org_suspended(&org.id, true).await.unwrap();
+        store.set_catalog_active("beta", true, &[]).await.unwrap();
+        store.set_org_suspended(&org.id, true, &[]).await.unwrap();
         let principal = store.org_principal(&org.id).await.unwrap().unwrap();
         assert!(principal.org.suspended, "{backend}");
         assert_eq!(principal.org.org_type, OrgType::CatalogPartner);
@@ -291,10 +288,10 @@ async fn tokens_end_with_the_session_and_the_membership() {
         let leaver = member(store, "member@acme.test").await;
         let grant = approve(store, &leaver, "c1", "code-b").await;
         issue(store, &grant, vec![token("b-access", TokenKind::Access, 300_000)]).await;
-        store.remove_membership(&leaver.user.id, &leaver.org.id).await.unwrap();
+        store.remove_membership(&leaver.user.id, &leaver.org.id, &[]).await.unwrap();
         assert!(store.find_oauth_token("b-access", TokenKind::Access).await.unwrap().is_none(), "{backend}");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        store.put_membership(&leaver.user.id, &leaver.org.id, Role::Owner).await.unwrap();
+        store.put_membership(&leaver.user.id, &leaver.org.id, Role::Owner, &[]).await.unwrap();
         assert!(
             store.find_oauth_token("b-access", TokenKind::Access).await.unwrap().is_none(),
             "{backend}: re-joining does not revive tokens approved before leaving"
@@ -364,5 +361,22 @@ async fn clients_unused_for_a_while_are_pruned_with_everything_of_theirs() {
         assert!(store.get_oauth_client("approved").await.unwrap().is_none(), "{backend}");
         assert!(store.get_oauth_grant(&approved.id).await.unwrap().is_none(), "{backend}: its grant went with it");
         assert!(store.get_oauth_client("refreshed").await.unwrap().is_some(), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_grants_and_tokens() {
+    for (backend, store) in backends().await.stores {
+        let store = store.as_ref();
+        store
+            .create_oauth_client(client("c1", Timestamp::now()), event("oauth.client_registered", None))
+            .await
+            .unwrap();
+        let agent_user = member(store, "agent-user@example.com").await;
+        let grant = approve(store, &agent_user, "c1", "d-code").await;
+        issue(store, &grant, vec![token("d-access", TokenKind::Access, 300_000)]).await;
+        assert!(store.find_oauth_token("d-access", TokenKind::Access).await.unwrap().is_some());
+        store.set_user_disabled(&agent_user.user.id, Some(Timestamp::now()), &[]).await.unwrap();
+        assert!(store.find_oauth_token("d-access", TokenKind::Access).await.unwrap().is_none(), "{backend}");
     }
 }

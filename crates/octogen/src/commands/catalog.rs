@@ -188,7 +188,7 @@ pub struct SourceArgs {
 }
 
 pub async fn set_source(client: &AdminClient, json_output: bool, args: SourceArgs) -> CliResult {
-    let interval = parse_interval(&args.every)?;
+    let interval = crate::duration::parse_seconds(&args.every, "interval")?;
     let mapping = match &args.mapping {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
             CliError::new(ExitClass::Invalid, format!("cannot read the mapping file {}: {error}", path.display()))
@@ -208,21 +208,6 @@ pub async fn set_source(client: &AdminClient, json_output: bool, args: SourceArg
         )
     });
     Ok(())
-}
-
-/// `30m`, `6h`, `1d`, `90s` → seconds.
-fn parse_interval(text: &str) -> CliResult<u64> {
-    let invalid = || CliError::new(ExitClass::Invalid, format!("invalid interval {text:?}: use e.g. 30m, 6h or 1d"));
-    let (number, unit) = text.trim().split_at(text.trim().find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number * 60,
-        "h" => number * 3600,
-        "d" => number * 86_400,
-        _ => return Err(invalid()),
-    };
-    Ok(seconds)
 }
 
 pub fn print_runs(runs: &Value) {

@@ -1,4 +1,5 @@
-//! `octogen admin user …`: people who sign in to the portal.
+//! `octogen admin user …`: people who sign in to the portal, and containing
+//! a compromised account (disable, operator flag, sessions, password reset).
 //!
 //! The password comes from `--password` (visible to other local users in the
 //! process list: for throwaway scripts only), else from a hidden prompt asked
@@ -53,6 +54,29 @@ pub enum UserCommand {
         #[arg(long)]
         org: String,
     },
+    /// Disable a user: they cannot sign in, and their sessions and connected agents end at once.
+    Disable { id: String },
+    /// Let a disabled user sign in again.
+    Enable { id: String },
+    /// Grant (--on) or take away (--off) the operator flag.
+    SetOperator {
+        id: String,
+        #[arg(long, conflicts_with = "off", required_unless_present = "off")]
+        on: bool,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Print a one-time link (valid 1 hour) for the user to set a new password.
+    ResetPassword { id: String },
+    /// A user's portal sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// Sign the user out everywhere (their connected agents lose access too).
+    Revoke { id: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,8 +135,70 @@ pub async fn run(client: &AdminClient, json_output: bool, command: UserCommand) 
             let result = client.delete(&format!("/users/{user}/memberships/{org}")).await?;
             report(json_output, &result, || println!("Removed user {user} from organization {org}"));
         }
+        UserCommand::Disable { id } => set_disabled(client, json_output, &id, true).await?,
+        UserCommand::Enable { id } => set_disabled(client, json_output, &id, false).await?,
+        UserCommand::SetOperator { id, on, .. } => set_operator(client, json_output, &id, on).await?,
+        UserCommand::ResetPassword { id } => reset_password(client, json_output, &id).await?,
+        UserCommand::Sessions(SessionsCommand::Revoke { id }) => revoke_sessions(client, json_output, &id).await?,
     }
     Ok(())
+}
+
+/// `disable` / `enable`.
+async fn set_disabled(client: &AdminClient, json_output: bool, id: &str, disabled: bool) -> CliResult {
+    let action = if disabled { "disable" } else { "enable" };
+    let user = client.post(&format!("/users/{id}/{action}"), json!({})).await?;
+    report(json_output, &user, || {
+        let email = output::text(&user, "email");
+        match disabled {
+            true => println!("Disabled user {email}: they cannot sign in, and their sessions have ended"),
+            false => println!("Enabled user {email}: they can sign in again"),
+        }
+    });
+    Ok(())
+}
+
+async fn set_operator(client: &AdminClient, json_output: bool, id: &str, operator: bool) -> CliResult {
+    let user = client.put_json(&format!("/users/{id}/operator"), json!({"operator": operator})).await?;
+    report(json_output, &user, || {
+        let email = output::text(&user, "email");
+        match operator {
+            true => println!("{email} is an operator"),
+            false => println!("{email} is no longer an operator"),
+        }
+    });
+    Ok(())
+}
+
+async fn reset_password(client: &AdminClient, json_output: bool, id: &str) -> CliResult {
+    let reset = client.post(&format!("/users/{id}/password-reset"), json!({})).await?;
+    report(json_output, &reset, || print_reset_link(client, &reset));
+    Ok(())
+}
+
+async fn revoke_sessions(client: &AdminClient, json_output: bool, id: &str) -> CliResult {
+    let result = client.post(&format!("/users/{id}/sessions/revoke"), json!({})).await?;
+    report(json_output, &result, || {
+        println!("Signed user {id} out everywhere: {} sessions ended", output::text(&result, "sessionsEnded"))
+    });
+    Ok(())
+}
+
+/// The link is built on the server's `public_url` when it has one, else on the address this command used.
+fn print_reset_link(client: &AdminClient, reset: &Value) {
+    let link = match reset["url"].as_str() {
+        Some(url) => url.to_string(),
+        None => format!("{}{}", client.server(), output::text(reset, "path")),
+    };
+    println!(
+        "Password reset link for {} (works once, until {}):",
+        output::text(reset, "email"),
+        output::text(reset, "expiresAt")
+    );
+    println!();
+    println!("    {link}");
+    println!();
+    println!("Give it to them over a channel you trust. Their current password works until the link is used.");
 }
 
 fn read_password(email: &str) -> CliResult<SecretString> {

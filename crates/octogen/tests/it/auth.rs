@@ -268,3 +268,137 @@ async fn unknown_routes_and_methods_are_json() {
     assert_ne!(second.headers()["x-request-id"].to_str().unwrap(), first, "ids are generated per request");
     assert_eq!(uuid::Uuid::parse_str(&first).map(|_| ()), Ok(()));
 }
+
+/// Waits until the wall clock is past `at` (an RFC 3339 time a second or two ahead).
+async fn wait_until_past(at: &str) {
+    let at = octogen_core::Timestamp::parse_rfc3339(at).expect("an RFC 3339 time");
+    while octogen_core::Timestamp::now() <= at {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_exactly_like_a_revoked_one() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Rotating").await;
+    let old = app.mint_key(&org).await;
+    let revoked = app.mint_key(&org).await;
+    app.revoke(&revoked.id).await;
+
+    let (status, rotated) =
+        app.admin(Method::POST, &format!("/keys/{}/rotate", old.id), Some(json!({"expireOldInSeconds": 1}))).await;
+    assert_eq!(status, 201, "{rotated}");
+    let expires_at = rotated["previous"]["expiresAt"].as_str().expect("the old key's expiry").to_string();
+    assert_eq!(rotated["previous"]["status"], "active");
+    assert_eq!(app.catalogs(&old.key).await.status(), 200, "works until then");
+    assert_eq!(app.catalogs(rotated["key"].as_str().unwrap()).await.status(), 200);
+
+    wait_until_past(&expires_at).await;
+    // The very next request after the moment: 401, byte for byte what a revoked key gets.
+    let expired = app.catalogs(&old.key).await;
+    assert_eq!(expired.status(), 401);
+    assert_eq!(expired.headers()["www-authenticate"], "Bearer");
+    let revoked_body = app.catalogs(&revoked.key).await.bytes().await.unwrap();
+    assert_eq!(expired.bytes().await.unwrap(), revoked_body);
+    for route in v1_routes() {
+        let (got, _, body) = call(&app, &route, Some(&format!("Bearer {}", old.key))).await;
+        assert_eq!((got, body), (401, json!({"detail": INVALID_KEY})), "{} {}", route.0, route.1);
+    }
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    let listed = keys.as_array().unwrap().iter().find(|key| key["id"] == old.id.as_str()).unwrap().clone();
+    assert_eq!((listed["status"].as_str(), listed["expiresAt"].as_str()), (Some("expired"), Some(expires_at.as_str())));
+    let (status, body) = app.admin(Method::POST, &format!("/keys/{}/rotate", old.id), Some(json!({}))).await;
+    assert_eq!(status, 409, "an expired key is not rotated: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("expired"), "{body}");
+}
+
+#[tokio::test]
+async fn rotation_options_are_checked() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Rotating").await;
+    let key = app.mint_key(&org).await;
+    let path = format!("/keys/{}/rotate", key.id);
+    for (body, input) in [
+        (json!({"expireOldInSeconds": 30 * 86_400 + 1}), json!(30 * 86_400 + 1)),
+        (json!({"expireOldInSeconds": 0}), json!(0)),
+    ] {
+        let (status, error) = app.admin(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, 422, "{error}");
+        assert_eq!(error["detail"][0]["loc"], json!(["body", "expireOldInSeconds"]));
+        assert_eq!(error["detail"][0]["input"], input);
+        assert!(error["detail"][0]["msg"].as_str().unwrap().contains("30 days"), "{error}");
+    }
+    let (status, error) =
+        app.admin(Method::POST, &path, Some(json!({"revokeOld": true, "expireOldInSeconds": 60}))).await;
+    assert_eq!((status.as_u16(), &error["detail"][0]["loc"]), (422, &json!(["body", "expireOldInSeconds"])));
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1, "refused rotations create nothing");
+    let (status, rotated) = app.admin(Method::POST, &path, Some(json!({"expireOldInSeconds": 30 * 86_400}))).await;
+    assert_eq!(status, 201, "30 days is the longest: {rotated}");
+}
+
+#[tokio::test]
+async fn a_change_whose_audit_event_cannot_be_written_does_not_happen() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Audited").await;
+    app.create_catalog("northwind").await;
+    let key = app.mint_key(&org).await;
+    let (_, user) = app
+        .admin(
+            Method::POST,
+            "/users",
+            Some(json!({"email": "member@audited.test", "password": "correct horse battery staple", "org": org})),
+        )
+        .await;
+    let user = user["id"].as_str().unwrap().to_string();
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir.path().join("octogen.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TRIGGER audit_unavailable BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END")
+        .execute(&db)
+        .await
+        .unwrap();
+
+    let refused: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::POST, format!("/keys/{}/revoke", key.id), Some(json!({}))),
+        (Method::POST, format!("/keys/{}/rotate", key.id), Some(json!({"revokeOld": true}))),
+        (Method::POST, format!("/orgs/{org}/keys"), Some(json!({"name": "unrecorded"}))),
+        (Method::PUT, format!("/orgs/{org}/grants/northwind"), None),
+        (Method::POST, format!("/orgs/{org}/suspend"), Some(json!({}))),
+        (Method::POST, format!("/users/{user}/disable"), Some(json!({}))),
+        (Method::PUT, format!("/users/{user}/operator"), Some(json!({"operator": true}))),
+        (Method::DELETE, format!("/users/{user}/memberships/{org}"), None),
+        (Method::POST, "/orgs".into(), Some(json!({"name": "Unrecorded", "type": "catalog_partner"}))),
+        (Method::POST, "/catalogs".into(), Some(json!({"key": "unrecorded", "name": "Unrecorded"}))),
+        (
+            Method::POST,
+            "/users".into(),
+            Some(json!({"email": "x@audited.test", "password": "x".repeat(20), "operator": true})),
+        ),
+    ];
+    for (method, path, body) in &refused {
+        let (status, _) = app.admin(method.clone(), path, body.clone()).await;
+        assert_eq!(status, 500, "{method} {path}");
+    }
+    // None of it happened.
+    assert_eq!(app.catalogs(&key.key).await.json::<Value>().await.unwrap(), json!([]), "still active, no grant");
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    let (_, shown) = app.admin(Method::GET, &format!("/users/{user}"), None).await;
+    assert_eq!((&shown["disabledAt"], &shown["operator"]), (&Value::Null, &json!(false)));
+    assert_eq!(shown["memberships"].as_array().unwrap().len(), 1);
+    let (_, orgs) = app.admin(Method::GET, "/orgs", None).await;
+    let (_, catalogs) = app.admin(Method::GET, "/catalogs", None).await;
+    let (_, users) = app.admin(Method::GET, "/users", None).await;
+    assert_eq!((orgs.as_array().unwrap().len(), catalogs.as_array().unwrap().len()), (1, 1));
+    assert_eq!(users.as_array().unwrap().len(), 1);
+
+    sqlx::query("DROP TRIGGER audit_unavailable").execute(&db).await.unwrap();
+    app.revoke(&key.id).await;
+    assert_eq!(app.catalogs(&key.key).await.status(), 401);
+    let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'api_key.revoked'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(recorded, 1);
+}

@@ -226,3 +226,100 @@ async fn demo_prints_a_working_key_and_the_next_steps() {
     assert!(stdout(&search).contains("Trail Fleece Hoodie"), "{}", stdout(&search));
     assert!(dir.path().join("octogen-data/admin-token").exists());
 }
+
+#[tokio::test]
+async fn keys_rotate_can_keep_the_old_key_working_for_a_while() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Keyholder").await;
+    let key = json(&app.cli(&["keys", "create", "--org", &org, "--name", "production", "--json"]).await);
+    let (old_id, old_key) = (key["id"].as_str().unwrap(), key["key"].as_str().unwrap());
+
+    let rotated = json(&app.cli(&["keys", "rotate", old_id, "--expire-old-in", "24h", "--json"]).await);
+    let expires_at = rotated["previous"]["expiresAt"].as_str().expect("an expiry").to_string();
+    let expires = octogen_core::Timestamp::parse_rfc3339(&expires_at).unwrap();
+    let in_a_day = octogen_core::Timestamp::now().millis() + 86_400_000;
+    assert!((expires.millis() - in_a_day).abs() < 60_000, "{rotated}");
+    assert_eq!(rotated["previous"]["status"], "active");
+    assert_eq!(app.catalogs(old_key).await.status(), 200, "the old key keeps working meanwhile");
+
+    let human = stdout(&app.cli(&["keys", "list", "--org", &org]).await);
+    assert!(human.lines().next().unwrap().contains("EXPIRES"), "{human}");
+    let old_row = human.lines().find(|line| line.contains(old_id)).unwrap();
+    assert!(old_row.contains(&expires_at), "{human}");
+    let listed = json(&app.cli(&["keys", "list", "--org", &org, "--json"]).await);
+    let old = listed.as_array().unwrap().iter().find(|k| k["id"] == old_id).unwrap();
+    assert_eq!(old["expiresAt"], expires_at.as_str());
+
+    let replacement = rotated["id"].as_str().unwrap();
+    let said = stdout(&app.cli(&["keys", "rotate", replacement, "--expire-old-in", "30m"]).await);
+    assert!(said.contains(&format!("The old key {replacement} keeps working until")), "{said}");
+    for (args, code, message) in [
+        (vec!["--expire-old-in", "31d"], 6, "--expire-old-in \"31d\" is out of range"),
+        (vec!["--expire-old-in", "2w"], 6, "invalid --expire-old-in \"2w\""),
+        (vec!["--expire-old-in", "0s"], 6, "out of range"),
+        (vec!["--expire-old-in", "1h", "--revoke-old"], 2, "cannot be used with"),
+    ] {
+        let output = app.cli(&[&["keys", "rotate", replacement][..], &args].concat()).await;
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains(message), "{args:?}: {}", stderr(&output));
+    }
+}
+
+/// The id of the user with `email`.
+async fn user_id(app: &TestApp, email: &str) -> String {
+    let users = json(&app.cli(&["admin", "user", "list", "--json"]).await);
+    users.as_array().unwrap().iter().find(|user| user["email"] == email).unwrap()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn admin_user_commands_contain_a_compromised_account() {
+    use crate::oauth::{partner_app, tools_list, Agent, Person, PASSWORD};
+    use crate::portal::Browser;
+
+    let (app, _org, mut person) = partner_app().await;
+    let email = "agent-owner@acme.test";
+    let id = user_id(&app, email).await;
+    let agent = Agent::register(&app.base).await;
+    let tokens = agent.connect(&mut person).await;
+    assert_eq!(tools_list(&app, &tokens.access).await.status, 200);
+
+    // Disable: signed out at once, the agent's tokens stop, and sign-in answers like a wrong password.
+    let disabled = app.cli(&["admin", "user", "disable", &id]).await;
+    assert!(stdout(&disabled).contains(&format!("Disabled user {email}")), "{}", stderr(&disabled));
+    assert_eq!(person.get("/keys").await.status, 303, "the browser session ended");
+    assert_eq!(tools_list(&app, &tokens.access).await.status, 401, "the agent's access token ended");
+    assert_eq!(agent.refresh(&tokens.refresh).await.status, 400, "and its refresh token");
+    let refused = Browser::at(&app.base).sign_in(email, PASSWORD).await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("Incorrect email or password."));
+    let enabled = json(&app.cli(&["admin", "user", "enable", &id, "--json"]).await);
+    assert_eq!(enabled["disabledAt"], Value::Null);
+    let mut person = Person::signed_in(&app, email).await;
+
+    // The operator flag, on and off, effective on the next page.
+    assert!(stdout(&app.cli(&["admin", "user", "set-operator", &id, "--on"]).await).contains("is an operator"));
+    assert_eq!(person.get("/operator/orgs").await.status, 200);
+    let off = json(&app.cli(&["admin", "user", "set-operator", &id, "--off", "--json"]).await);
+    assert_eq!(off["operator"], false);
+    assert_eq!(person.get("/operator/orgs").await.status, 403);
+    assert_eq!(app.cli(&["admin", "user", "set-operator", &id]).await.status.code(), Some(2), "--on or --off");
+
+    // Signing out everywhere.
+    let mut second = Person::signed_in(&app, email).await;
+    let revoked = json(&app.cli(&["admin", "user", "sessions", "revoke", &id, "--json"]).await);
+    assert_eq!(revoked["sessionsEnded"], 2);
+    assert_eq!((person.get("/keys").await.status.as_u16(), second.get("/keys").await.status.as_u16()), (303, 303));
+
+    // A one-time reset link, on the address the command used.
+    let reset = app.cli(&["admin", "user", "reset-password", &id]).await;
+    let text = stdout(&reset);
+    let link = text.lines().map(str::trim).find(|line| line.starts_with("http")).unwrap_or_else(|| panic!("{text}"));
+    assert!(link.starts_with(&format!("{}/reset-password?token=", app.base)), "{text}");
+    assert!(text.contains("works once"), "{text}");
+    let form = Browser::at(&app.base).get(link.strip_prefix(&app.base).unwrap()).await;
+    assert_eq!(form.status, 200);
+
+    let missing = app.cli(&["admin", "user", "disable", "no-such-user"]).await;
+    assert_eq!(missing.status.code(), Some(5), "{}", stderr(&missing));
+    assert!(stderr(&missing).contains("user no-such-user not found"), "{}", stderr(&missing));
+}

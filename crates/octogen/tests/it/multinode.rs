@@ -149,3 +149,21 @@ async fn imports_and_scheduled_runs_happen_once_per_catalog_across_nodes() {
     let scheduled = runs.as_array().unwrap().iter().filter(|run| run["trigger"] == "schedule").count();
     assert_eq!(scheduled, 1, "{runs}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_expiring_on_one_node_is_refused_by_every_node() {
+    let Some((a, b)) = two_nodes().await else { return };
+    let org = a.partner("Expiring").await;
+    let old = a.mint_key(&org).await;
+    let path = format!("/keys/{}/rotate", old.id);
+    let (status, rotated) = a.admin(reqwest::Method::POST, &path, Some(json!({"expireOldInSeconds": 1}))).await;
+    assert_eq!(status, 201, "{rotated}");
+    assert_eq!(b.catalogs(&old.key).await.status(), 200, "B reads the expiry with the key, still ahead");
+    let at = octogen_core::Timestamp::parse_rfc3339(rotated["previous"]["expiresAt"].as_str().unwrap()).unwrap();
+    while octogen_core::Timestamp::now() <= at {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(b.catalogs(&old.key).await.status(), 401, "the next request after the moment, on B");
+    assert_eq!(a.catalogs(&old.key).await.status(), 401);
+    assert_eq!(b.catalogs(rotated["key"].as_str().unwrap()).await.status(), 200);
+}

@@ -360,24 +360,77 @@ async fn unknown_emails_cost_a_password_hash() {
     assert!(unknown[1] * 3 >= known[1], "unknown {unknown:?} vs known {known:?}");
 }
 
+/// Signs in with a wrong password; returns the page.
+async fn wrong_password(app: &TestApp, email: &str) -> Page {
+    Browser::new(app).sign_in(email, "wrong password, long enough").await
+}
+
 #[tokio::test]
-async fn sign_in_is_throttled_per_account() {
+async fn sign_in_is_slowed_down_per_account_never_locked() {
     let app = TestApp::spawn().await;
     let org = app.partner("Acme").await;
     member(&app, "owner@acme.test", &org, "owner").await;
     member(&app, "other@acme.test", &org, "member").await;
     for _ in 0..5 {
-        let page = Browser::new(&app).sign_in("owner@acme.test", "wrong password, long enough").await;
-        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(wrong_password(&app, "owner@acme.test").await.status, StatusCode::UNAUTHORIZED);
     }
-    // Now even the right password is refused, without checking it.
+    // Five failures: the next attempt must wait a second; until then even the right password is not checked.
     let page = Browser::new(&app).sign_in("owner@acme.test", PASSWORD).await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(page.headers["retry-after"], "900");
-    assert!(page.error_banner().contains("Too many failed sign-ins"));
+    assert_eq!(page.headers["retry-after"], "1");
+    assert_eq!(page.error_banner(), "Too many failed sign-ins. Try again in 1 second.");
     assert!(page.body.contains("name=\"csrf\""), "the form is still there");
     // Other accounts from the same address are unaffected.
     assert_eq!(Browser::new(&app).sign_in("other@acme.test", PASSWORD).await.status, StatusCode::SEE_OTHER);
+
+    // After the wait the right password works (no lockout), and the account's failures are forgotten.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(Browser::new(&app).sign_in("owner@acme.test", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(wrong_password(&app, "owner@acme.test").await.status, StatusCode::UNAUTHORIZED, "free again");
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_are_checked_only_as_often_as_allowed() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    // One form (pre-session cookie and token), posted 200 times at once.
+    let mut browser = Browser::new(&app);
+    let token = browser.get("/login").await.csrf();
+    let cookie = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    let started = Instant::now();
+    let attempts: Vec<_> = (0..200)
+        .map(|_| {
+            let request =
+                browser.http.post(app.url("/login")).header("cookie", &cookie).header("origin", &app.base).form(&[
+                    ("csrf", token.as_str()),
+                    ("email", "owner@acme.test"),
+                    ("password", "wrong password, long enough"),
+                ]);
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                (response.status(), response.headers().get("retry-after").is_some())
+            })
+        })
+        .collect();
+    let mut answers = BTreeMap::new();
+    for attempt in attempts {
+        let (status, retry_after) = attempt.await.unwrap();
+        assert!(status != StatusCode::TOO_MANY_REQUESTS || retry_after, "429 says when to come back");
+        *answers.entry(status.as_u16()).or_insert(0) += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // Every checked password leaves one audit row (the user has one organization).
+    let db = sqlite(&app).await;
+    let checked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'user.sign_in_failed'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    // 5 free attempts, then one more each time a wait (1 s, 2 s, 4 s …) has passed while the burst lasted.
+    let allowed = 5 + (seconds + 1.0).log2().floor() as i64;
+    assert!(checked >= 5 && checked <= allowed, "{checked} passwords checked in {seconds:.1} s (allowed {allowed})");
+    assert_eq!(answers.get(&401).copied().unwrap_or(0), checked, "{answers:?}");
+    assert_eq!(answers.get(&429).copied().unwrap_or(0), 200 - checked, "{answers:?}");
 }
 
 #[tokio::test]
@@ -400,6 +453,17 @@ async fn sign_in_is_throttled_per_client_address_behind_a_trusted_proxy() {
     assert_eq!(from("203.0.113.7").sign_in("owner@acme.test", PASSWORD).await.status, StatusCode::TOO_MANY_REQUESTS);
     let page = from("203.0.113.8").sign_in("owner@acme.test", PASSWORD).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "another client behind the same proxy is not blocked");
+
+    // An IPv6 client counts by its /64: fresh addresses in the same /64 share one budget.
+    for n in 0..20 {
+        let address = format!("2001:db8:7:7::{:x}", n + 1);
+        let page = from(&address).sign_in(&format!("guess{n}@acme.test"), "wrong password, long enough").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    let same_64 = from("2001:db8:7:7:ffff::1").sign_in("owner@acme.test", PASSWORD).await;
+    assert_eq!(same_64.status, StatusCode::TOO_MANY_REQUESTS, "another address of the same /64");
+    let next_64 = from("2001:db8:7:8::1").sign_in("owner@acme.test", PASSWORD).await;
+    assert_eq!(next_64.status, StatusCode::SEE_OTHER, "the neighbouring /64 is another client");
     // The audit log records the forwarded address.
     let (_, events) = app.admin(Method::GET, "/orgs", None).await;
     assert!(events.is_array());
@@ -409,7 +473,7 @@ async fn sign_in_is_throttled_per_client_address_behind_a_trusted_proxy() {
             .fetch_all(&db)
             .await
             .unwrap();
-    assert_eq!(addresses, [Some("203.0.113.8".to_string())]);
+    assert_eq!(addresses, [Some("203.0.113.8".to_string()), Some("2001:db8:7:8::1".to_string())]);
 }
 
 #[tokio::test]
@@ -532,7 +596,7 @@ async fn nothing_changes_state_on_get() {
     assert!(confirm.body.contains("the next request that uses this key fails with 401"));
     let rotate = browser.get(&format!("/keys/{}/rotate", key.id)).await;
     assert_eq!(rotate.status, StatusCode::OK);
-    assert!(rotate.body.contains("stays active"));
+    assert!(rotate.body.contains("Keep the old key working for"));
     assert_eq!(app.catalogs(&key.key).await.status(), 200, "the confirmation page did not deactivate");
     let keys = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await.1;
     assert_eq!(keys.as_array().unwrap().len(), 1, "the confirmation page did not rotate");
@@ -643,15 +707,15 @@ async fn a_new_key_is_shown_once_and_works_until_deactivated() {
     assert!(list.body.contains(key_id_of(&key)) && list.body.contains("production &lt;backend&gt;"));
     assert!(!list.body.contains(&key), "the list never shows the secret");
 
-    // Rotation: a replacement shown once, the old key still active, with guidance.
+    // Rotation: a replacement shown once, the old key working for the chosen time, with guidance.
     let rotate = format!("/keys/{}/rotate", key_id_of(&key));
-    let posted = browser.submit(&rotate, &rotate, &[]).await;
+    let posted = browser.submit(&rotate, &rotate, &[("keep_old", "86400")]).await;
     let rotated = browser.follow(&posted).await;
-    assert_eq!(rotated.status, StatusCode::OK);
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
     let replacement = shown_key(&rotated);
     assert_ne!(replacement, key);
-    assert!(rotated.body.contains("is still active"));
-    assert_eq!(app.catalogs(&key).await.status(), 200, "the old key works until deactivated");
+    assert!(rotated.body.contains("keeps working until"), "{}", rotated.body);
+    assert_eq!(app.catalogs(&key).await.status(), 200, "the old key works until it expires or is deactivated");
     assert_eq!(app.catalogs(&replacement).await.status(), 200);
 
     let path = format!("/keys/{}/deactivate", key_id_of(&key));
@@ -743,12 +807,12 @@ async fn reloading_the_new_key_page_creates_no_key_and_shows_the_secret_once() {
 
     // Rotation works the same way: one replacement however often its page is loaded.
     let rotate = format!("/keys/{}/rotate", key_id_of(&key));
-    let posted = browser.submit(&rotate, &rotate, &[]).await;
+    let posted = browser.submit(&rotate, &rotate, &[("keep_old", "86400")]).await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER);
     let before = key_count().await;
     let page = posted.location().to_string();
     let rotated = browser.get(&page).await;
-    assert!(rotated.body.contains("Replacement key created") && rotated.body.contains("is still active"));
+    assert!(rotated.body.contains("Replacement key created") && rotated.body.contains("keeps working until"));
     let replacement = shown_key(&rotated);
     assert_eq!(app.catalogs(&replacement).await.status(), 200);
     assert_eq!(browser.get(&page).await.status, StatusCode::GONE);
@@ -1154,7 +1218,7 @@ async fn operator_area_is_for_operators_and_acts_through_the_service_layer() {
     let db = sqlite(&app).await;
     let actors: Vec<String> =
         sqlx::query_scalar("SELECT actor FROM audit_events WHERE action = 'grant.added'").fetch_all(&db).await.unwrap();
-    assert_eq!(actors, ["user:op@octogen.test"]);
+    assert_eq!(actors, ["operator:op@octogen.test"], "recorded as an operator's action, not a member's");
 }
 
 /// Issue 17.13: suspending, deactivating a catalog, removing a grant or a membership asks first.
@@ -1385,4 +1449,337 @@ async fn operators_set_rate_limits_and_api_versions() {
     assert_eq!(response.headers()["octogen-version"], "2026-10-01");
     let unknown = op.submit(&org_page, &format!("{org_page}/api-version"), &[("version", "1999-01-01")]).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+// --- Account controls and the audit log -------------------------------------------------------
+
+/// One row of `audit_events`, as stored.
+#[derive(Debug)]
+struct AuditRow {
+    actor: String,
+    org: Option<String>,
+    target: Option<String>,
+    client_addr: Option<String>,
+    detail: Value,
+}
+
+/// The audit rows of one action, oldest first.
+async fn audit_rows(app: &TestApp, action: &str) -> Vec<AuditRow> {
+    let rows = sqlx::query(
+        "SELECT actor, org_id, target, client_addr, detail FROM audit_events WHERE action = $1 ORDER BY id",
+    )
+    .bind(action)
+    .fetch_all(&sqlite(app).await)
+    .await
+    .unwrap();
+    use sqlx::Row;
+    rows.iter()
+        .map(|row| AuditRow {
+            actor: row.get("actor"),
+            org: row.get("org_id"),
+            target: row.get("target"),
+            client_addr: row.get("client_addr"),
+            detail: row
+                .get::<Option<String>, _>("detail")
+                .map(|detail| serde_json::from_str(&detail).unwrap())
+                .unwrap_or(Value::Null),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn unknown_email_sign_in_failures_are_audited_without_the_email() {
+    let app = TestApp::spawn().await;
+    for email in ["Ghost.Writer@Elsewhere.test", "my-password-typed-in-the-wrong-field", "ghost.writer@elsewhere.test"]
+    {
+        assert_eq!(wrong_password(&app, email).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let rows = audit_rows(&app, "user.sign_in_failed").await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for row in &rows {
+        let who = (row.actor.as_str(), &row.org, &row.target, row.client_addr.as_deref());
+        assert_eq!(who, ("anonymous", &None, &None, Some("127.0.0.1")));
+        assert_eq!(row.detail["reason"], "unknown_email");
+        let fingerprint = row.detail["emailFingerprint"].as_str().unwrap();
+        assert!(fingerprint.len() == 16 && fingerprint.chars().all(|c| c.is_ascii_hexdigit()), "{fingerprint}");
+    }
+    assert_eq!(rows[0].detail["emailDomain"], "elsewhere.test");
+    assert_eq!(rows[1].detail["emailDomain"], Value::Null, "not an email: no part of it is kept");
+    assert_eq!(
+        rows[0].detail["emailFingerprint"], rows[2].detail["emailFingerprint"],
+        "repeated attempts at one name show"
+    );
+    assert_ne!(rows[0].detail["emailFingerprint"], rows[1].detail["emailFingerprint"]);
+    let everything: Vec<String> =
+        sqlx::query_scalar("SELECT actor || COALESCE(target, '') || COALESCE(detail, '') FROM audit_events")
+            .fetch_all(&sqlite(&app).await)
+            .await
+            .unwrap();
+    let text = everything.join(" ").to_lowercase();
+    assert!(!text.contains("ghost") && !text.contains("my-password"), "the typed text is never stored: {text}");
+}
+
+#[tokio::test]
+async fn partners_see_what_operators_did_but_not_who_or_from_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.trusted_proxies = "127.0.0.1".parse().unwrap();
+    let app = TestApp::spawn_with(config, dir).await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    operator(&app, "op@octogen.test").await;
+    app.create_catalog("northwind").await;
+    // The operator token, from the operator's workstation.
+    let granted = app
+        .http
+        .put(app.url(&format!("/admin/v1/orgs/{org}/grants/northwind")))
+        .bearer_auth(&app.admin_token)
+        .header("x-forwarded-for", "198.51.100.77")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), StatusCode::OK);
+    // An operator in the portal's operator area, from another address.
+    let mut op = Browser::new(&app);
+    op.extra.push(("x-forwarded-for", "198.51.100.78".into()));
+    assert_eq!(op.sign_in("op@octogen.test", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let org_page = format!("/operator/orgs/{org}");
+    assert_eq!(op.submit(&org_page, &format!("{org_page}/suspend"), &[]).await.status, StatusCode::SEE_OTHER);
+    op.submit(&org_page, &format!("{org_page}/unsuspend"), &[]).await;
+
+    let mut owner = Browser::new(&app);
+    owner.extra.push(("x-forwarded-for", "203.0.113.5".into()));
+    assert_eq!(owner.sign_in("owner@acme.test", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let audit = owner.get("/audit").await;
+    for action in ["grant.added", "organization.suspended", "organization.unsuspended"] {
+        let row = audit_row(&audit.body, action);
+        assert!(row.contains("Octogen operator"), "{action}: {row}");
+    }
+    for hidden in ["198.51.100.77", "198.51.100.78", "op@octogen.test"] {
+        assert!(!audit.body.contains(hidden), "{hidden} shown to a partner:\n{}", audit.body);
+    }
+    assert!(audit_row(&audit.body, "user.signed_in").contains("203.0.113.5"), "members' own addresses stay");
+    // The store keeps who and where, for operators.
+    let rows = audit_rows(&app, "organization.suspended").await;
+    assert_eq!(
+        (rows[0].actor.as_str(), rows[0].client_addr.as_deref()),
+        ("operator:op@octogen.test", Some("198.51.100.78"))
+    );
+}
+
+/// The `<tr>` of the first audit row with `action`.
+fn audit_row<'a>(html: &'a str, action: &str) -> &'a str {
+    let start = html.find(&format!("data-action=\"{action}\"")).unwrap_or_else(|| panic!("no {action} row:\n{html}"));
+    &html[start..start + html[start..].find("</tr>").unwrap()]
+}
+
+#[tokio::test]
+async fn operators_contain_an_account_from_the_operator_area() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    let victim = member(&app, "owner@acme.test", &org, "owner").await;
+    operator(&app, "op@octogen.test").await;
+    let mut victim_browser = Browser::signed_in(&app, "owner@acme.test").await;
+    let mut op = Browser::signed_in(&app, "op@octogen.test").await;
+    let user_page = format!("/operator/users/{victim}");
+    assert!(op.get(&user_page).await.body.contains("Disable user"));
+
+    // Disabling asks first; the question changes nothing.
+    let disable = format!("{user_page}/disable");
+    let confirm = op.get(&disable).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Disable owner@acme.test?"), "{}", confirm.body);
+    assert_eq!(victim_browser.get("/keys").await.status, StatusCode::OK, "the confirmation disabled nothing");
+    let done = op.submit(&disable, &disable, &[]).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, format!("{user_page}?notice=disabled").as_str())
+    );
+    assert_eq!(victim_browser.get("/keys").await.location(), "/login?next=%2Fkeys", "signed out at once");
+    let refused = Browser::new(&app).sign_in("owner@acme.test", PASSWORD).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.error_banner(), "Incorrect email or password.", "the answer a wrong password gets");
+    assert!(op.get(&user_page).await.body.contains("Disabled"));
+    let enabled = op.submit(&user_page, &format!("{user_page}/enable"), &[]).await;
+    assert_eq!(enabled.status, StatusCode::SEE_OTHER);
+    let mut victim_browser = Browser::signed_in(&app, "owner@acme.test").await;
+
+    // The operator flag: granted and taken away after a confirmation; effective on the next page.
+    let grant = format!("{user_page}/operator/grant");
+    assert!(op.get(&grant).await.body.contains("Make owner@acme.test an operator?"));
+    assert_eq!(op.submit(&grant, &grant, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(victim_browser.get("/operator/orgs").await.status, StatusCode::OK);
+    let revoke = format!("{user_page}/operator/revoke");
+    assert_eq!(op.submit(&revoke, &revoke, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(victim_browser.get("/operator/orgs").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(op.get(&format!("{user_page}/operator/bogus")).await.status, StatusCode::NOT_FOUND);
+
+    // Signing out everywhere.
+    let sign_out = format!("{user_page}/sessions/revoke");
+    assert!(op.get(&sign_out).await.body.contains("Sign owner@acme.test out everywhere?"));
+    assert_eq!(victim_browser.get("/keys").await.status, StatusCode::OK);
+    assert_eq!(op.submit(&sign_out, &sign_out, &[]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(victim_browser.get("/keys").await.status, StatusCode::SEE_OTHER, "the session ended");
+
+    // A password reset link, shown once.
+    let reset = op.submit(&user_page, &format!("{user_page}/password-reset"), &[]).await;
+    assert_eq!(reset.status, StatusCode::CREATED, "{}", reset.body);
+    let shown = reset.body.replace("&#x2f;", "/");
+    assert!(shown.contains(&format!("value=\"{}/reset-password?token=", app.base)), "{}", reset.body);
+
+    // An operator cannot lock themselves out from the browser.
+    let (_, users) = app.admin(Method::GET, "/users", None).await;
+    let me = users.as_array().unwrap().iter().find(|u| u["email"] == "op@octogen.test").unwrap()["id"].clone();
+    let own = format!("/operator/users/{}", me.as_str().unwrap());
+    assert!(!op.get(&own).await.body.contains("Disable user"));
+    assert_eq!(op.get(&format!("{own}/disable")).await.status, StatusCode::BAD_REQUEST);
+    let token = op.get(&own).await.csrf();
+    assert_eq!(op.post(&format!("{own}/disable"), &[("csrf", &token)]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(op.post(&format!("{own}/operator/revoke"), &[("csrf", &token)]).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(op.get("/operator/orgs").await.status, StatusCode::OK, "still an operator, still signed in");
+
+    // Each change is in the audit log, as the operator's, in the victim's organization.
+    for action in [
+        "user.disabled",
+        "user.enabled",
+        "user.operator_granted",
+        "user.operator_revoked",
+        "user.sessions_revoked",
+        "user.password_reset_issued",
+    ] {
+        let rows = audit_rows(&app, action).await;
+        assert_eq!(rows.len(), 1, "{action}: {rows:?}");
+        assert_eq!(
+            (rows[0].actor.as_str(), rows[0].target.as_deref()),
+            ("operator:op@octogen.test", Some(victim.as_str()))
+        );
+    }
+    assert_eq!(
+        audit_rows(&app, "user.disabled").await[0].org.as_deref(),
+        Some(org.as_str()),
+        "the owner's admins see it"
+    );
+}
+
+/// Issues a reset link through the operator API; returns its path.
+async fn reset_link(app: &TestApp, user: &str) -> String {
+    let response = app
+        .http
+        .post(app.url(&format!("/admin/v1/users/{user}/password-reset")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["cache-control"], "no-store", "the link is a secret");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["url"], Value::Null, "no public_url: the caller adds the address it used");
+    let expires = octogen_core::Timestamp::parse_rfc3339(body["expiresAt"].as_str().unwrap()).unwrap();
+    let in_an_hour = now_millis() + 3_600_000;
+    assert!((expires.millis() - in_an_hour).abs() < 60_000, "valid for an hour: {body}");
+    body["path"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn password_reset_links_set_a_new_password_once() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    let user = member(&app, "owner@acme.test", &org, "owner").await;
+    let mut signed_in = Browser::signed_in(&app, "owner@acme.test").await;
+    let path = reset_link(&app, &user).await;
+    let token = path.strip_prefix("/reset-password?token=").unwrap().to_string();
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM password_resets").fetch_all(&sqlite(&app).await).await.unwrap();
+    assert!(stored.len() == 1 && stored[0].len() == 64 && !stored[0].contains(&token), "only an HMAC is kept");
+    assert_eq!(
+        Browser::new(&app).sign_in("owner@acme.test", PASSWORD).await.status,
+        StatusCode::SEE_OTHER,
+        "the old password works until the link is used"
+    );
+
+    let new_password = "a brand new passphrase for acme";
+    let mut person = Browser::new(&app);
+    let form = person.get(&path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("owner@acme.test") && form.body.contains("name=\"token\""));
+    let set = |password: &'static str, confirm: &'static str| {
+        [("token", token.clone()), ("password", password.into()), ("confirm", confirm.into())]
+    };
+    let differ = person.submit(&path, "/reset-password", &as_refs(&set(new_password, "something else entirely"))).await;
+    assert_eq!(differ.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(differ.error_banner().contains("differ"));
+    let short = person.submit(&path, "/reset-password", &as_refs(&set("too short", "too short"))).await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.error_banner().contains("at least 15 characters") && !short.body.contains("too short"));
+    let done = person.submit(&path, "/reset-password", &as_refs(&set(new_password, new_password))).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("Password set"));
+
+    assert_eq!(signed_in.get("/keys").await.status, StatusCode::SEE_OTHER, "every earlier session ended");
+    assert_eq!(Browser::new(&app).sign_in("owner@acme.test", PASSWORD).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(Browser::new(&app).sign_in("owner@acme.test", new_password).await.status, StatusCode::SEE_OTHER);
+    // Used once.
+    assert_eq!(Browser::new(&app).get(&path).await.status, StatusCode::GONE);
+    let again = person.submit("/login", "/reset-password", &as_refs(&set(new_password, new_password))).await;
+    assert_eq!(again.status, StatusCode::GONE);
+
+    // A newer link replaces an older one; an expired or unknown link is refused alike.
+    let older = reset_link(&app, &user).await;
+    let newer = reset_link(&app, &user).await;
+    assert_eq!(Browser::new(&app).get(&older).await.status, StatusCode::GONE);
+    assert_eq!(Browser::new(&app).get(&newer).await.status, StatusCode::OK);
+    sqlx::query("UPDATE password_resets SET expires_at = $1")
+        .bind(now_millis() - 1)
+        .execute(&sqlite(&app).await)
+        .await
+        .unwrap();
+    let expired = Browser::new(&app).get(&newer).await;
+    assert_eq!(expired.status, StatusCode::GONE);
+    assert!(expired.body.contains("cannot be used"));
+    assert_eq!(Browser::new(&app).get("/reset-password?token=nonsense").await.status, StatusCode::GONE);
+
+    let completed = audit_rows(&app, "user.password_reset").await;
+    assert_eq!(completed.len(), 1);
+    assert_eq!(
+        (completed[0].actor.as_str(), completed[0].org.as_deref()),
+        ("user:owner@acme.test", Some(org.as_str()))
+    );
+    assert_eq!(audit_rows(&app, "user.password_reset_issued").await.len(), 3);
+}
+
+#[tokio::test]
+async fn rotating_in_the_portal_keeps_the_old_key_for_the_chosen_time() {
+    let app = TestApp::spawn().await;
+    let org = app.partner("Acme").await;
+    member(&app, "owner@acme.test", &org, "owner").await;
+    let mut browser = Browser::signed_in(&app, "owner@acme.test").await;
+    let first = app.mint_key(&org).await;
+    let rotate = format!("/keys/{}/rotate", first.id);
+    let form = browser.get(&rotate).await;
+    for choice in ["now", "1 hour", "24 hours", "7 days"] {
+        assert!(form.body.contains(&format!(">{choice}</option>")), "{choice}");
+    }
+
+    let posted = browser.submit(&rotate, &rotate, &[("keep_old", "0")]).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    let now = browser.follow(&posted).await;
+    assert!(now.body.contains("no longer works"), "{}", now.body);
+    assert_eq!(app.catalogs(&first.key).await.status(), 401, "stopped with the rotation");
+
+    let second = shown_key(&now);
+    let rotate = format!("/keys/{}/rotate", key_id_of(&second));
+    let refused = browser.submit(&rotate, &rotate, &[("keep_old", "99")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "only the offered choices");
+    let hour = browser.submit(&rotate, &rotate, &[("keep_old", "3600")]).await;
+    assert_eq!(hour.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.catalogs(&second).await.status(), 200, "works for the hour");
+    let (_, keys) = app.admin(Method::GET, &format!("/orgs/{org}/keys"), None).await;
+    let old = keys.as_array().unwrap().iter().find(|k| k["id"] == key_id_of(&second)).unwrap();
+    let expires = octogen_core::Timestamp::parse_rfc3339(old["expiresAt"].as_str().unwrap()).unwrap();
+    assert!((expires.millis() - now_millis() - 3_600_000).abs() < 60_000, "{old}");
+    assert_eq!(keys.as_array().unwrap().len(), 3, "the refused rotation created nothing");
+    let list = browser.get("/keys").await;
+    let row_start = list.body.find(&format!("data-key-id=\"{}\"", key_id_of(&second))).unwrap();
+    let row = &list.body[row_start..row_start + list.body[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains(&old["expiresAt"].as_str().unwrap()[..10]), "the expiry is shown: {row}");
 }

@@ -164,12 +164,25 @@ async fn no_log_line_carries_a_password_session_or_csrf_token_at_trace_level() {
         .map(|rest| format!("octo_live_{}", &rest[..76]))
         .expect("the new key is shown");
     browser.submit("/keys", "/logout", &[]).await;
+    // A password reset link: printed by the CLI, followed, spent.
+    let users: Value = serde_json::from_slice(&server.cli(&["admin", "user", "list", "--json"]).stdout).unwrap();
+    let user_id = users[0]["id"].as_str().unwrap().to_string();
+    let reset = stdout(&server.cli(&["admin", "user", "reset-password", &user_id]));
+    let link = reset.lines().map(str::trim).find(|line| line.starts_with("http")).expect("a reset link").to_string();
+    let reset_token = link.split("token=").nth(1).expect("a token").to_string();
+    let path = link.strip_prefix(&server.base).expect("a link to this server").to_string();
+    let new_password = format!("canary new password {}", uuid::Uuid::new_v4().simple());
+    let mut stranger = crate::portal::Browser::at(&server.base);
+    let fields = [("token", reset_token.as_str()), ("password", &new_password), ("confirm", &new_password)];
+    assert_eq!(stranger.submit(&path, "/reset-password", &fields).await.status.as_u16(), 200);
     assert!(server.terminate().success());
 
     let logs = server.logs();
     assert!(logs.contains("/login") && logs.contains("request_id"), "the flow was logged");
     for (what, secret) in
         [("password", password.as_str()), ("session id", &session), ("CSRF token", &csrf), ("API key", &key)]
+            .into_iter()
+            .chain([("reset token", reset_token.as_str()), ("new password", &new_password)])
     {
         assert!(!logs.contains(secret), "the {what} reached the log");
     }

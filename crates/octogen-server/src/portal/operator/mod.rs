@@ -48,6 +48,14 @@ pub fn router() -> Router<AppState> {
             "/operator/users/{user_id}/memberships/{org_id}/remove",
             get(users::confirm_remove_membership).post(users::remove_membership),
         )
+        .route("/operator/users/{user_id}/disable", get(users::confirm_disable).post(users::disable))
+        .route("/operator/users/{user_id}/enable", post(users::enable))
+        .route("/operator/users/{user_id}/operator/{change}", get(users::confirm_operator).post(users::set_operator))
+        .route(
+            "/operator/users/{user_id}/sessions/revoke",
+            get(users::confirm_revoke_sessions).post(users::revoke_sessions),
+        )
+        .route("/operator/users/{user_id}/password-reset", post(users::password_reset))
 }
 
 /// A signed-in operator. Handlers that take it cannot run for anyone else.
@@ -57,8 +65,9 @@ impl FromRequestParts<AppState> for OperatorUser {
     type Rejection = PortalError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PortalError> {
-        let user = PortalUser::from_request_parts(parts, state).await?;
+        let mut user = PortalUser::from_request_parts(parts, state).await?;
         user.require_operator()?;
+        user.acting_as_operator = true;
         Ok(OperatorUser(user))
     }
 }

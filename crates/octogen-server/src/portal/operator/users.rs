@@ -1,7 +1,10 @@
-//! Operator pages for users: create (operator and/or member), memberships and roles.
+//! Operator pages for users: create (operator and/or member), memberships and
+//! roles, and containing a compromised account: disable/enable, the operator
+//! flag, signing out everywhere, a password reset link. Destructive changes
+//! ask for confirmation first (a GET that changes nothing, then the POST).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::context;
 use octogen_store::Role;
@@ -27,6 +30,15 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "created" => "User created. Give them their email and password over a channel you trust.",
         "member" => "Membership saved.",
         "removed" => "Membership removed.",
+        "disabled" => "User disabled: they cannot sign in, and their sessions and connected agents have ended.",
+        "enabled" => "User enabled: they can sign in again.",
+        "operator-granted" => "The user is now an operator.",
+        "operator-revoked" => {
+            "The user is no longer an operator; the operator area is closed to them from their next page."
+        }
+        "signed-out" => {
+            "Signed out everywhere: every session of the user, and every agent connected through one, has ended."
+        }
         _ => return None,
     })
 }
@@ -138,7 +150,10 @@ pub async fn show(
         state.store.list_orgs().await?.into_iter().map(|org| context! { id => org.id, name => org.name }).collect();
     let context = context! {
         layout => user.layout("operator-users"),
-        shown => context! { id => shown.id, email => shown.email, is_operator => shown.is_operator, created_at => time(shown.created_at) },
+        shown => context! {
+            id => shown.id, email => shown.email, is_operator => shown.is_operator, created_at => time(shown.created_at),
+            disabled_at => shown.disabled_at.map(time), is_self => shown.id == user.user.id,
+        },
         memberships, orgs, roles => Role::ALL.map(Role::as_str),
         notice => notice_text(query.notice.as_deref()),
     };
@@ -200,4 +215,197 @@ pub async fn remove_membership(
 ) -> Result<Response, PortalError> {
     state.services.remove_membership(&user.actor(), &user_id, &org_id).await?;
     Ok(redirect(&format!("/operator/users/{user_id}?notice=removed")))
+}
+
+/// The confirmation page for an account-control action on `user_id`, whose
+/// wording `confirmation` builds from the user's email.
+async fn confirm_account_action(
+    state: &AppState,
+    user: &PortalUser,
+    user_id: &str,
+    confirmation: impl FnOnce(&str) -> AccountAction,
+) -> Result<Response, PortalError> {
+    let shown = state.store.get_user(user_id).await?;
+    let action = confirmation(&shown.email);
+    let confirmation = Confirmation {
+        title: action.title,
+        consequence: action.consequence.into(),
+        undo: action.undo.map(str::to_string),
+        action: action.action,
+        button: action.button.into(),
+        cancel: format!("/operator/users/{user_id}"),
+    };
+    Ok(confirm_page(user, "operator-users", confirmation))
+}
+
+/// What an account-control confirmation says.
+struct AccountAction {
+    title: String,
+    consequence: &'static str,
+    undo: Option<&'static str>,
+    action: String,
+    button: &'static str,
+}
+
+/// An operator cannot lock themselves out from the browser (another operator, or the CLI, can).
+fn refuse_self(user: &PortalUser, user_id: &str, what: &str) -> Result<(), PortalError> {
+    if user.user.id == user_id {
+        return Err(PortalError::BadRequest(format!(
+            "You cannot {what} your own account here. Another operator can, or `octogen admin user` on the server."
+        )));
+    }
+    Ok(())
+}
+
+/// `GET /operator/users/{id}/disable`: the confirmation (changes nothing).
+pub async fn confirm_disable(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+) -> Result<Response, PortalError> {
+    refuse_self(&user, &user_id, "disable")?;
+    confirm_account_action(&state, &user, &user_id, |email| AccountAction {
+        title: format!("Disable {email}?"),
+        consequence: "They cannot sign in, and every session they have ends now, together with the AI agents they \
+                      connected through it. Their memberships stay.",
+        undo: Some("An operator can enable them again; their agents must then be connected anew."),
+        action: format!("/operator/users/{user_id}/disable"),
+        button: "Disable user",
+    })
+    .await
+}
+
+/// `POST /operator/users/{id}/disable`.
+pub async fn disable(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    refuse_self(&user, &user_id, "disable")?;
+    state.services.set_user_disabled(&user.actor(), &user_id, true).await?;
+    Ok(redirect(&format!("/operator/users/{user_id}?notice=disabled")))
+}
+
+/// `POST /operator/users/{id}/enable` (gives nothing away that the operator could not give anyway).
+pub async fn enable(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    state.services.set_user_disabled(&user.actor(), &user_id, false).await?;
+    Ok(redirect(&format!("/operator/users/{user_id}?notice=enabled")))
+}
+
+/// `grant` or `revoke`, from the path.
+fn operator_change(change: &str) -> Result<bool, PortalError> {
+    match change {
+        "grant" => Ok(true),
+        "revoke" => Ok(false),
+        _ => Err(PortalError::NotFound),
+    }
+}
+
+/// `GET /operator/users/{id}/operator/{grant|revoke}`: the confirmation (changes nothing).
+pub async fn confirm_operator(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((user_id, change)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let grant = operator_change(&change)?;
+    if !grant {
+        refuse_self(&user, &user_id, "remove the operator flag of")?;
+    }
+    confirm_account_action(&state, &user, &user_id, |email| match grant {
+        true => AccountAction {
+            title: format!("Make {email} an operator?"),
+            consequence: "Operators administer the whole platform: every organization, catalog, grant and user.",
+            undo: Some("You can remove the operator access again from this page."),
+            action: format!("/operator/users/{user_id}/operator/grant"),
+            button: "Make operator",
+        },
+        false => AccountAction {
+            title: format!("Remove operator access of {email}?"),
+            consequence: "The operator area closes to them from their next page. Their memberships in \
+                          organizations stay.",
+            undo: None,
+            action: format!("/operator/users/{user_id}/operator/revoke"),
+            button: "Remove operator access",
+        },
+    })
+    .await
+}
+
+/// `POST /operator/users/{id}/operator/{grant|revoke}`.
+pub async fn set_operator(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path((user_id, change)): Path<(String, String)>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    let grant = operator_change(&change)?;
+    if !grant {
+        refuse_self(&user, &user_id, "remove the operator flag of")?;
+    }
+    state.services.set_user_operator(&user.actor(), &user_id, grant).await?;
+    let notice = if grant { "operator-granted" } else { "operator-revoked" };
+    Ok(redirect(&format!("/operator/users/{user_id}?notice={notice}")))
+}
+
+/// `GET /operator/users/{id}/sessions/revoke`: the confirmation (changes nothing).
+pub async fn confirm_revoke_sessions(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+) -> Result<Response, PortalError> {
+    confirm_account_action(&state, &user, &user_id, |email| AccountAction {
+        title: format!("Sign {email} out everywhere?"),
+        consequence: "Every session of the user ends now, in every browser, together with the AI agents they \
+                      connected through one.",
+        undo: Some("They can sign in again with their password."),
+        action: format!("/operator/users/{user_id}/sessions/revoke"),
+        button: "Sign out everywhere",
+    })
+    .await
+}
+
+/// `POST /operator/users/{id}/sessions/revoke`.
+pub async fn revoke_sessions(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    state.services.revoke_user_sessions(&user.actor(), &user_id).await?;
+    Ok(redirect(&format!("/operator/users/{user_id}?notice=signed-out")))
+}
+
+/// `POST /operator/users/{id}/password-reset`: a one-time link, shown on this
+/// page only (portal pages are never cached). It replaces any earlier link;
+/// the current password keeps working until the link is used.
+pub async fn password_reset(
+    State(state): State<AppState>,
+    OperatorUser(user): OperatorUser,
+    Path(user_id): Path<String>,
+    headers: HeaderMap,
+    _: CsrfForm<serde::de::IgnoredAny>,
+) -> Result<Response, PortalError> {
+    let issued = state.services.issue_password_reset(&user.actor(), &user_id).await?;
+    let link = format!("{}{}", site_origin(&state, &headers), crate::portal::password_reset_path(&issued.token));
+    let context = context! {
+        layout => user.layout("operator-users"),
+        shown => context! { id => issued.user.id, email => issued.user.email, disabled => issued.user.is_disabled() },
+        link, expires_at => time(issued.expires_at),
+    };
+    Ok(page(StatusCode::CREATED, "portal/operator/password_reset_issued.html", context))
+}
+
+/// Where people reach this portal: `public_url`, else the host this page was asked for.
+fn site_origin(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(origin) = state.config.public_origin() {
+        return origin;
+    }
+    let host = headers.get(axum::http::header::HOST).and_then(|value| value.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
 }
