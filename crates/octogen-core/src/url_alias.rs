@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::url_norm::{normalize_product_url, PATH_SEGMENT};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct UrlAliasRule {
     /// The pattern of the alias URLs.
     pub alias: String,

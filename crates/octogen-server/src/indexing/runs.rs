@@ -212,7 +212,10 @@ impl Indexing {
                 let stage_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
                 match self.publish(run_id, live, report.clone()).await {
-                    Ok(run) => Ok(run),
+                    Ok(run) => {
+                        self.keep_url_aliases(prepared).await;
+                        Ok(run)
+                    }
                     Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
                 }
             }
@@ -244,6 +247,17 @@ impl Indexing {
         }
         tracing::info!(%run_id, publish_ms, indexed_alongside = indexed, "index run committed");
         Ok(run)
+    }
+
+    /// A published run's mapping declares the catalog's URL alias rules (a CSV
+    /// mapping's `url` aliases; none for other formats), which lookups read.
+    /// Written after the publish, so a failed run leaves the old rules; if this
+    /// write fails, the products are still published and the old rules stay.
+    async fn keep_url_aliases(&self, prepared: &PreparedRun) {
+        let rules = prepared.mapping.as_ref().map(|mapping| mapping.url_aliases.as_slice()).unwrap_or_default();
+        if let Err(error) = self.store.set_catalog_url_aliases(&prepared.catalog_key, rules).await {
+            tracing::warn!(catalog = %prepared.catalog_key, %error, "could not record the catalog's URL alias rules");
+        }
     }
 
     async fn fail(&self, run_id: &str, message: &str, live: &LiveProgress, report: Value) -> String {
