@@ -708,7 +708,7 @@ mod index_runs {
             expected.sort();
             assert_eq!(stored, expected);
             assert_eq!(
-                store.catalog_url_aliases(&[shoes.id.clone()]).await.unwrap().len(),
+                store.catalog_url_aliases(std::slice::from_ref(&shoes.id)).await.unwrap().len(),
                 1,
                 "only the catalogs asked for"
             );
