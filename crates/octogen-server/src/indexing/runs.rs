@@ -166,7 +166,7 @@ impl Indexing {
         }
         let base_url = request.base_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
         if let Some(url) = base_url {
-            if !matches!(url::Url::parse(url).map(|url| url.scheme().to_string()).as_deref(), Ok("http" | "https")) {
+            if !crate::service::sources::is_http_url(url) {
                 return Err(ApiError::Message(
                     axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                     format!("baseUrl {url:?} is not an http(s) URL such as https://shop.example"),

@@ -9,6 +9,7 @@ use octogen_server::{demo, telemetry, Application};
 use secrecy::ExposeSecret;
 
 use crate::cli_error::{CliError, CliResult};
+use crate::{DEFAULT_DATA_DIR, DEFAULT_SERVER};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -47,11 +48,6 @@ pub struct DemoArgs {
     #[arg(long)]
     listen: Option<String>,
 }
-
-/// The server operator commands reach when `OCTOGEN_SERVER` is not set (see `main.rs`).
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
-/// The data directory operator commands read the token from when `OCTOGEN_DATA_DIR` is not set.
-const DEFAULT_DATA_DIR: &str = "octogen-data";
 
 pub async fn serve(args: ServeArgs) -> CliResult {
     let mut flags = BTreeMap::new();
