@@ -53,7 +53,11 @@ struct Inner {
     api_key: SecretString,
     api_version: Option<String>,
     retry: RetryPolicy,
+    on_retry: Option<RetryObserver>,
 }
+
+/// Called before each retry with the failure and the wait (see [`ClientBuilder::on_retry`]).
+type RetryObserver = Arc<dyn Fn(&Error, Duration) + Send + Sync>;
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,6 +131,9 @@ impl Client {
                 Err(failure) => failure,
             };
             let Some(delay) = retry.delay_before_retry(attempt, &failure) else { return Err(failure) };
+            if let Some(observer) = &self.inner.on_retry {
+                observer(&failure, delay);
+            }
             tokio::time::sleep(delay).await;
             attempt += 1;
         }
@@ -213,6 +220,7 @@ pub struct ClientBuilder {
     retry: Option<RetryPolicy>,
     api_version: Option<Option<String>>,
     user_agent: Option<String>,
+    on_retry: Option<RetryObserver>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -273,6 +281,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Called before each retry with the failure being retried and the wait
+    /// before the next attempt, so a caller can say why it is waiting (a
+    /// command-line tool otherwise sits silent through a rate limit's wait).
+    pub fn on_retry(mut self, observer: impl Fn(&Error, Duration) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Arc::new(observer));
+        self
+    }
+
     pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
         self.user_agent = Some(user_agent.into());
         self
@@ -317,6 +333,7 @@ impl ClientBuilder {
                 api_key,
                 api_version: self.api_version.unwrap_or_else(|| Some(API_VERSION.to_string())),
                 retry: self.retry.unwrap_or_default(),
+                on_retry: self.on_retry,
             }),
         })
     }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod facets;
 pub mod product;
 pub mod time;
+pub mod url_alias;
 pub mod url_norm;
 pub mod wire;
 

@@ -6,8 +6,28 @@
 //! parameters removed; remaining query parameters sorted by name then value;
 //! trailing slashes of the path ignored. Path case is preserved: many stores
 //! serve different products at paths that differ only in case.
+//!
+//! A lookup tries more than the normalized URL (see the server's lookup): the
+//! structural aliases below, and a catalog's own alias rules (`url_alias`).
 
+use percent_encoding::{AsciiSet, CONTROLS};
 use url::Url;
+
+/// Characters escaped when a value is put into one URL path segment (a Shopify
+/// handle, a CSV column in a URL template, a part captured by an alias rule):
+/// one definition, so a URL built at import and one rebuilt at lookup agree.
+pub const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
 
 /// Query parameters that identify a campaign or click, never a product.
 /// Any parameter starting with `utm_` is also removed.
@@ -91,6 +111,43 @@ pub fn normalize_product_url(input: &str) -> Result<String, UrlError> {
     Ok(normalized)
 }
 
+/// The product URL a Shopify storefront also serves at `normalized` (a
+/// normalized URL), or `None` when it is no such alias:
+///
+/// - `/collections/<collection>/products/<handle>` is the product at `/products/<handle>`;
+/// - `?variant=<id>` names one variant of the product at the URL without it
+///   (the form of `variants[].productUrl` in every API version's responses).
+///
+/// Both may apply at once. Other query parameters are kept.
+pub fn structural_alias(normalized: &str) -> Option<String> {
+    let mut url = Url::parse(normalized).ok()?;
+    let product_path = match url.path_segments()?.collect::<Vec<_>>().as_slice() {
+        ["collections", collection, "products", handle] if !collection.is_empty() && !handle.is_empty() => {
+            Some(format!("/products/{handle}"))
+        }
+        _ => None,
+    };
+    let names_variant = url.query_pairs().any(|(name, _)| name == "variant");
+    if product_path.is_none() && !names_variant {
+        return None;
+    }
+    if let Some(path) = product_path {
+        url.set_path(&path);
+    }
+    if names_variant {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| name != "variant")
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        url.set_query(None);
+        if !kept.is_empty() {
+            url.query_pairs_mut().extend_pairs(kept);
+        }
+    }
+    normalize_product_url(url.as_str()).ok()
+}
+
 /// Resolves a possibly relative URL against a base (for feed links such as `/products/x`).
 pub fn absolutize(base: &str, link: &str) -> Option<String> {
     let joined = Url::parse(base).ok()?.join(link.trim()).ok()?;
@@ -131,6 +188,34 @@ mod tests {
         assert_eq!(normalize_product_url("mailto:a@b.c"), Err(UrlError::NotHttp));
         // An "xn--" label must be valid punycode (found by the property tests below).
         assert_eq!(normalize_product_url("http://xn--.com/"), Err(UrlError::Unparseable));
+    }
+
+    #[test]
+    fn shopify_structural_aliases() {
+        let cases = [
+            (
+                "https://shop.example/collections/sale/products/trail-hoodie",
+                Some("https://shop.example/products/trail-hoodie"),
+            ),
+            (
+                "https://shop.example/products/trail-hoodie?variant=533",
+                Some("https://shop.example/products/trail-hoodie"),
+            ),
+            (
+                "https://shop.example/collections/all/products/trail-hoodie?variant=533&color=red",
+                Some("https://shop.example/products/trail-hoodie?color=red"),
+            ),
+            ("https://shop.example/products/h%C3%A9?variant=1", Some("https://shop.example/products/h%C3%A9")),
+            ("https://shop.example/products/trail-hoodie", None),
+            ("https://shop.example/collections/sale", None),
+            ("https://shop.example/collections/sale/products", None),
+            ("https://shop.example/collections/a/b/products/h", None),
+            ("https://shop.example", None),
+        ];
+        for (input, expected) in cases {
+            let normalized = normalize_product_url(input).unwrap();
+            assert_eq!(structural_alias(&normalized).as_deref(), expected, "{input}");
+        }
     }
 
     #[test]
@@ -206,6 +291,15 @@ mod tests {
         #[test]
         fn never_panics(input in ".{0,80}") {
             let _ = normalize_product_url(&input);
+        }
+
+        #[test]
+        fn a_structural_alias_is_normalized_and_no_alias_of_its_own(url in url_strategy(), variant in "[0-9]{1,6}") {
+            let normalized = normalize_product_url(&url).unwrap();
+            let sep = if normalized.contains('?') { '&' } else { '?' };
+            let alias = structural_alias(&format!("{normalized}{sep}variant={variant}")).unwrap();
+            prop_assert_eq!(normalize_product_url(&alias).unwrap(), alias.clone());
+            prop_assert_eq!(structural_alias(&alias), None);
         }
     }
 }

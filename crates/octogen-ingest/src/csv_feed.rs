@@ -9,6 +9,8 @@
 //! [fields]
 //! title = "ProductName"                                   # a column
 //! url = { template = "https://www.myntra.com/{ProductID}" } # columns in braces
+//! # other URLs of the same product page, for lookups (`octogen_core::url_alias`):
+//! # url = { template = "…/{ProductID}", aliases = ["https://www.myntra.com/{*}/{*}/{*}/{ProductID}/buy"] }
 //! currency = { value = "INR" }                            # a constant
 //! tags = { column = "Tags", separator = "," }             # a list column
 //! images = { count = "NumImages", template = "https://img.example/{ProductID}/{n}.jpg" }
@@ -25,8 +27,8 @@ use std::io::BufRead;
 use std::path::Path;
 
 use octogen_core::product::{Brand, Color, Image, Rating};
+use octogen_core::url_alias::UrlAliasRule;
 use octogen_core::Product;
-use percent_encoding::{AsciiSet, CONTROLS};
 use serde::Deserialize;
 
 use crate::enrich::FeedHints;
@@ -38,18 +40,7 @@ use crate::text::{clean, parse_price, split_list, split_path};
 use crate::{FeedError, FeedFormat, FeedOptions};
 
 /// Characters escaped when a value is put into a URL path segment by a template.
-pub const PATH_SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'?')
-    .add(b'{')
-    .add(b'}')
-    .add(b'/')
-    .add(b'%');
+pub use octogen_core::url_norm::PATH_SEGMENT;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
@@ -89,6 +80,9 @@ pub struct CsvMapping {
     pub images: Option<ImageTemplate>,
     /// Attribute name → source.
     pub attributes: BTreeMap<String, FieldSource>,
+    /// Other URLs the merchant serves a product at (the `url` rule's
+    /// `aliases`): kept with the catalog so lookups of them find the product.
+    pub url_aliases: Vec<UrlAliasRule>,
 }
 
 /// Product fields a mapping may set.
@@ -154,6 +148,7 @@ struct RawSpec {
     template: Option<String>,
     value: Option<String>,
     count: Option<String>,
+    aliases: Option<Vec<String>>,
 }
 
 impl CsvMapping {
@@ -177,6 +172,7 @@ impl CsvMapping {
         };
         let mut fields = BTreeMap::new();
         let mut images = None;
+        let mut url_aliases = Vec::new();
         for (name, raw_source) in raw.fields {
             if name == "images" {
                 images = Some(image_template(raw_source)?);
@@ -187,6 +183,9 @@ impl CsvMapping {
                     "unknown field {name:?} in [fields]; known fields: images, {}",
                     MAPPED_FIELDS.join(", ")
                 )));
+            }
+            if name == "url" {
+                url_aliases = url_alias_rules(&raw_source)?;
             }
             fields.insert(name.clone(), field_source(&name, raw_source)?);
         }
@@ -200,7 +199,7 @@ impl CsvMapping {
             .into_iter()
             .map(|(name, raw_source)| Ok((name.clone(), field_source(&name, raw_source)?)))
             .collect::<Result<_, MappingError>>()?;
-        Ok(CsvMapping { encoding: raw.file.encoding, delimiter, fields, images, attributes })
+        Ok(CsvMapping { encoding: raw.file.encoding, delimiter, fields, images, attributes, url_aliases })
     }
 }
 
@@ -213,6 +212,9 @@ fn field_source(name: &str, raw: RawSource) -> Result<FieldSource, MappingError>
         RawSource::Column(column) => return Ok(FieldSource::Column { name: column, separator: None }),
         RawSource::Spec(spec) => spec,
     };
+    if spec.aliases.is_some() && name != "url" {
+        return Err(MappingError::Invalid(format!("{name}: only the url field takes aliases")));
+    }
     let separator = match spec.separator.as_deref() {
         None => None,
         Some(text) if text.chars().count() == 1 => text.chars().next(),
@@ -224,6 +226,20 @@ fn field_source(name: &str, raw: RawSource) -> Result<FieldSource, MappingError>
         (None, None, Some(value), None) => Ok(FieldSource::Constant(value)),
         _ => Err(MappingError::Invalid(format!("{name}: give exactly one of column, template or value"))),
     }
+}
+
+/// The `url` rule's `aliases`, each checked against its template.
+fn url_alias_rules(raw: &RawSource) -> Result<Vec<UrlAliasRule>, MappingError> {
+    let RawSource::Spec(RawSpec { aliases: Some(aliases), template, .. }) = raw else { return Ok(Vec::new()) };
+    let Some(template) = template else {
+        return Err(MappingError::Invalid(
+            "url: aliases need a template (url = { template = \"https://…/{Column}\", aliases = [...] })".into(),
+        ));
+    };
+    aliases
+        .iter()
+        .map(|alias| UrlAliasRule::new(alias, template).map_err(|error| MappingError::Invalid(format!("url: {error}"))))
+        .collect()
 }
 
 fn image_template(raw: RawSource) -> Result<ImageTemplate, MappingError> {
@@ -635,6 +651,39 @@ mod tests {
         assert!(error.to_string().starts_with("invalid mapping: "), "{error}");
         let none = FeedOptions::default();
         assert_eq!(parse_feed_to_vec(FeedFormat::Csv, &b"a,b\n"[..], &none).unwrap_err(), FeedError::MissingMapping);
+    }
+
+    #[test]
+    fn the_url_rule_declares_aliases_for_lookups() {
+        let mapping = CsvMapping::from_toml(&MAPPING.replace(
+            "url = { template = \"https://www.myntra.com/{ProductID}\" }",
+            "url = { template = \"https://www.myntra.com/{ProductID}\", aliases = [\"https://www.myntra.com/{*}/{*}/{*}/{ProductID}/buy\"] }",
+        ))
+        .unwrap();
+        let [rule] = mapping.url_aliases.as_slice() else { panic!("one rule: {:?}", mapping.url_aliases) };
+        assert_eq!(
+            rule.resolve("https://www.myntra.com/bags/dkny/dkny-bag/10017413/buy").as_deref(),
+            Some("https://myntra.com/10017413")
+        );
+        assert!(CsvMapping::from_toml(MAPPING).unwrap().url_aliases.is_empty());
+
+        let cases = [
+            (r#"url = { column = "U", aliases = ["https://s.example/{U}"] }"#, "url: aliases need a template"),
+            (
+                r#"url = { template = "https://s.example/{Id}", aliases = ["https://s.example/{*}"] }"#,
+                "does not capture \"Id\"",
+            ),
+            (
+                r#"url = "U"
+                brand = { column = "B", aliases = ["https://s.example/{B}"] }"#,
+                "brand: only the url field takes aliases",
+            ),
+        ];
+        for (url_rule, message) in cases {
+            let error =
+                CsvMapping::from_toml(&format!("[fields]\ntitle = \"T\"\n{url_rule}\n")).unwrap_err().to_string();
+            assert!(error.contains(message), "{url_rule}: {error}");
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub enum FeedError {
     NotUtf8 { offset: u64, line: u64 },
     #[error("the record starting at line {line} is larger than {limit} bytes")]
     RecordTooLarge { line: u64, limit: u64 },
-    #[error("a {format} feed has no product URLs of its own: give the store's base URL (e.g. https://shop.example)")]
+    #[error("a {format} feed has no product URLs of its own: give the import the store's base URL (e.g. https://shop.example; --base-url with `octogen catalog import`)")]
     MissingBaseUrl { format: FeedFormat },
     #[error("a csv feed needs a column mapping file (--mapping)")]
     MissingMapping,

@@ -69,6 +69,7 @@ async fn import_sample(state: &AppState) -> anyhow::Result<()> {
         format: FeedFormat::Shopify,
         mapping: None,
         currency: Some("USD".into()),
+        base_url: None,
         input: crate::indexing::RunInput::Upload { id: upload, name: "northwind-products.json".into() },
         trigger: RunTrigger::Operator,
     };

@@ -13,6 +13,7 @@ mod portal;
 mod sql;
 
 use async_trait::async_trait;
+use octogen_core::url_alias::UrlAliasRule;
 use octogen_core::{KeyId, ProductRecord, Timestamp};
 
 pub use coordination::{CatalogLock, CoordinationStore, TokenTake};
@@ -153,6 +154,10 @@ pub trait IndexStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ProductRecord>>;
     /// The active product with this normalized URL in one of the given catalogs (by id).
     async fn find_product(&self, catalog_ids: &[String], url_key: &str) -> StoreResult<Option<ProductRecord>>;
+    /// Replaces a catalog's URL alias rules (none: removes them).
+    async fn set_catalog_url_aliases(&self, catalog_key: &str, rules: &[UrlAliasRule]) -> StoreResult<()>;
+    /// The URL alias rules of the given catalogs (by id), as (catalog id, rules); catalogs without any are left out.
+    async fn catalog_url_aliases(&self, catalog_ids: &[String]) -> StoreResult<Vec<(String, Vec<UrlAliasRule>)>>;
 
     async fn set_catalog_source(&self, catalog_key: &str, source: Option<CatalogSource>) -> StoreResult<()>;
     async fn get_catalog_source(&self, catalog_key: &str) -> StoreResult<Option<CatalogSource>>;

@@ -918,6 +918,46 @@ mod index_runs {
             assert_eq!(store.get_catalog_source("fed").await.unwrap(), None);
         }
     }
+
+    #[tokio::test]
+    async fn catalog_url_aliases_are_replaced_per_catalog() {
+        use octogen_core::url_alias::UrlAliasRule;
+        for (_backend, store) in backends().await.stores {
+            let store = store.as_ref();
+            let (fashion, shoes, plain) =
+                (catalog(store, "fashion").await, catalog(store, "shoes").await, catalog(store, "plain").await);
+            let ids = [fashion.id.clone(), shoes.id.clone(), plain.id.clone()];
+            assert_eq!(store.catalog_url_aliases(&ids).await.unwrap(), vec![]);
+            let rule = |host: &str| {
+                UrlAliasRule::new(&format!("https://{host}/{{*}}/{{Id}}/buy"), &format!("https://{host}/{{Id}}"))
+                    .unwrap()
+            };
+            store.set_catalog_url_aliases("fashion", &[rule("a.example"), rule("b.example")]).await.unwrap();
+            store.set_catalog_url_aliases("shoes", &[rule("c.example")]).await.unwrap();
+            let mut stored = store.catalog_url_aliases(&ids).await.unwrap();
+            stored.sort();
+            let mut expected = vec![
+                (fashion.id.clone(), vec![rule("a.example"), rule("b.example")]),
+                (shoes.id.clone(), vec![rule("c.example")]),
+            ];
+            expected.sort();
+            assert_eq!(stored, expected);
+            assert_eq!(
+                store.catalog_url_aliases(std::slice::from_ref(&shoes.id)).await.unwrap().len(),
+                1,
+                "only the catalogs asked for"
+            );
+            assert_eq!(store.catalog_url_aliases(&[]).await.unwrap(), vec![]);
+
+            store.set_catalog_url_aliases("fashion", &[rule("d.example")]).await.unwrap();
+            store.set_catalog_url_aliases("shoes", &[]).await.unwrap();
+            assert_eq!(
+                store.catalog_url_aliases(&ids).await.unwrap(),
+                vec![(fashion.id.clone(), vec![rule("d.example")])]
+            );
+            assert!(matches!(store.set_catalog_url_aliases("missing", &[]).await, Err(StoreError::NotFound(_))));
+        }
+    }
 }
 
 mod portal {

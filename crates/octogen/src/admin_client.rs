@@ -1,5 +1,6 @@
 //! A small client for the operator API (`/admin/v1`) of a running server.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use reqwest::Method;
@@ -12,17 +13,45 @@ pub struct AdminClient {
     http: reqwest::Client,
     server: String,
     token: SecretString,
+    /// Where the token came from, for the error when the server refuses it.
+    token_source: TokenSource,
 }
 
+/// Where the CLI took the operator token from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    Flag,
+    Env,
+    File(PathBuf),
+}
+
+impl fmt::Display for TokenSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenSource::Flag => f.write_str("--admin-token"),
+            TokenSource::Env => f.write_str(ADMIN_TOKEN_ENV),
+            TokenSource::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+pub const ADMIN_TOKEN_ENV: &str = "OCTOGEN_ADMIN_TOKEN";
+
 impl AdminClient {
-    /// The operator token comes from `OCTOGEN_ADMIN_TOKEN`, else from the file a
-    /// local server generated in its data directory.
-    pub fn new(server: &str, token: Option<SecretString>, data_dir: &Path) -> CliResult<Self> {
-        let token = match token {
-            Some(token) => token,
-            None => read_token_file(&data_dir.join("admin-token"))?,
+    /// The operator token comes from `--admin-token`, else `OCTOGEN_ADMIN_TOKEN`,
+    /// else the file a local server generated in its data directory.
+    pub fn new(server: &str, flag: Option<SecretString>, data_dir: &Path) -> CliResult<Self> {
+        let env = std::env::var(ADMIN_TOKEN_ENV).ok().filter(|token| !token.trim().is_empty());
+        let (token, token_source) = match (flag, env) {
+            (Some(token), _) => (token, TokenSource::Flag),
+            (None, Some(token)) => (SecretString::from(token.trim().to_string()), TokenSource::Env),
+            (None, None) => {
+                let path = data_dir.join("admin-token");
+                (read_token_file(&path)?, TokenSource::File(path))
+            }
         };
-        Ok(AdminClient { http: reqwest::Client::new(), server: server.trim_end_matches('/').to_string(), token })
+        let server = server.trim_end_matches('/').to_string();
+        Ok(AdminClient { http: reqwest::Client::new(), server, token, token_source })
     }
 
     /// The server's base URL, as given.
@@ -100,16 +129,31 @@ impl AdminClient {
         if status.is_success() {
             return Ok(body);
         }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(CliError::new(ExitClass::Auth, self.token_refused()));
+        }
         Err(CliError::from_status(status.as_u16(), describe_error(status.as_u16(), &body)))
+    }
+
+    /// The server refused a token the CLI did find: say so, where it came from,
+    /// and what usually went wrong.
+    fn token_refused(&self) -> String {
+        let hint = match &self.token_source {
+            TokenSource::Flag => String::new(),
+            TokenSource::Env => format!("; set {ADMIN_TOKEN_ENV} to the token of the server at {}", self.server),
+            TokenSource::File(_) => format!(
+                "; it belongs to the server that wrote that file: is that the one at {}? \
+                 Set OCTOGEN_SERVER to its URL, or {ADMIN_TOKEN_ENV} to this server's token",
+                self.server
+            ),
+        };
+        format!("the operator token was not accepted by {} (from {}){hint}", self.server, self.token_source)
     }
 }
 
 /// One line from an error body: the string detail, or the first validation issue.
 pub fn describe_error(status: u16, body: &Value) -> String {
     match body.get("detail") {
-        Some(Value::String(detail)) if status == 401 => {
-            format!("{detail} (set OCTOGEN_ADMIN_TOKEN to the operator token the server printed on first start)")
-        }
         Some(Value::String(detail)) => detail.clone(),
         Some(Value::Array(issues)) if !issues.is_empty() => {
             let issue = &issues[0];
@@ -130,7 +174,7 @@ fn read_token_file(path: &PathBuf) -> CliResult<SecretString> {
         CliError::new(
             ExitClass::Auth,
             format!(
-                "no operator token: set OCTOGEN_ADMIN_TOKEN (or run next to the server's data directory, {})",
+                "no operator token: set {ADMIN_TOKEN_ENV} (or run next to the server's data directory, {})",
                 path.display()
             ),
         )

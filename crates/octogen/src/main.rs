@@ -1,5 +1,17 @@
 //! `octogen`: the server and its command-line tools in one binary.
 
+/// Every `println!` of this crate goes through `output::print_line`, which
+/// exits quietly when the reader of standard output has gone away
+/// (`octogen … | head -1`) where `std::println!` would panic (exit 101).
+macro_rules! println {
+    () => {
+        $crate::output::print_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::print_line(format_args!($($arg)*))
+    };
+}
+
 mod admin_client;
 mod cli_error;
 mod commands;
@@ -72,17 +84,23 @@ enum CatalogCommand {
     Import(commands::catalog::ImportArgs),
 }
 
+/// The server operator commands reach when `OCTOGEN_SERVER` is not set.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+/// Where operator commands look for a local server's token when `OCTOGEN_DATA_DIR` is not set.
+pub const DEFAULT_DATA_DIR: &str = "octogen-data";
+
 /// How operator commands reach the server.
 #[derive(Args, Clone)]
 pub struct Connection {
     /// The server's base URL.
-    #[arg(long, env = "OCTOGEN_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(long, env = "OCTOGEN_SERVER", default_value = DEFAULT_SERVER, global = true)]
     pub server: String,
-    /// Operator token (prefer the environment variable; flags are visible to other local users).
-    #[arg(long = "admin-token", env = "OCTOGEN_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    /// Operator token. Default: $OCTOGEN_ADMIN_TOKEN, else the token file in --data-dir (prefer
+    /// those: flags are visible to other local users).
+    #[arg(long = "admin-token", global = true)]
     pub admin_token: Option<SecretString>,
     /// Data directory of a local server, to find the operator token it generated.
-    #[arg(long, env = "OCTOGEN_DATA_DIR", default_value = "octogen-data", global = true)]
+    #[arg(long, env = "OCTOGEN_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
     pub data_dir: PathBuf,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]

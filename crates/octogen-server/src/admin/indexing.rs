@@ -104,6 +104,9 @@ pub struct ImportRequest {
     mapping: Option<String>,
     #[serde(default)]
     currency: Option<String>,
+    /// The store's URL for this import (Shopify product URLs); default: the catalog's source URL.
+    #[serde(default)]
+    base_url: Option<String>,
 }
 
 /// `POST /admin/v1/catalogs/{key}/imports`: starts an index run (202 with the run).
@@ -136,6 +139,7 @@ async fn start_import_run(state: &AppState, catalog_key: String, body: ImportReq
         format,
         mapping: body.mapping,
         currency: body.currency,
+        base_url: body.base_url,
         input,
         trigger: RunTrigger::Operator,
     };

@@ -258,8 +258,41 @@ async fn create_catalog(
     Ok((StatusCode::CREATED, Json(CatalogView::from(catalog))).into_response())
 }
 
-async fn list_catalogs(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Vec<CatalogView>>> {
-    Ok(Json(state.store.list_catalogs().await?.into_iter().map(CatalogView::from).collect()))
+/// A catalog in the operator's list: with its latest index run, so the list
+/// says at a glance which catalogs are fresh, failing or never imported.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CatalogListItem {
+    #[serde(flatten)]
+    catalog: CatalogView,
+    last_run: Option<LastRun>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LastRun {
+    id: String,
+    status: octogen_store::RunStatus,
+    created_at: Timestamp,
+    finished_at: Option<Timestamp>,
+    error: Option<String>,
+}
+
+async fn list_catalogs(_: Operator, State(state): State<AppState>) -> ApiResult<Json<Vec<CatalogListItem>>> {
+    let mut items = Vec::new();
+    for catalog in state.store.list_catalogs().await? {
+        // One indexed query per catalog (runs by catalog and time): the list is operator-only and short.
+        let last_run =
+            state.store.list_index_runs(Some(&catalog.key), 1).await?.into_iter().next().map(|run| LastRun {
+                id: run.id,
+                status: run.status,
+                created_at: run.created_at,
+                finished_at: run.finished_at,
+                error: run.error,
+            });
+        items.push(CatalogListItem { catalog: catalog.into(), last_run });
+    }
+    Ok(Json(items))
 }
 
 async fn activate_catalog(

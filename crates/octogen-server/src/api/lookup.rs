@@ -21,7 +21,8 @@ use crate::versions::{ApiVersion, RenderContext};
 /// index only (there is no on-demand fetching), so every mode behaves like
 /// `index_only` and the cache policy has no effect; both are accepted so such
 /// clients work unchanged. `matchMode` is accepted too: `strict` and `loose`
-/// both match the normalized URL (see the README on URL normalization).
+/// both try the same rules (the normalized URL, then its aliases; see the
+/// README on lookups).
 /// What the server takes for an http(s) product URL, as a JSON Schema pattern
 /// (anything else is refused with `invalid_product_url`).
 pub const URL_PATTERN: &str = r"^https?://([A-Za-z0-9-]+\.)*[A-Za-z][A-Za-z0-9-]*(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?(\?[A-Za-z0-9._~%!$&'()*+,;=:@/?-]*)?$";
@@ -58,7 +59,7 @@ pub struct LookupRequest {
     /// Accepted for compatibility; has no effect.
     #[schema(value_type = Option<CachePolicy>)]
     pub on_demand_cache_policy: Option<String>,
-    /// Accepted for compatibility; both modes match the normalized URL.
+    /// Accepted for compatibility; both modes try the normalized URL, then its aliases.
     #[schema(value_type = Option<MatchMode>)]
     pub match_mode: Option<String>,
 }

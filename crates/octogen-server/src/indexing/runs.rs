@@ -31,6 +31,9 @@ pub struct RunRequest {
     pub mapping: Option<String>,
     /// ISO 4217 code for feeds whose prices carry none.
     pub currency: Option<String>,
+    /// The store's URL for this import (Shopify product URLs, relative links);
+    /// `None`: the catalog's source URL, else a fetched Shopify store's origin.
+    pub base_url: Option<String>,
     pub input: RunInput,
     pub trigger: RunTrigger,
 }
@@ -59,8 +62,23 @@ struct PreparedRun {
     format: FeedFormat,
     mapping: Option<CsvMapping>,
     currency: Option<String>,
+    base_url: Option<String>,
     input: RunInput,
     trigger: RunTrigger,
+}
+
+impl PreparedRun {
+    /// The URL product URLs are built from: the import's own, else the
+    /// catalog's source URL, else (for a Shopify store it fetches) the store's origin.
+    fn base_url(&self, catalog_source: Option<&str>) -> Option<String> {
+        let fetched_store = match (&self.input, self.format) {
+            (RunInput::Url(url), FeedFormat::Shopify) => {
+                url::Url::parse(url).ok().map(|url| url.origin().ascii_serialization())
+            }
+            _ => None,
+        };
+        self.base_url.clone().or_else(|| catalog_source.map(str::to_string)).or(fetched_store)
+    }
 }
 
 /// Live counters of a running import, read by the progress writer.
@@ -71,6 +89,8 @@ struct LiveProgress {
     seen: AtomicU64,
     skipped: AtomicU64,
     staged: AtomicU64,
+    /// Staged products with a price but no currency (the feed names none and the import gave none).
+    priced_without_currency: AtomicU64,
 }
 
 impl LiveProgress {
@@ -102,6 +122,17 @@ impl Indexing {
     /// background. Runs of the same catalog wait for each other.
     pub async fn start_run(self: &Arc<Self>, request: RunRequest) -> ApiResult<IndexRun> {
         let prepared = self.prepare(request)?;
+        let catalog = self.store.get_catalog(&prepared.catalog_key).await?;
+        if prepared.format == FeedFormat::Shopify && prepared.base_url(catalog.source_base_url.as_deref()).is_none() {
+            return Err(ApiError::Message(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "catalog {} has no source URL to build Shopify product URLs from: give the import the store's \
+                     URL (--base-url https://shop.example with `octogen catalog import`, baseUrl in the operator API)",
+                    prepared.catalog_key
+                ),
+            ));
+        }
         let run = self
             .store
             .create_index_run(NewIndexRun {
@@ -135,6 +166,16 @@ impl Indexing {
                 return Err(ApiError::not_found(format!("upload {id} not found (uploads are used once)")));
             }
         }
+        let base_url = request.base_url.as_deref().map(str::trim).filter(|url| !url.is_empty());
+        if let Some(url) = base_url {
+            if !crate::service::sources::is_http_url(url) {
+                return Err(ApiError::Message(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("baseUrl {url:?} is not an http(s) URL such as https://shop.example"),
+                ));
+            }
+        }
+        let base_url = base_url.map(|url| url.trim_end_matches('/').to_string());
         if let Some(currency) = &request.currency {
             if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(ApiError::Message(
@@ -148,6 +189,7 @@ impl Indexing {
             format: request.format,
             mapping,
             currency: request.currency,
+            base_url,
             input: request.input,
             trigger: request.trigger,
         })
@@ -214,7 +256,10 @@ impl Indexing {
                 let stage_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(%run_id, stage_ms, staged = live.staged.load(Ordering::Relaxed), "index run staged; publishing");
                 match self.publish(run_id, live, report.clone()).await {
-                    Ok(run) => Ok(run),
+                    Ok(run) => {
+                        self.keep_url_aliases(prepared).await;
+                        Ok(run)
+                    }
                     Err(error) => Err(self.fail(run_id, &format!("publishing failed: {error}"), live, report).await),
                 }
             }
@@ -248,6 +293,17 @@ impl Indexing {
         Ok(run)
     }
 
+    /// A published run's mapping declares the catalog's URL alias rules (a CSV
+    /// mapping's `url` aliases; none for other formats), which lookups read.
+    /// Written after the publish, so a failed run leaves the old rules; if this
+    /// write fails, the products are still published and the old rules stay.
+    async fn keep_url_aliases(&self, prepared: &PreparedRun) {
+        let rules = prepared.mapping.as_ref().map(|mapping| mapping.url_aliases.as_slice()).unwrap_or_default();
+        if let Err(error) = self.store.set_catalog_url_aliases(&prepared.catalog_key, rules).await {
+            tracing::warn!(catalog = %prepared.catalog_key, %error, "could not record the catalog's URL alias rules");
+        }
+    }
+
     async fn fail(&self, run_id: &str, message: &str, live: &LiveProgress, report: Value) -> String {
         if let Err(error) = self.store.fail_index_run(run_id, message, live.snapshot(), report).await {
             tracing::error!(%run_id, error = %error, "could not record the failure of an index run");
@@ -269,7 +325,7 @@ impl Indexing {
         live.bytes_total.store(total, Ordering::Relaxed);
 
         let options = FeedOptions {
-            base_url: catalog.source_base_url.clone(),
+            base_url: prepared.base_url(catalog.source_base_url.as_deref()),
             mapping: prepared.mapping.clone(),
             default_currency: prepared.currency.clone(),
             ..FeedOptions::default()
@@ -288,6 +344,10 @@ impl Indexing {
         }
         report["feedRecords"] = json!(summary.records);
         let staged = live.staged.load(Ordering::Relaxed);
+        let without_currency = live.priced_without_currency.load(Ordering::Relaxed);
+        if without_currency > 0 {
+            report["warnings"] = json!([missing_currency_warning(without_currency, staged)]);
+        }
         if staged == 0 {
             return Err(RunFailure {
                 message: format!(
@@ -341,6 +401,15 @@ impl Indexing {
         };
         path.into_iter().chain([self.staging_path(run_id)]).collect()
     }
+}
+
+/// Prices without a currency are stored as they are (null), but the operator
+/// is told: partners cannot compare or show such prices.
+fn missing_currency_warning(without_currency: u64, staged: u64) -> String {
+    format!(
+        "{without_currency} of {staged} products have a price but no currency: the feed names none; \
+         import again with a currency (--currency with `octogen catalog import`, e.g. --currency USD)"
+    )
 }
 
 /// Writes the run's progress to the store periodically, so any node (and the
@@ -468,9 +537,12 @@ fn stage_records(
             .map_err(|error| (error.location.to_string(), error.reason))
             .and_then(|enriched| stage(enriched, catalog, &mut json))
         {
-            Ok(staged) => {
+            Ok((staged, priced_without_currency)) => {
                 staging.append(&staged)?;
                 live.staged.fetch_add(1, Ordering::Relaxed);
+                if priced_without_currency {
+                    live.priced_without_currency.fetch_add(1, Ordering::Relaxed);
+                }
             }
             Err((record, reason)) => {
                 live.skipped.fetch_add(1, Ordering::Relaxed);
@@ -484,14 +556,16 @@ fn stage_records(
     Ok(skips)
 }
 
-/// A product ready for the store and the search index, or why it cannot be
-/// stored. `json` is scratch space for the product's JSON.
+/// A product ready for the store and the search index (and whether it has a
+/// price without a currency), or why it cannot be stored. `json` is scratch
+/// space for the product's JSON.
 fn stage(
     enriched: octogen_ingest::Enriched,
     catalog: &RunCatalog,
     json: &mut Vec<u8>,
-) -> Result<Staged, (String, String)> {
+) -> Result<(Staged, bool), (String, String)> {
     let Enriched { product, normalized_url } = enriched;
+    let priced_without_currency = product.current_price.is_some() && product.currency.is_none();
     json.clear();
     serde_json::to_writer(&mut *json, &product).map_err(|error| (product.url.clone(), error.to_string()))?;
     let staged = StagedProduct::new(&catalog.id, normalized_url, json);
@@ -505,7 +579,7 @@ fn stage(
         product,
     };
     let document = ProductDocument::of(&record).encode().map_err(|error| (record.product.url, error.to_string()))?;
-    Ok(Staged { product: staged, document })
+    Ok((Staged { product: staged, document }, priced_without_currency))
 }
 
 /// Counts bytes as the parser consumes them (the run's progress).

@@ -40,6 +40,7 @@ async fn start_due_runs(indexing: &Arc<Indexing>) -> anyhow::Result<()> {
             format,
             mapping: source.mapping,
             currency: source.currency,
+            base_url: None,
             input: RunInput::Url(source.url),
             trigger: RunTrigger::Schedule,
         };

@@ -3,7 +3,7 @@
 //! scope of every query: a filter inside it, never a check after it.
 
 use octogen_core::facets::FacetKey;
-use octogen_core::url_norm::normalize_product_url;
+use octogen_core::url_norm::{normalize_product_url, structural_alias};
 use octogen_core::wire::ProductSummary;
 use octogen_core::ProductRecord;
 use octogen_search::{FacetFilter, IndexError, SearchQuery};
@@ -81,6 +81,32 @@ pub enum LookupFailure {
 pub struct LookupOutcome {
     pub record: ProductRecord,
     pub catalog: GrantedCatalog,
+    pub matched_via: MatchedVia,
+}
+
+/// Which rule of the lookup found the product. The rules are tried in this
+/// order, and the first that finds an active product in the caller's catalogs wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchedVia {
+    /// The URL as sent is the product's own URL.
+    Exact,
+    /// The URL, normalized, is the key the product is stored under.
+    NormalizedExact,
+    /// Another URL of the same product: a Shopify collection path or
+    /// `?variant=` URL (`url_norm::structural_alias`), or one of a catalog's
+    /// own alias rules (`url_alias`).
+    StructuralAlias,
+}
+
+impl MatchedVia {
+    /// The name the public API uses (`matchedVia`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedVia::Exact => "exact",
+            MatchedVia::NormalizedExact => "normalized_exact",
+            MatchedVia::StructuralAlias => "structural_alias",
+        }
+    }
 }
 
 impl Services {
@@ -137,8 +163,9 @@ impl Services {
         })
     }
 
-    /// A direct key lookup of a product page URL in the caller's catalogs
-    /// (optionally narrowed to `only`), by its normalized form.
+    /// A product page URL in the caller's catalogs (optionally narrowed to
+    /// `only`): one key lookup of its normalized form, and only when that finds
+    /// nothing, the aliases it may be (see `MatchedVia`).
     pub async fn lookup_product(
         &self,
         scope: Scope<'_>,
@@ -154,19 +181,54 @@ impl Services {
             None => scope.catalogs.iter().collect(),
         };
         let ids: Vec<String> = catalogs.iter().map(|catalog| catalog.id.clone()).collect();
-        let record = self
-            .store
-            .find_product(&ids, &normalized)
-            .await
-            .map_err(|error| LookupFailure::Internal(error.into()))?
-            .ok_or(LookupFailure::ProductNotFound)?;
+        let (record, matched_via) = match self.find_product(&ids, &normalized).await? {
+            Some(record) if record.product.url == url.trim() => (record, MatchedVia::Exact),
+            Some(record) => (record, MatchedVia::NormalizedExact),
+            None => (
+                self.find_by_alias(&ids, url, &normalized).await?.ok_or(LookupFailure::ProductNotFound)?,
+                MatchedVia::StructuralAlias,
+            ),
+        };
         let catalog = catalogs
             .into_iter()
             .find(|catalog| catalog.key == record.catalog_key)
             .cloned()
             .ok_or(LookupFailure::ProductNotFound)?;
-        Ok(LookupOutcome { record, catalog })
+        Ok(LookupOutcome { record, catalog, matched_via })
     }
+
+    /// The alias rules, in order: Shopify's structural aliases (in every
+    /// catalog), then each catalog's own rules (in that catalog only). The
+    /// rules are read only here, after the direct lookup missed.
+    async fn find_by_alias(
+        &self,
+        catalog_ids: &[String],
+        url: &str,
+        normalized: &str,
+    ) -> Result<Option<ProductRecord>, LookupFailure> {
+        if let Some(alias) = structural_alias(normalized) {
+            if let Some(record) = self.find_product(catalog_ids, &alias).await? {
+                return Ok(Some(record));
+            }
+        }
+        let catalog_rules = self.store.catalog_url_aliases(catalog_ids).await.map_err(internal_lookup_error)?;
+        for (catalog_id, rules) in catalog_rules {
+            for key in rules.iter().filter_map(|rule| rule.resolve(url)) {
+                if let Some(record) = self.find_product(std::slice::from_ref(&catalog_id), &key).await? {
+                    return Ok(Some(record));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    async fn find_product(&self, catalog_ids: &[String], key: &str) -> Result<Option<ProductRecord>, LookupFailure> {
+        self.store.find_product(catalog_ids, key).await.map_err(internal_lookup_error)
+    }
+}
+
+fn internal_lookup_error(error: octogen_store::StoreError) -> LookupFailure {
+    LookupFailure::Internal(error.into())
 }
 
 /// The catalogs a search runs over: the requested ones (each must be granted),

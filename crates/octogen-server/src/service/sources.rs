@@ -35,10 +35,7 @@ impl Services {
         if settings.interval_secs < MIN_INTERVAL_SECS {
             return Err(unprocessable("intervalSecs must be at least 60"));
         }
-        if !matches!(
-            url::Url::parse(&settings.url).map(|url| url.scheme().to_string()).as_deref(),
-            Ok("http" | "https")
-        ) {
+        if !is_http_url(&settings.url) {
             return Err(unprocessable(&format!("{:?} is not an http(s) URL", settings.url)));
         }
         let source = CatalogSource {
@@ -70,6 +67,11 @@ pub fn shown(source: CatalogSource) -> CatalogSource {
 }
 
 /// A feed format by name (`shopify`, `merchant-xml`, …), or a 422 naming the known ones.
+/// Whether `text` is an absolute http(s) URL (a feed or a store's address).
+pub fn is_http_url(text: &str) -> bool {
+    url::Url::parse(text).is_ok_and(|url| matches!(url.scheme(), "http" | "https"))
+}
+
 pub fn parse_format(name: &str) -> ApiResult<FeedFormat> {
     name.parse().map_err(|error: octogen_ingest::UnknownFormat| unprocessable(&error.to_string()))
 }

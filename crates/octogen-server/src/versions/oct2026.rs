@@ -135,7 +135,7 @@ impl ApiShape for Oct2026 {
             canonical_url: None,
             catalog_display_name: Some(outcome.catalog.display_name.clone()),
             catalog_key: Some(outcome.catalog.key.clone()),
-            matched_via: Some("normalized_exact".into()),
+            matched_via: Some(outcome.matched_via.as_str().into()),
             normalized_url: Some(outcome.record.normalized_url.clone()),
             product: ProductView::from_record(&outcome.record),
             request_id: Some(context.request_id.to_string()),
@@ -394,7 +394,10 @@ pub struct LookupResponse {
     pub canonical_url: Option<String>,
     pub catalog_display_name: Option<String>,
     pub catalog_key: Option<String>,
-    /// How the URL matched: always `normalized_exact` (the normalized URL is the key).
+    /// Which rule found the product: `exact` (the URL as sent is the product's
+    /// URL), `normalized_exact` (its normalized form is), or `structural_alias`
+    /// (a Shopify `/collections/*/products/<handle>` or `?variant=` URL, or an
+    /// alias rule of the catalog's import mapping).
     pub matched_via: Option<String>,
     pub normalized_url: Option<String>,
     pub product: ProductView,

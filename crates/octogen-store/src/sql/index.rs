@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use octogen_core::product::product_uuid;
+use octogen_core::url_alias::UrlAliasRule;
 use octogen_core::{Product, ProductRecord, Timestamp};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -254,6 +255,47 @@ impl IndexStore for SqlStore {
         }
         let row = query.fetch_optional(&self.pool).await?;
         row.as_ref().map(product_from_row).transpose()
+    }
+
+    async fn set_catalog_url_aliases(&self, catalog_key: &str, rules: &[UrlAliasRule]) -> StoreResult<()> {
+        let catalog_id = self.catalog_id(catalog_key).await?;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM catalog_url_aliases WHERE catalog_id = $1")
+            .bind(&catalog_id)
+            .execute(&mut *tx)
+            .await?;
+        if !rules.is_empty() {
+            let json = serde_json::to_string(rules).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+            sqlx::query("INSERT INTO catalog_url_aliases (catalog_id, rules) VALUES ($1, $2)")
+                .bind(&catalog_id)
+                .bind(json)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn catalog_url_aliases(&self, catalog_ids: &[String]) -> StoreResult<Vec<(String, Vec<UrlAliasRule>)>> {
+        if catalog_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT catalog_id, rules FROM catalog_url_aliases WHERE catalog_id IN ({}) ORDER BY catalog_id",
+            placeholders(self.backend, 1, catalog_ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in catalog_ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let rules: String = row.try_get("rules")?;
+                let rules = serde_json::from_str(&rules).map_err(|error| StoreError::Corrupt(error.to_string()))?;
+                Ok((row.try_get("catalog_id")?, rules))
+            })
+            .collect()
     }
 
     async fn set_catalog_source(&self, catalog_key: &str, source: Option<CatalogSource>) -> StoreResult<()> {

@@ -232,11 +232,13 @@ fn print_catalogs(catalogs: &Value) {
         .into_iter()
         .flatten()
         .map(|catalog| {
+            let status = if catalog["isActive"].as_bool() == Some(false) { "inactive" } else { "active" };
             vec![
                 output::text(catalog, "key"),
                 output::text(catalog, "displayName"),
+                status.into(),
                 output::text(catalog, "productCount"),
-                output::text(catalog, "lastIndexedAt"),
+                last_run(&catalog["lastRun"]),
                 output::text(catalog, "sourceBaseUrl"),
             ]
         })
@@ -244,6 +246,15 @@ fn print_catalogs(catalogs: &Value) {
     if rows.is_empty() {
         println!("No catalogs yet. Create one with: octogen admin catalog create --key KEY --name NAME");
     } else {
-        output::table(&["KEY", "NAME", "PRODUCTS", "LAST INDEXED", "SOURCE"], &rows);
+        output::table(&["KEY", "NAME", "STATUS", "PRODUCTS", "LAST RUN", "SOURCE"], &rows);
     }
+}
+
+/// A catalog's latest index run: its outcome and when (finished, else created); "never" without one.
+fn last_run(run: &Value) -> String {
+    if run.is_null() {
+        return "never".into();
+    }
+    let at = if run["finishedAt"].is_null() { output::text(run, "createdAt") } else { output::text(run, "finishedAt") };
+    format!("{} {at}", output::text(run, "status"))
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
@@ -13,20 +13,50 @@ use crate::cli_error::{CliError, CliResult, ExitClass};
 use crate::output;
 use crate::Connection;
 
+/// The feed formats (an unknown one is a usage error, before anything is sent).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FeedFormatArg {
+    /// Shopify products.json (storefront) or an Admin API export.
+    Shopify,
+    /// Google Merchant Center RSS/Atom with the g: namespace.
+    MerchantXml,
+    /// Google Merchant Center tab-separated.
+    MerchantTsv,
+    /// schema.org Product JSON-LD in HTML pages.
+    Jsonld,
+    /// CSV with a TOML column mapping (--mapping).
+    Csv,
+}
+
+impl FeedFormatArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            FeedFormatArg::Shopify => "shopify",
+            FeedFormatArg::MerchantXml => "merchant-xml",
+            FeedFormatArg::MerchantTsv => "merchant-tsv",
+            FeedFormatArg::Jsonld => "jsonld",
+            FeedFormatArg::Csv => "csv",
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct ImportArgs {
     /// The catalog to import into.
     #[arg(long)]
     catalog: String,
-    /// shopify | merchant-xml | merchant-tsv | jsonld | csv
-    #[arg(long)]
-    format: String,
+    #[arg(long, value_enum)]
+    format: FeedFormatArg,
     /// Column mapping (TOML) for the csv format.
     #[arg(long)]
     mapping: Option<PathBuf>,
     /// ISO 4217 currency for feeds whose prices carry none (e.g. Shopify exports).
     #[arg(long)]
     currency: Option<String>,
+    /// The store's URL, e.g. https://shop.example: Shopify product URLs are built from it
+    /// (default: the catalog's source URL, else the feed URL's origin).
+    #[arg(long)]
+    base_url: Option<String>,
     /// Return as soon as the run has started instead of waiting for its report.
     #[arg(long)]
     no_wait: bool,
@@ -38,14 +68,26 @@ const POLL: Duration = Duration::from_millis(200);
 
 pub async fn import(connection: &Connection, args: ImportArgs) -> CliResult {
     let client = connection.admin_client()?;
-    let mapping = match &args.mapping {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
-            CliError::new(ExitClass::Invalid, format!("cannot read the mapping file {}: {error}", path.display()))
-        })?),
-        None => None,
-    };
-    let mut request = json!({"format": args.format, "mapping": mapping, "currency": args.currency});
-    if args.feed.starts_with("http://") || args.feed.starts_with("https://") {
+    let mapping = read_mapping(args.mapping.as_deref())?;
+    let from_url = args.feed.starts_with("http://") || args.feed.starts_with("https://");
+    // Refused before a possibly large upload: a missing catalog, or a Shopify
+    // file with no URL to build its product URLs from.
+    let catalog = existing_catalog(&client, &args.catalog).await?;
+    let needs_base_url = matches!(args.format, FeedFormatArg::Shopify) && !from_url;
+    if needs_base_url && args.base_url.is_none() && catalog["sourceBaseUrl"].is_null() {
+        return Err(CliError::new(
+            ExitClass::Invalid,
+            format!(
+                "catalog {} has no source URL to build Shopify product URLs from: add --base-url with the store's URL \
+                 (e.g. --base-url https://shop.example)",
+                args.catalog
+            ),
+        ));
+    }
+    let mut request = json!({
+        "format": args.format.as_str(), "mapping": mapping, "currency": args.currency, "baseUrl": args.base_url
+    });
+    if from_url {
         request["url"] = json!(args.feed);
     } else {
         let path = Path::new(&args.feed);
@@ -67,17 +109,43 @@ pub async fn import(connection: &Connection, args: ImportArgs) -> CliResult {
     } else {
         print_report(&run, started.elapsed());
     }
+    // Warnings go to stderr in both modes: a script reading --json still shows them to its operator.
+    for warning in run["report"]["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
+    }
     match run["status"].as_str() {
         Some("succeeded") => Ok(()),
+        // The reason is printed once, as the command's error line.
         _ => Err(CliError::failure(format!("the import failed: {}", output::text(&run, "error")))),
     }
+}
+
+fn read_mapping(path: Option<&Path>) -> CliResult<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    std::fs::read_to_string(path).map(Some).map_err(|error| {
+        CliError::new(ExitClass::Invalid, format!("cannot read the mapping file {}: {error}", path.display()))
+    })
+}
+
+/// The catalog as the operator API lists it, or a not-found error that says how to create it.
+async fn existing_catalog(client: &AdminClient, key: &str) -> CliResult<Value> {
+    let catalogs = client.get("/catalogs").await?;
+    catalogs.as_array().into_iter().flatten().find(|catalog| catalog["key"] == key).cloned().ok_or_else(|| {
+        CliError::new(
+            ExitClass::NotFound,
+            format!(
+                "catalog {key} not found; create it first: octogen admin catalog create --key {key} --name NAME \
+                 --source-url https://shop.example"
+            ),
+        )
+    })
 }
 
 async fn upload_with_progress(client: &AdminClient, path: &Path, quiet: bool) -> CliResult<Value> {
     let size = std::fs::metadata(path)
         .map_err(|error| CliError::new(ExitClass::Invalid, format!("cannot read {}: {error}", path.display())))?
         .len();
-    let bar = bar(quiet, size, "uploading");
+    let bar = bar(quiet, Some(size), "uploading");
     let progress = bar.clone();
     let upload = client.upload(path, move |sent| progress.set_position(sent)).await;
     bar.finish_and_clear();
@@ -85,16 +153,20 @@ async fn upload_with_progress(client: &AdminClient, path: &Path, quiet: bool) ->
 }
 
 /// Polls the run until it has finished and, when it succeeded, until search reflects it.
+/// The bar counts bytes only while the feed is read and its size is known; the
+/// phases around that show a spinner and what is happening (never "0 B/0 B").
 async fn wait_for_run(client: &AdminClient, run_id: &str, quiet: bool) -> CliResult<Value> {
-    let bar = bar(quiet, 0, "waiting");
+    let bar = bar(quiet, None, "waiting");
     loop {
         let run = client.get(&format!("/runs/{run_id}")).await?;
         let status = run["status"].as_str().unwrap_or_default();
         let counts = &run["counts"];
+        let total = run["bytesTotal"].as_u64().filter(|total| *total > 0);
+        bar.set_style(style(if status == "running" { total } else { None }));
         match status {
             "queued" => bar.set_message("waiting for the previous run of this catalog"),
             "running" => {
-                if let Some(total) = run["bytesTotal"].as_u64() {
+                if let Some(total) = total {
                     bar.set_length(total);
                 }
                 bar.set_position(run["bytesRead"].as_u64().unwrap_or(0));
@@ -116,18 +188,28 @@ async fn wait_for_run(client: &AdminClient, run_id: &str, quiet: bool) -> CliRes
     }
 }
 
-fn bar(hidden: bool, length: u64, message: &'static str) -> ProgressBar {
+/// A progress bar of `length` bytes, or a spinner when the length is not known.
+fn bar(hidden: bool, length: Option<u64>, message: &'static str) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(length);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = ProgressBar::new(length.unwrap_or(0));
+    bar.set_style(style(length.filter(|length| *length > 0)));
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// Bytes against a known, non-zero total; else only a spinner and the message.
+fn progress_template(total: Option<u64>) -> &'static str {
+    match total {
+        Some(_) => "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        None => "{spinner} [{elapsed_precise}] {msg}",
+    }
+}
+
+fn style(total: Option<u64>) -> ProgressStyle {
+    ProgressStyle::with_template(progress_template(total)).unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn print_report(run: &Value, elapsed: Duration) {
@@ -150,9 +232,6 @@ fn print_report(run: &Value, elapsed: Duration) {
         count("deactivated"),
         count("skipped")
     );
-    if let Some(error) = run["error"].as_str() {
-        println!("  error: {error}");
-    }
     let skipped = run["report"]["skipped"].as_array().cloned().unwrap_or_default();
     if !skipped.is_empty() {
         println!("  skipped records:");
@@ -173,9 +252,8 @@ pub struct SourceArgs {
     /// The feed URL (a Shopify store URL is paged through products.json).
     #[arg(long)]
     url: String,
-    /// shopify | merchant-xml | merchant-tsv | jsonld | csv
-    #[arg(long)]
-    format: String,
+    #[arg(long, value_enum)]
+    format: FeedFormatArg,
     /// How often to re-import: e.g. 30m, 6h, 1d (at least 1m).
     #[arg(long)]
     every: String,
@@ -189,14 +267,10 @@ pub struct SourceArgs {
 
 pub async fn set_source(client: &AdminClient, json_output: bool, args: SourceArgs) -> CliResult {
     let interval = crate::duration::parse_seconds(&args.every, "interval")?;
-    let mapping = match &args.mapping {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|error| {
-            CliError::new(ExitClass::Invalid, format!("cannot read the mapping file {}: {error}", path.display()))
-        })?),
-        None => None,
-    };
+    let mapping = read_mapping(args.mapping.as_deref())?;
     let body = json!({
-        "url": args.url, "format": args.format, "mapping": mapping, "currency": args.currency, "intervalSecs": interval
+        "url": args.url, "format": args.format.as_str(), "mapping": mapping, "currency": args.currency,
+        "intervalSecs": interval
     });
     let source = client.put_json(&format!("/catalogs/{}/source", args.key), body).await?;
     crate::commands::admin::report(json_output, &source, || {
@@ -268,5 +342,25 @@ pub async fn reindex(client: &AdminClient, json_output: bool, catalog: Option<St
                 return Err(CliError::failure(format!("the reindex failed: {}", output::text(&job, "error"))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_shown_only_against_a_known_total() {
+        // Between phases (queued, making searchable) and for an empty or unsized
+        // feed there is no total: "0 B/0 B" would be noise.
+        assert!(!progress_template(None).contains("bytes"));
+        assert!(progress_template(Some(1024)).contains("{bytes}/{total_bytes}"));
+    }
+
+    #[test]
+    fn intervals() {
+        assert_eq!(parse_interval("90s").unwrap(), 90);
+        assert_eq!(parse_interval("6h").unwrap(), 21_600);
+        assert!(parse_interval("6 hours").is_err());
     }
 }

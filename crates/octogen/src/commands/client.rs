@@ -7,7 +7,7 @@
 use clap::Args;
 use futures_util::TryStreamExt;
 use octogen_client::{
-    ApiErrorKind, Client, Error, LookupResult, MerchantCatalogSummary, MerchantProductListItem, SearchPage,
+    ApiErrorKind, Client, Error, LookupResult, MerchantCatalogSummary, MerchantProductListItem, RetryPolicy, SearchPage,
 };
 
 use crate::cli_error::{CliError, CliResult, ExitClass};
@@ -21,6 +21,9 @@ pub struct ApiArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Fail at once (exit 7 when rate limited) instead of waiting and retrying.
+    #[arg(long)]
+    no_retry: bool,
 }
 
 #[derive(Args)]
@@ -77,11 +80,26 @@ fn parse_facet(text: &str) -> Result<(String, String), String> {
 }
 
 fn client(api: &ApiArgs) -> CliResult<Client> {
-    Client::builder()
+    let mut builder = Client::builder()
         .base_url(&api.base_url)
         .user_agent(format!("octogen-cli/{}", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(cli_error)
+        .on_retry(|failure, wait| eprintln!("{}", retry_notice(failure, wait)));
+    if api.no_retry {
+        builder = builder.retry_policy(RetryPolicy::none());
+    }
+    builder.build().map_err(cli_error)
+}
+
+/// What the client waits for, on stderr, so a wait is never silent.
+fn retry_notice(failure: &Error, wait: std::time::Duration) -> String {
+    // Whole seconds (the jitter added to a Retry-After is noise here), never "0 s".
+    let seconds = wait.as_secs_f64().round().max(1.0) as u64;
+    let reason = match failure {
+        Error::Api(api) if api.kind == ApiErrorKind::RateLimited => "rate limited".to_string(),
+        Error::Api(api) => format!("the server answered HTTP {}", api.status),
+        _ => "cannot reach the server".to_string(),
+    };
+    format!("{reason}, retrying in {seconds} s (--no-retry to fail at once)")
 }
 
 /// One line and an exit code for every client failure.

@@ -173,58 +173,265 @@ async fn assert_last_used_is_recorded(app: &TestApp, org: &str, full_key: &str) 
     panic!("lastUsedAt was never recorded for {key_id}");
 }
 
-/// The README's first command: `demo` prints a key that works, the curl lines, and how to go on
-/// (the client CLI, operator commands, the portal).
-#[tokio::test]
-async fn demo_prints_a_working_key_and_the_next_steps() {
-    use tokio::io::AsyncBufReadExt;
-    let dir = tempfile::tempdir().unwrap();
-    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
-    let mut printed = String::new();
-    let read_until_ready = async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            printed.push_str(&line);
-            printed.push('\n');
-            if line.starts_with("Press Ctrl-C") {
-                return;
+/// A running `octogen demo` and what it printed up to "Press Ctrl-C".
+pub struct Demo {
+    pub printed: String,
+    pub dir: tempfile::TempDir,
+    _process: tokio::process::Child,
+}
+
+impl Demo {
+    /// Starts `octogen demo ARGS` in a fresh directory with only PATH, HOME and
+    /// `env` in its environment, and waits until it is ready.
+    pub async fn start(args: &[&str], env: &[(&str, &str)]) -> Demo {
+        use tokio::io::AsyncBufReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .arg("demo")
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(clean_env())
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let read_until_ready = async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                printed.push_str(&line);
+                printed.push('\n');
+                if line.starts_with("Press Ctrl-C") {
+                    return;
+                }
             }
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(60), read_until_ready).await.expect("the demo starts");
-    let word_after = |marker: &str| {
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), read_until_ready).await.expect("the demo starts");
+        assert!(printed.contains("Press Ctrl-C"), "the demo stopped early: {printed}");
+        Demo { printed, dir, _process: process }
+    }
+
+    /// The first word after `marker` in what the demo printed.
+    pub fn word_after(&self, marker: &str) -> String {
+        let printed = &self.printed;
         let start = printed.find(marker).unwrap_or_else(|| panic!("{marker:?} in {printed}")) + marker.len();
         printed[start..].split_whitespace().next().unwrap().trim_end_matches('/').to_string()
-    };
-    let key = word_after("API key (shown once):");
-    let base = word_after("Octogen demo is running at");
-    let catalogs = reqwest::Client::new().get(format!("{base}/v1/catalogs")).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(catalogs.status(), 200);
-    assert!(catalogs.text().await.unwrap().contains("\"northwind\""));
-    assert!(printed.contains(&format!("curl -H \"Authorization: Bearer {key}\" {base}/v1/catalogs")), "{printed}");
-    for next_step in
-        [format!("OCTO_BASE_URL={base} OCTO_API_KEY={key} "), "admin org list".into(), format!("{base}/login")]
-    {
-        assert!(printed.contains(&next_step), "{next_step:?} in {printed}");
     }
-    // The printed client command works as printed (here with the test's binary).
-    let search = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
-        .args(["search", "fleece hoodie"])
-        .env("OCTO_BASE_URL", &base)
-        .env("OCTO_API_KEY", &key)
-        .output()
-        .await
-        .unwrap();
-    assert!(search.status.success(), "{}", stderr(&search));
-    assert!(stdout(&search).contains("Trail Fleece Hoodie"), "{}", stdout(&search));
-    assert!(dir.path().join("octogen-data/admin-token").exists());
+
+    pub fn key(&self) -> String {
+        self.word_after("API key (shown once):")
+    }
+
+    pub fn base(&self) -> String {
+        self.word_after("Octogen demo is running at")
+    }
+
+    /// The commands printed under "Try it", continuation lines joined.
+    pub fn commands(&self) -> Vec<String> {
+        let block = self.printed.split("Try it").nth(1).expect("a \"Try it\" block");
+        let mut commands = Vec::new();
+        let mut pending = String::new();
+        for line in block.lines().skip(1).skip_while(|line| line.is_empty()).take_while(|line| !line.is_empty()) {
+            pending.push_str(line.trim());
+            match pending.strip_suffix('\\') {
+                Some(continued) => pending = format!("{} ", continued.trim_end()),
+                None => commands.push(std::mem::take(&mut pending)),
+            }
+        }
+        commands
+    }
+
+    /// Runs `command` as printed with `sh -c` in the demo's directory, in an environment
+    /// with only PATH and HOME; `stdin` is its input (a password, for `user create`).
+    pub async fn run_verbatim(&self, command: &str, stdin: &str) -> std::process::Output {
+        use tokio::io::AsyncWriteExt;
+        let mut shell = tokio::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(self.dir.path())
+            .env_clear()
+            .envs(clean_env())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = shell.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        shell.wait_with_output().await.unwrap()
+    }
+}
+
+/// PATH and HOME, and nothing else of this process's environment.
+fn clean_env() -> Vec<(String, String)> {
+    ["PATH", "HOME"].iter().filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?))).collect()
+}
+
+/// Issue 17.3: every command the demo prints works verbatim in a fresh shell — which
+/// has no `octogen` on PATH and none of the demo's settings — also on a non-default address.
+#[tokio::test]
+async fn every_command_the_demo_prints_runs_verbatim_in_a_clean_shell() {
+    let demo = Demo::start(&["--listen", "127.0.0.1:0"], &[]).await;
+    let (key, base) = (demo.key(), demo.base());
+    assert_ne!(base, "http://127.0.0.1:8080");
+    let commands = demo.commands();
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    let expectations = [
+        ("/v1/catalogs", "\"northwind\""),
+        ("/v1/products/search", "Trail Fleece Hoodie"),
+        (" search ", "Trail Fleece Hoodie"),
+        ("admin org list", "Demo Partner"),
+        ("admin user create", "you@example.com"),
+    ];
+    for (marker, expected) in expectations {
+        let command = commands.iter().find(|command| command.contains(marker)).unwrap_or_else(|| panic!("{marker}"));
+        assert!(!command.starts_with("octogen "), "octogen is not on PATH after set-up: {command}");
+        let output = demo.run_verbatim(command, "a-demo-operator-password\n").await;
+        assert!(output.status.success(), "{command}\nstdout: {}\nstderr: {}", stdout(&output), stderr(&output));
+        assert!(stdout(&output).contains(expected), "{command}: {}", stdout(&output));
+    }
+    for command in commands.iter().filter(|command| command.contains(" admin ")) {
+        assert!(command.contains(&format!("OCTOGEN_SERVER={base} ")), "{command}");
+    }
+    assert!(commands.iter().any(|command| command.contains(&format!("OCTO_BASE_URL={base} OCTO_API_KEY={key} "))));
+    assert!(demo.printed.contains(&format!("{base}/login")), "{}", demo.printed);
+    assert!(demo.dir.path().join("octogen-data/admin-token").exists());
+}
+
+/// Issue 17.4: the demo takes its address and data directory from `OCTOGEN_LISTEN` /
+/// `OCTOGEN_DATA_DIR` and from a `--config` file, like `serve`, and its printed operator
+/// commands point at them.
+#[tokio::test]
+async fn the_demo_honours_every_documented_way_to_set_its_address() {
+    let from_env = Demo::start(&[], &[("OCTOGEN_LISTEN", "127.0.0.1:0"), ("OCTOGEN_DATA_DIR", "state")]).await;
+    let config = tempfile::tempdir().unwrap();
+    let file = config.path().join("octogen.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\ndata_dir = \"from-file\"\n").unwrap();
+    let from_file = Demo::start(&["--config", file.to_str().unwrap()], &[]).await;
+    for (demo, data_dir) in [(&from_env, "state"), (&from_file, "from-file")] {
+        let base = demo.base();
+        assert_ne!(base, "http://127.0.0.1:8080", "{}", demo.printed);
+        assert!(demo.dir.path().join(data_dir).join("admin-token").exists(), "{}", demo.printed);
+        let org_list = demo.commands().into_iter().find(|command| command.contains("admin org list")).unwrap();
+        assert!(org_list.contains(&format!("OCTOGEN_SERVER={base} OCTOGEN_DATA_DIR={data_dir} ")), "{org_list}");
+        let output = demo.run_verbatim(&org_list, "").await;
+        assert!(output.status.success(), "{org_list}: {}", stderr(&output));
+    }
+}
+
+/// Issue 17.4: a busy port's error names the ways to choose another address.
+#[tokio::test]
+async fn a_busy_port_names_the_ways_to_choose_another_address() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    for (args, env) in [
+        (vec!["demo", "--listen", address.as_str()], vec![]),
+        (vec!["demo"], vec![("OCTOGEN_LISTEN", address.as_str())]),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(clean_env())
+            .envs(env)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let err = stderr(&output);
+        let line = err.lines().find(|line| line.starts_with("error: ")).unwrap_or_else(|| panic!("{err}"));
+        assert!(line.contains(&address) && line.contains("--listen") && line.contains("OCTOGEN_LISTEN"), "{line}");
+    }
+}
+
+/// Issue 17.5: a refused operator token is not reported as a missing one, and the
+/// message says where the CLI took it from.
+#[tokio::test]
+async fn a_refused_operator_token_names_where_it_came_from() {
+    let app = TestApp::spawn().await;
+    let run = |env: Vec<(&'static str, String)>, extra: Vec<&'static str>| {
+        let base = app.base.clone();
+        let dir = app.data_dir.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+                .args(["admin", "org", "list"])
+                .args(extra)
+                .current_dir(dir)
+                .env_clear()
+                .envs(clean_env())
+                .env("OCTOGEN_SERVER", base)
+                .envs(env)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let wrong = "octo_admin_wrongwrongwrongwrongwrong".to_string();
+    let missing = run(vec![], vec![]).await;
+    assert_eq!(missing.status.code(), Some(4));
+    assert!(stderr(&missing).contains("no operator token: set OCTOGEN_ADMIN_TOKEN"), "{}", stderr(&missing));
+
+    std::fs::create_dir_all(app.data_dir.path().join("octogen-data")).unwrap();
+    std::fs::write(app.data_dir.path().join("octogen-data/admin-token"), &wrong).unwrap();
+    let cases = [
+        (run(vec![("OCTOGEN_ADMIN_TOKEN", wrong.clone())], vec![]).await, "(from OCTOGEN_ADMIN_TOKEN)"),
+        (run(vec![], vec![]).await, "(from octogen-data/admin-token)"),
+        (run(vec![], vec!["--admin-token", "octo_admin_wrongwrongwrongwrongwrong"]).await, "(from --admin-token)"),
+    ];
+    for (output, source) in cases {
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(4), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("error: the operator token was not accepted by {} {source}", app.base)),
+            "{err}"
+        );
+        assert!(!err.contains(&wrong), "the token itself is never shown: {err}");
+    }
+    // The right token, from any of the three places, works.
+    std::fs::write(app.data_dir.path().join("octogen-data/admin-token"), &app.admin_token).unwrap();
+    assert!(run(vec![], vec![]).await.status.success());
+}
+
+/// Issue 17.8: `admin catalog list` shows each catalog's status, product count and last run.
+#[tokio::test]
+async fn catalog_list_shows_status_products_and_last_run() {
+    let app = TestApp::spawn().await;
+    app.partner_with_northwind("northwind").await;
+    app.create_catalog("empty").await;
+    app.create_catalog("retired").await;
+    let failed = app.import("retired", "shopify", br#"{"products": []}"#, serde_json::json!({"currency": "USD"})).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(app.cli(&["admin", "catalog", "deactivate", "retired"]).await.status.success());
+
+    let listed = stdout(&app.cli(&["admin", "catalog", "list"]).await);
+    let lines: Vec<&str> = listed.lines().collect();
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["KEY", "NAME", "STATUS", "PRODUCTS", "LAST", "RUN", "SOURCE"], "{listed}");
+    let row = |key: &str| {
+        lines
+            .iter()
+            .find(|line| line.starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("{key} in {listed}"))
+            .to_string()
+    };
+    let northwind = row("northwind");
+    assert!(
+        northwind.contains(" active ") && northwind.contains(" 24 ") && northwind.contains(" succeeded 20"),
+        "{northwind}"
+    );
+    assert!(row("empty").contains(" active ") && row("empty").contains(" never "), "{listed}");
+    assert!(row("retired").contains(" inactive ") && row("retired").contains(" failed 20"), "{listed}");
+
+    let catalogs = json(&app.cli(&["admin", "catalog", "list", "--json"]).await);
+    let retired = catalogs.as_array().unwrap().iter().find(|catalog| catalog["key"] == "retired").unwrap();
+    assert_eq!(retired["isActive"], false);
+    assert_eq!(retired["lastRun"]["status"], "failed");
+    assert!(retired["lastRun"]["error"].as_str().unwrap().contains("no valid product"), "{retired}");
 }
 
 #[tokio::test]

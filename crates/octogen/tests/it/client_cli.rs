@@ -29,12 +29,15 @@ fn json_out(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|error| panic!("{error}: {}", stdout(output)))
 }
 
-/// Asserts a failure: the exit code, and one `error:` line on stderr containing `needle`.
+/// Asserts a failure: the exit code, and one `error:` line on stderr containing
+/// `needle`, after the notices of any retries.
 fn assert_failure(output: &Output, code: i32, needle: &str) {
     let err = stderr(output);
     assert_eq!(output.status.code(), Some(code), "stdout: {}\nstderr: {err}", stdout(output));
-    assert_eq!(err.lines().count(), 1, "one line: {err}");
-    assert!(err.starts_with("error: ") && err.contains(needle), "{err}");
+    let (last, notices) =
+        err.trim_end().lines().collect::<Vec<_>>().split_last().map(|(l, n)| (*l, n.to_vec())).unwrap();
+    assert!(notices.iter().all(|line| line.contains(", retrying in ")), "one error line after retry notices: {err}");
+    assert!(last.starts_with("error: ") && last.contains(needle), "{err}");
 }
 
 #[tokio::test]
@@ -277,4 +280,99 @@ async fn rate_limits_and_server_errors_have_their_exit_codes() {
     let base = failing_peer(503, "0").await;
     let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["catalogs"]).await;
     assert_failure(&output, 8, "503");
+}
+
+/// Issue 17.7: the wait for a rate limit is announced on stderr (never 30 s of
+/// silence), and `--no-retry` exits 7 at once.
+#[tokio::test]
+async fn waiting_out_a_rate_limit_is_announced_and_no_retry_fails_at_once() {
+    let key =
+        format!("octo_live_{}_{}", "00000000000000000000000000000000", "exit-code-test-key-not-a-secret-000000000");
+    let base = failing_peer(429, "1").await;
+    let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["catalogs"]).await;
+    assert_failure(&output, 7, "rate_limit_exceeded");
+    let err = stderr(&output);
+    let notices = err.lines().filter(|line| *line == "rate limited, retrying in 1 s (--no-retry to fail at once)");
+    assert_eq!(notices.count(), 2, "one notice before each retry: {err}");
+
+    let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["search", "hoodie", "--no-retry"]).await;
+    assert_failure(&output, 7, "rate_limit_exceeded");
+    assert_eq!(stderr(&output).lines().count(), 1, "no retries: {}", stderr(&output));
+
+    let base = failing_peer(503, "0").await;
+    let output = octogen(&base, &[("OCTO_API_KEY", &key)], &["catalogs"]).await;
+    assert_failure(&output, 8, "503");
+    assert!(stderr(&output).contains("the server answered HTTP 503, retrying in 1 s"), "{}", stderr(&output));
+}
+
+/// Issue 17.9: when the reader of the output goes away (`octogen … | head -1`), the
+/// command ends quietly with status 0 instead of panicking (exit 101).
+#[tokio::test]
+async fn a_closed_output_pipe_ends_the_command_quietly() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.partner_with_northwind("northwind").await;
+    let commands: [&[&str]; 4] = [
+        &["search", "--limit", "100"],
+        &["catalogs", "--json"],
+        &["admin", "org", "list"],
+        &["admin", "catalog", "list"],
+    ];
+    for args in commands {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"))
+            .args(args)
+            .env("OCTO_BASE_URL", &app.base)
+            .env("OCTO_API_KEY", &key)
+            .env("OCTOGEN_SERVER", &app.base)
+            .env("OCTOGEN_ADMIN_TOKEN", &app.admin_token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the command writes anything.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().await.unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output), "", "{args:?}");
+    }
+    // Through a shell, as in the issue: the first line arrives and nothing else is said.
+    let piped = tokio::process::Command::new("sh")
+        .args(["-c", &format!("{} search --limit 100 | head -1", env!("CARGO_BIN_EXE_octogen"))])
+        .env("OCTO_BASE_URL", &app.base)
+        .env("OCTO_API_KEY", &key)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(stdout(&piped).lines().collect::<Vec<_>>().len(), 1);
+    assert!(stdout(&piped).starts_with("TITLE"), "{}", stdout(&piped));
+    assert!(!stderr(&piped).contains("panicked"), "{}", stderr(&piped));
+}
+
+/// Issue 17.9: tables fit the width (`COLUMNS`, else a terminal's, else 120 columns),
+/// cutting text with "…"; `--json` keeps every value whole.
+#[tokio::test]
+async fn tables_fit_the_width_and_json_keeps_everything() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.partner_with_northwind("northwind").await;
+    let search = |columns: Option<&'static str>, extra: &'static [&'static str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_octogen"));
+        command.args(["search", "hoodie"]).args(extra).env("OCTO_BASE_URL", &app.base).env("OCTO_API_KEY", &key);
+        match columns {
+            Some(columns) => command.env("COLUMNS", columns),
+            None => command.env_remove("COLUMNS"),
+        };
+        async move { command.output().await.unwrap() }
+    };
+    for (columns, width) in [(Some("60"), 60), (Some("90"), 90), (None, 120)] {
+        let output = search(columns, &[]).await;
+        let text = stdout(&output);
+        for line in text.lines() {
+            assert!(line.chars().count() <= width, "{columns:?}: {line:?} is wider than {width}");
+        }
+        if width < 120 {
+            assert!(text.contains('…'), "cut cells end in an ellipsis: {text}");
+        }
+    }
+    let page = json_out(&search(Some("60"), &["--json"]).await);
+    let url = page["items"][0]["productUrl"].as_str().unwrap();
+    assert!(url.starts_with("https://northwind.example/products/") && url.len() > 40, "{url}");
 }

@@ -701,3 +701,151 @@ async fn feed_url_credentials_never_show_in_reports_responses_or_logs() {
     assert!(logs.contains("index run"), "the runs are logged");
     assert!(!leaks(&logs), "the log repeats a credential");
 }
+
+/// Writes the sample feed into the app's directory; returns its path.
+fn northwind_file(app: &TestApp) -> String {
+    let path = app.data_dir.path().join("northwind-products.json");
+    std::fs::write(&path, NORTHWIND).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Issue 17.6: an import into a missing catalog says how to create it, before uploading anything.
+#[tokio::test]
+async fn importing_into_a_missing_catalog_says_how_to_create_it() {
+    let app = TestApp::spawn().await;
+    let feed = northwind_file(&app);
+    let output =
+        app.cli(&["catalog", "import", "--catalog", "nope", "--format", "shopify", "--currency", "USD", &feed]).await;
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: catalog nope not found; create it first: octogen admin catalog create --key nope"),
+        "{err}"
+    );
+    let uploads = std::fs::read_dir(app.data_dir.path().join("uploads")).map(|dir| dir.count()).unwrap_or(0);
+    assert_eq!(uploads, 0, "nothing was uploaded");
+}
+
+/// Issue 17.6: a Shopify file needs the store's URL for its product URLs; a catalog
+/// without a source URL gets it from `--base-url`, and the error says so.
+#[tokio::test]
+async fn a_shopify_import_takes_the_store_url_from_base_url() {
+    let app = TestApp::spawn().await;
+    let created = app.cli(&["admin", "catalog", "create", "--key", "bare", "--name", "No Source"]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let feed = northwind_file(&app);
+    let import = ["catalog", "import", "--catalog", "bare", "--format", "shopify", "--currency", "USD"];
+
+    let refused = app.cli(&[&import[..], &[&feed]].concat()).await;
+    assert_eq!(refused.status.code(), Some(6), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("has no source URL") && stderr(&refused).contains("--base-url"),
+        "{}",
+        stderr(&refused)
+    );
+    // The operator API refuses it up front too (and says what to send).
+    let upload = app.upload(NORTHWIND).await;
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            "/catalogs/bare/imports",
+            Some(json!({"format": "shopify", "upload": upload["upload"], "currency": "USD"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("baseUrl"), "{body}");
+    let (status, body) = app
+        .admin(
+            reqwest::Method::POST,
+            "/catalogs/bare/imports",
+            Some(json!({"format": "shopify", "upload": app.upload(NORTHWIND).await["upload"], "baseUrl": "ftp://x"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("not an http(s) URL"), "{body}");
+
+    let run = run_json(
+        &app.cli(&[&import[..], &["--base-url", "https://northwind.example/", "--json", &feed]].concat()).await,
+    );
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let org = app.partner("Bare partner").await;
+    app.grant(&org, "bare").await;
+    let key = app.mint_key(&org).await.key;
+    let (status, found) = app.lookup(&key, json!({"url": "https://northwind.example/products/trail-hoodie"})).await;
+    assert_eq!(status, 200, "product URLs are built from --base-url: {found}");
+}
+
+/// Issue 17.6: prices without a currency are not stored silently: the run's report
+/// and the CLI (stderr) warn, and `--currency` fixes it.
+#[tokio::test]
+async fn an_import_without_any_currency_warns() {
+    let app = TestApp::spawn().await;
+    app.create_catalog("northwind").await;
+    let feed = northwind_file(&app);
+    let import = ["catalog", "import", "--catalog", "northwind", "--format", "shopify"];
+    for json_flag in [&[][..], &["--json"]] {
+        let output = app.cli(&[&import[..], json_flag, &[&feed]].concat()).await;
+        assert!(output.status.success(), "{}", stderr(&output));
+        let err = stderr(&output);
+        assert!(
+            err.contains("warning: 24 of 24 products have a price but no currency") && err.contains("--currency"),
+            "{err}"
+        );
+        if !json_flag.is_empty() {
+            let run = run_json(&output);
+            assert!(run["report"]["warnings"][0].as_str().unwrap().contains("no currency"), "{run}");
+        }
+    }
+    let output = app.cli(&[&import[..], &["--currency", "USD", &feed]].concat()).await;
+    assert!(output.status.success());
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+/// Issue 17.9: an unknown `--format` is a usage error (exit 2) naming the formats, and a
+/// failed import states its reason once.
+#[tokio::test]
+async fn import_usage_errors_and_failures_are_reported_once() {
+    let app = TestApp::spawn().await;
+    app.create_catalog("northwind").await;
+    let feed = northwind_file(&app);
+    let xml = app.cli(&["catalog", "import", "--catalog", "northwind", "--format", "xml", &feed]).await;
+    assert_eq!(xml.status.code(), Some(2), "{}", stderr(&xml));
+    assert!(stderr(&xml).contains("xml") && stderr(&xml).contains("merchant-xml"), "{}", stderr(&xml));
+    let source = app
+        .cli(&[
+            "admin",
+            "catalog",
+            "set-source",
+            "northwind",
+            "--url",
+            "https://x.example",
+            "--format",
+            "xml",
+            "--every",
+            "1h",
+        ])
+        .await;
+    assert_eq!(source.status.code(), Some(2), "{}", stderr(&source));
+
+    let empty = app.data_dir.path().join("empty.json");
+    std::fs::write(&empty, r#"{"products": []}"#).unwrap();
+    let failed = app
+        .cli(&[
+            "catalog",
+            "import",
+            "--catalog",
+            "northwind",
+            "--format",
+            "shopify",
+            "--currency",
+            "USD",
+            empty.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(failed.status.code(), Some(1));
+    let everything = format!("{}{}", stdout(&failed), stderr(&failed));
+    assert_eq!(everything.matches("the feed has no valid product").count(), 1, "{everything}");
+    assert!(stdout(&failed).starts_with("Failed to import catalog northwind"), "{everything}");
+    assert!(stderr(&failed).starts_with("error: the import failed: the feed has no valid product"), "{everything}");
+}

@@ -15,6 +15,7 @@ mod multinode;
 mod oauth;
 mod operability;
 mod portal;
+mod readme;
 mod search;
 mod secrets;
 mod versions;

@@ -96,7 +96,7 @@ async fn organizations_are_pinned_and_requests_may_override() {
     .await;
     assert_eq!(status, 200, "{lookup}");
     assert_eq!(lookup["source"], "indexed");
-    assert_eq!(lookup["matchedVia"], "normalized_exact");
+    assert_eq!(lookup["matchedVia"], "exact", "the URL as sent is the product's own (lookup::matched_via_…)");
     assert_eq!(lookup["product"]["images"][0]["url"], "https://cdn.northwind.example/images/trail-hoodie-1.jpg");
     assert_eq!(lookup["product"]["primaryImage"]["width"], 1200);
     for absent in ["canonicalUrl", "resolvedUrl", "resolution", "cacheStatus", "warnings"] {

@@ -339,6 +339,7 @@ pub async fn import(
         format,
         mapping: None,
         currency: non_empty(&form.currency),
+        base_url: None,
         input: RunInput::Url(url),
         trigger: RunTrigger::Portal,
     };
