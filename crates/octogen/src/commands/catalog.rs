@@ -356,11 +356,4 @@ mod tests {
         assert!(!progress_template(None).contains("bytes"));
         assert!(progress_template(Some(1024)).contains("{bytes}/{total_bytes}"));
     }
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("90s").unwrap(), 90);
-        assert_eq!(parse_interval("6h").unwrap(), 21_600);
-        assert!(parse_interval("6 hours").is_err());
-    }
 }

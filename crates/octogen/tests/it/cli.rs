@@ -451,7 +451,7 @@ async fn keys_rotate_can_keep_the_old_key_working_for_a_while() {
 
     let human = stdout(&app.cli(&["keys", "list", "--org", &org]).await);
     assert!(human.lines().next().unwrap().contains("EXPIRES"), "{human}");
-    let old_row = human.lines().find(|line| line.contains(old_id)).unwrap();
+    let old_row = human.lines().find(|line| line.contains(old_id)).unwrap_or_else(|| panic!("{human}"));
     assert!(old_row.contains(&expires_at), "{human}");
     let listed = json(&app.cli(&["keys", "list", "--org", &org, "--json"]).await);
     let old = listed.as_array().unwrap().iter().find(|k| k["id"] == old_id).unwrap();
