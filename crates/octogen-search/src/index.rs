@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use octogen_core::wire::{ProductRecord, ProductSummary};
 use serde::{Deserialize, Serialize};
-use tantivy::schema::{Field, Value};
+use tantivy::schema::Value;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
     Term,
@@ -1024,12 +1024,12 @@ mod tests {
                         let mut after = None;
                         for _page in 0..3 {
                             let collector = |caches| RankedCollector {
-                    after,
-                    keep,
-                    title: index.fields.title,
-                    caches,
-                    cancellation: Cancellation::new(),
-                };
+                                after,
+                                keep,
+                                title: index.fields.title,
+                                caches,
+                                cancellation: Cancellation::new(),
+                            };
                             let pruned =
                                 searcher.search(tier, &collector(index.segment_caches.clone())).expect("search");
                             // No pruning and no cached id bytes: every match is scored and compared in full.

@@ -130,7 +130,9 @@ impl SearchQuery {
             return Err(IndexError::InvalidQuery(format!("limit must be 1..={MAX_LIMIT}, got {}", self.limit)));
         }
         if self.text.as_deref().is_some_and(|text| text.chars().count() > MAX_QUERY_CHARS) {
-            return Err(IndexError::InvalidQuery(format!("the query text is longer than {MAX_QUERY_CHARS} characters")));
+            return Err(IndexError::InvalidQuery(format!(
+                "the query text is longer than {MAX_QUERY_CHARS} characters"
+            )));
         }
         for bound in [self.price_min, self.price_max].into_iter().flatten() {
             if bound.is_nan() {
