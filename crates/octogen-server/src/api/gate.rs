@@ -10,7 +10,7 @@ use octogen_core::ErrorCode;
 
 use crate::auth::{authenticate_request, Partner};
 use crate::error::code_response;
-use crate::net::{address_bucket, client_ip};
+use crate::net::{client_ip, ClientAddr};
 use crate::ratelimit::Budget;
 use crate::state::AppState;
 use crate::versions::{self, ApiVersion};
@@ -58,21 +58,30 @@ async fn authenticate_and_run(
             let version = requested.unwrap_or(default);
             state.metrics.auth_failure(failure.reason);
             let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-            let client = client_ip(peer, request.headers(), &state.config.trusted_proxies);
-            let key = format!("auth-failures:{}", address_bucket(client));
-            let budget = match charge(state, &key, state.config.auth_failure_limit_per_minute).await {
+            let client = ClientAddr(client_ip(peer, request.headers(), &state.config.trusted_proxies));
+            let budget = match charge_auth_failure(state, client).await {
                 Ok(budget) => budget,
                 Err(response) => return (version, response),
             };
-            if !budget.allowed() {
-                state.metrics.rate_limited("auth_failures");
-                return (version, refused(budget));
-            }
             let mut response = code_response(failure.code);
             budget.apply_headers(response.headers_mut());
             (version, response)
         }
     }
+}
+
+/// Charges a failed authentication (any credential: API key, operator token)
+/// to the client address's bucket, so guessing is throttled wherever it
+/// happens. `Err` is the answer to send instead: 429 once the bucket is
+/// empty (503 if the limiter is down).
+pub async fn charge_auth_failure(state: &AppState, client: ClientAddr) -> Result<Budget, Response> {
+    let key = format!("auth-failures:{}", client.bucket());
+    let budget = charge(state, &key, state.config.auth_failure_limit_per_minute).await?;
+    if !budget.allowed() {
+        state.metrics.rate_limited("auth_failures");
+        return Err(refused(budget));
+    }
+    Ok(budget)
 }
 
 /// The bucket every request of an organization draws from, on every surface (REST and MCP).
