@@ -51,7 +51,8 @@ pub struct Config {
     pub max_concurrent_requests: usize,
     /// Open client connections; beyond it new connections are closed unread.
     pub max_connections: usize,
-    /// A connection with no request in flight for this long is closed.
+    /// A connection with no request in flight for this long is closed (HTTP/1
+    /// connections also close after 30 s without a new request head).
     pub idle_timeout_secs: u64,
     /// Where `/metrics` is served (its own listener; off when unset). Internal networks only.
     pub metrics_listen: Option<SocketAddr>,
@@ -92,7 +93,8 @@ impl Default for Config {
             max_concurrent_requests: 1024,
             max_connections: 10_000,
             // Longer than the 60 s idle timeout of common load balancers, so
-            // they close first and never send on a connection we are closing.
+            // they close an idle HTTP/2 connection first and never send on one
+            // we are closing.
             idle_timeout_secs: 75,
             metrics_listen: None,
             shutdown_grace_secs: 30,
@@ -144,8 +146,13 @@ pub fn load(
         table.insert(key, env_value(&value));
     }
     table.extend(overrides);
-    let config: Config = toml::Value::Table(table).try_into().map_err(|error: toml::de::Error| {
-        ConfigError::Invalid(format!("invalid configuration: {}", error.message()))
+    // The path names the setting a bad value belongs to (`metrics_listen: invalid socket address syntax`).
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+        let message = error.inner().message();
+        ConfigError::Invalid(match error.path().to_string().as_str() {
+            "." => format!("invalid configuration: {message}"),
+            setting => format!("invalid configuration: {setting}: {message}"),
+        })
     })?;
     config.validate()?;
     Ok(config)
@@ -357,7 +364,7 @@ mod tests {
         let error = load(None, env(&[("OCTOGEN_TRUSTED_PROXIES", "10.0.0.0/99")]), BTreeMap::new()).unwrap_err();
         assert!(error.to_string().contains("trusted_proxies"), "{error}");
         let error = load(None, env(&[("OCTOGEN_METRICS_LISTEN", "metrics")]), BTreeMap::new()).unwrap_err();
-        assert!(error.to_string().contains("invalid configuration"), "{error}");
+        assert!(error.to_string().starts_with("invalid configuration: metrics_listen: "), "{error}");
         let same = [("OCTOGEN_LISTEN", "127.0.0.1:9000"), ("OCTOGEN_METRICS_LISTEN", "127.0.0.1:9000")];
         let error = load(None, env(&same), BTreeMap::new()).unwrap_err().to_string();
         assert!(error.contains("metrics_listen"), "{error}");

@@ -8,8 +8,10 @@
 //!   of the request line and headers exactly and answers 431 beyond;
 //!   HTTP/2 uses the header-list size of RFC 9113 (name + value + 32 per field);
 //! - a head timeout (slow-loris): an HTTP/1 head must be complete within
-//!   `HEADER_READ_TIMEOUT` (or the idle timeout, if shorter); an HTTP/2
-//!   connection that completes no request is idle and closed by the idle timeout;
+//!   `HEADER_READ_TIMEOUT` (or the idle timeout, if shorter) — hyper runs that
+//!   timer while a kept-alive connection waits for its next request too, so
+//!   idle HTTP/1 connections close after it; an HTTP/2 connection that
+//!   completes no request is idle and closed by the idle timeout;
 //! - idle connections — no request in flight for `idle_timeout` — are closed
 //!   gracefully (HTTP/2: GOAWAY), or dropped if the peer does not let them
 //!   close within `CLOSE_GRACE`; HTTP/2 pings find dead peers;
