@@ -82,7 +82,7 @@ pub fn normalize_product_url(input: &str) -> Result<String, UrlError> {
         return Err(UrlError::NotHttp);
     }
     let host = url.host_str().filter(|host| !host.is_empty()).ok_or(UrlError::NoHost)?;
-    let host = host.strip_prefix("www.").unwrap_or(host);
+    let host = without_www(host);
 
     let mut normalized = String::with_capacity(input.len());
     normalized.push_str("https://");
@@ -148,6 +148,17 @@ pub fn structural_alias(normalized: &str) -> Option<String> {
     normalize_product_url(url.as_str()).ok()
 }
 
+/// The host without its leading `www.` labels — all of them, so that
+/// normalizing a normalized URL changes nothing (`www.www.shop.com` would
+/// otherwise lose one more `www.` each time) — but never down to nothing.
+fn without_www(host: &str) -> &str {
+    let mut host = host;
+    while let Some(rest) = host.strip_prefix("www.").filter(|rest| !rest.is_empty()) {
+        host = rest;
+    }
+    host
+}
+
 /// Resolves a possibly relative URL against a base (for feed links such as `/products/x`).
 pub fn absolutize(base: &str, link: &str) -> Option<String> {
     let joined = Url::parse(base).ok()?.join(link.trim()).ok()?;
@@ -174,6 +185,9 @@ mod tests {
             ("https://example.com", "https://example.com"),
             ("  https://shop.example.com/p?b=1&a=2&a=1  ", "https://shop.example.com/p?a=1&a=2&b=1"),
             ("https://wwwshop.com/p", "https://wwwshop.com/p"),
+            // Found by the fuzz campaign: every `www.` goes, but the host never becomes empty.
+            ("http://www.www.shop.com/p", "https://shop.com/p"),
+            ("http://www.www.", "https://www."),
         ];
         for (input, expected) in cases {
             assert_eq!(normalize_product_url(input).unwrap(), expected, "{input}");

@@ -83,7 +83,7 @@ fn walk(
     let alive = segment.alive_bitset();
     let mut page = collector.for_segment(segment_ord, segment)?;
     for &doc in &order[page.first_after_cursor(order)..] {
-        if page.is_full() {
+        if page.is_full() || collector.cancellation.is_cancelled() {
             break;
         }
         let admitted = alive.is_none_or(|alive| alive.is_alive(doc))

@@ -20,6 +20,7 @@ use tantivy::schema::Field;
 use tantivy::columnar::{Column, ColumnIndex, ColumnValues, StrColumn, TermOrdHit};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
+use crate::cancel::{Cancellation, STOP_SCORE};
 use crate::query::rank;
 use crate::segment_cache::{first_byte, SegmentCache, SegmentCaches};
 
@@ -126,6 +127,8 @@ pub(crate) struct RankedCollector {
     /// The title field: its field norm (the number of words indexed) breaks ties.
     pub title: Field,
     pub caches: Arc<SegmentCaches>,
+    /// Checked for every document offered: a cancelled search ends the scan.
+    pub cancellation: Cancellation,
 }
 
 pub(crate) struct RankedSegmentCollector {
@@ -169,6 +172,9 @@ impl Collector for RankedCollector {
         let mut segment = self.for_segment(segment_ord, reader)?;
         let alive = reader.alive_bitset();
         weight.for_each_pruning(NO_THRESHOLD, reader, &mut |doc, score| {
+            if self.cancellation.is_cancelled() {
+                return STOP_SCORE;
+            }
             if alive.is_none_or(|alive| alive.is_alive(doc)) {
                 segment.collect(doc, score);
             }
@@ -259,6 +265,8 @@ pub(crate) struct BrowseCollector {
     /// (title sort key as stored, id)
     pub after: Option<(String, u128)>,
     pub keep: usize,
+    /// Checked by the walk in browse order (see `browse`) for every document.
+    pub cancellation: Cancellation,
 }
 
 /// Within a segment titles are compared by dictionary ordinal, which has the

@@ -23,6 +23,9 @@ pub enum IndexError {
     /// A sort position from a browse query was given to a text query or vice versa.
     #[error("the cursor was made by a different kind of query")]
     CursorMismatch,
+    /// The search was cancelled (its request timed out or went away) before it finished.
+    #[error("the search was cancelled")]
+    Cancelled,
     /// A product record that cannot be indexed (never expected from the store).
     #[error("cannot index product {uuid}: {reason}")]
     InvalidRecord { uuid: String, reason: String },

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 
 use octogen_core::wire::{ProductRecord, ProductSummary};
 use serde::{Deserialize, Serialize};
-use tantivy::schema::{Field, Value};
+use tantivy::schema::Value;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, TantivyError,
     Term,
 };
 
 use crate::browse::browse_hits;
+use crate::cancel::Cancellation;
 use crate::collect::{BrowseCollector, RankedCollector, RankedHit, RankedKey};
 use crate::query::{
     compile, name_coverage_of_rank, CompiledQuery, RankedPlan, SearchQuery, SortKey, SortPosition, NAME_MATCH_MIN_RANK,
@@ -368,6 +369,16 @@ impl SearchIndex {
 
     /// Runs one page of a search.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchPage, IndexError> {
+        self.search_with_cancellation(query, &Cancellation::new())
+    }
+
+    /// Runs one page of a search, stopping early with [`IndexError::Cancelled`]
+    /// once `cancellation` is cancelled (its waiter gave up).
+    pub fn search_with_cancellation(
+        &self,
+        query: &SearchQuery,
+        cancellation: &Cancellation,
+    ) -> Result<SearchPage, IndexError> {
         query.validate()?;
         if query.catalogs.is_empty() {
             return Ok(SearchPage { hits: Vec::new(), next: None });
@@ -382,7 +393,14 @@ impl SearchIndex {
                     Some(SortPosition { key: SortKey::Rank(rank), id }) => Some(RankedKey::new(*rank, *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = ranked_hits(&searcher, plan, self.fields.title, &self.segment_caches, after, keep)?;
+                let collector = RankedCollector {
+                    after,
+                    keep,
+                    title: self.fields.title,
+                    caches: self.segment_caches.clone(),
+                    cancellation: cancellation.clone(),
+                };
+                let hits = ranked_hits(&searcher, plan, &collector)?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Rank(hit.key.rank()), id: hit.key.id }))
                     .unzip()
@@ -393,12 +411,16 @@ impl SearchIndex {
                     Some(SortPosition { key: SortKey::Title(title), id }) => Some((title.clone(), *id)),
                     Some(_) => return Err(IndexError::CursorMismatch),
                 };
-                let hits = browse_hits(&searcher, &self.segment_caches, plan, &BrowseCollector { after, keep })?;
+                let collector = BrowseCollector { after, keep, cancellation: cancellation.clone() };
+                let hits = browse_hits(&searcher, &self.segment_caches, plan, &collector)?;
                 hits.into_iter()
                     .map(|hit| (hit.address, SortPosition { key: SortKey::Title(hit.title), id: hit.id }))
                     .unzip()
             }
         };
+        if cancellation.is_cancelled() {
+            return Err(IndexError::Cancelled);
+        }
         self.page(&searcher, addresses, positions, query.limit)
     }
 
@@ -588,32 +610,37 @@ impl Drop for BulkBuild<'_> {
 ///    so they simply follow tier 2's hits.
 ///
 /// A tier whose ranks all lie before the cursor is skipped.
+/// A cancelled search stops between tiers too (its collector already stopped the tier).
 fn ranked_hits(
     searcher: &Searcher,
     plan: &RankedPlan,
-    title: Field,
-    caches: &Arc<SegmentCaches>,
-    after: Option<RankedKey>,
-    keep: usize,
+    collector: &RankedCollector,
 ) -> Result<Vec<RankedHit>, IndexError> {
+    let (after, keep) = (collector.after, collector.keep);
+    let cancelled = || collector.cancellation.is_cancelled();
     let cursor_coverage = after.map(|after| name_coverage_of_rank(after.rank()));
-    let collector = RankedCollector { after, keep, title, caches: caches.clone() };
     if let Some(all_names) = &plan.all_names {
         if cursor_coverage.is_none_or(|coverage| coverage >= plan.words) {
-            let hits = searcher.search(all_names, &collector)?;
-            if hits.len() >= keep {
+            let hits = searcher.search(all_names, collector)?;
+            if hits.len() >= keep || cancelled() {
                 return Ok(hits);
             }
         }
     }
     let cursor_in_name_tier = after.is_none_or(|after| after.rank() >= NAME_MATCH_MIN_RANK);
     let (mut hits, description_after) =
-        if cursor_in_name_tier { (searcher.search(&plan.any_name, &collector)?, None) } else { (Vec::new(), after) };
-    if hits.len() >= keep {
+        if cursor_in_name_tier { (searcher.search(&plan.any_name, collector)?, None) } else { (Vec::new(), after) };
+    if hits.len() >= keep || cancelled() {
         return Ok(hits);
     }
     if let Some(description_only) = &plan.description_only {
-        let rest = RankedCollector { after: description_after, keep: keep - hits.len(), title, caches: caches.clone() };
+        let rest = RankedCollector {
+            after: description_after,
+            keep: keep - hits.len(),
+            title: collector.title,
+            caches: collector.caches.clone(),
+            cancellation: collector.cancellation.clone(),
+        };
         hits.extend(searcher.search(description_only, &rest)?);
     }
     Ok(hits)
@@ -835,7 +862,7 @@ mod tests {
             for keep in [1, 5, 21] {
                 let mut after = None;
                 for _page in 0..4 {
-                    let collector = BrowseCollector { after: after.clone(), keep };
+                    let collector = BrowseCollector { after: after.clone(), keep, cancellation: Cancellation::new() };
                     let walked = browse_hits(&searcher, &index.segment_caches, &plan, &collector).expect("walk");
                     let collected = searcher.search(&plan.filter, &collector).expect("collect");
                     assert_eq!(walked, collected, "{query:?} keep={keep} after={after:?}");
@@ -911,6 +938,33 @@ mod tests {
         index
     }
 
+    /// A cancelled search stops its collectors — a cancelled collector takes
+    /// nothing from a tier that matches every product — and reports `Cancelled`.
+    #[test]
+    fn a_cancelled_search_stops_collecting() {
+        let index = random_corpus(11);
+        let cancelled = Cancellation::new();
+        cancelled.cancel();
+        for text in [Some("home oak"), None] {
+            let query = SearchQuery { text: text.map(str::to_string), ..SearchQuery::browse(["a", "b", "c"]) };
+            assert!(matches!(index.search_with_cancellation(&query, &cancelled), Err(IndexError::Cancelled)));
+            assert_eq!(index.search(&query).expect("search").hits.len(), 50, "{text:?}");
+        }
+        let CompiledQuery::Ranked(plan) = compile(&index.fields, &SearchQuery::text(["a", "b", "c"], "home")) else {
+            panic!("a text query is ranked")
+        };
+        let collector = |cancellation| RankedCollector {
+            after: None,
+            keep: 10,
+            title: index.fields.title,
+            caches: index.segment_caches.clone(),
+            cancellation,
+        };
+        let searcher = index.reader.searcher();
+        assert_eq!(searcher.search(&plan.any_name, &collector(Cancellation::new())).expect("search").len(), 10);
+        assert!(searcher.search(&plan.any_name, &collector(cancelled)).expect("search").is_empty());
+    }
+
     /// Products that tie on the rank and share their ids' first byte (the
     /// cached byte cannot decide) page exactly as the plain collector does.
     #[test]
@@ -937,7 +991,13 @@ mod tests {
         for keep in [1, 7, 40] {
             let mut after = None;
             for _page in 0..4 {
-                let collector = |caches| RankedCollector { after, keep, title: index.fields.title, caches };
+                let collector = |caches| RankedCollector {
+                    after,
+                    keep,
+                    title: index.fields.title,
+                    caches,
+                    cancellation: Cancellation::new(),
+                };
                 let hits = searcher.search(&plan.any_name, &collector(index.segment_caches.clone())).expect("search");
                 let plain = Unpruned(collector(Arc::new(SegmentCaches::default())));
                 assert_eq!(hits, searcher.search(&plan.any_name, &plain).expect("search"), "keep={keep}");
@@ -963,7 +1023,13 @@ mod tests {
                     for tier in tiers.into_iter().flatten() {
                         let mut after = None;
                         for _page in 0..3 {
-                            let collector = |caches| RankedCollector { after, keep, title: index.fields.title, caches };
+                            let collector = |caches| RankedCollector {
+                                after,
+                                keep,
+                                title: index.fields.title,
+                                caches,
+                                cancellation: Cancellation::new(),
+                            };
                             let pruned =
                                 searcher.search(tier, &collector(index.segment_caches.clone())).expect("search");
                             // No pruning and no cached id bytes: every match is scored and compared in full.

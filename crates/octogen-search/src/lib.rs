@@ -80,6 +80,7 @@
 
 mod best_match;
 mod browse;
+mod cancel;
 mod collect;
 mod error;
 mod expansion;
@@ -92,10 +93,11 @@ mod stem_cache;
 mod summary_codec;
 mod words;
 
+pub use cancel::{CancelOnDrop, Cancellation};
 pub use error::IndexError;
 pub use index::{BulkBuild, IndexBatch, IndexChange, OpenOutcome, SearchIndex, SearchPage, WriterConfig};
 pub use octogen_core::facets::FacetKey;
-pub use query::{FacetFilter, SearchQuery, SortPosition, MAX_LIMIT, MAX_QUERY_WORDS};
+pub use query::{FacetFilter, SearchQuery, SortPosition, MAX_LIMIT, MAX_QUERY_CHARS, MAX_QUERY_WORDS};
 pub use schema::ProductDocument;
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ use crate::IndexError;
 pub(crate) const COVERAGE_POINTS: u32 = 1000;
 /// Longer queries are cut (shoppers do not type more; it bounds query cost).
 pub const MAX_QUERY_WORDS: usize = 16;
+/// The longest query text, in characters. Requests refuse longer text (422),
+/// so the words are cut from at most this much.
+pub const MAX_QUERY_CHARS: usize = 1000;
 /// The largest page a query may ask for.
 pub const MAX_LIMIT: usize = 100;
 /// Prefix matching needs this many characters in the last word (shorter prefixes match too much).
@@ -126,6 +129,11 @@ impl SearchQuery {
         if self.limit == 0 || self.limit > MAX_LIMIT {
             return Err(IndexError::InvalidQuery(format!("limit must be 1..={MAX_LIMIT}, got {}", self.limit)));
         }
+        if self.text.as_deref().is_some_and(|text| text.chars().count() > MAX_QUERY_CHARS) {
+            return Err(IndexError::InvalidQuery(format!(
+                "the query text is longer than {MAX_QUERY_CHARS} characters"
+            )));
+        }
         for bound in [self.price_min, self.price_max].into_iter().flatten() {
             if bound.is_nan() {
                 return Err(IndexError::InvalidQuery("a price bound is not a number".into()));
@@ -186,13 +194,11 @@ pub(crate) struct QueryWord {
 /// Splits text into the words we match, the same way the index analyzed titles.
 /// Stop words are dropped unless the query has nothing else.
 pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
-    let tokens = distinct_tokens(&mut exact_analyzer(), text);
+    let mut analyzer = exact_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let tokens = std::iter::from_fn(|| stream.next().map(|token| token.text.clone()));
     let mut stop_filter = stop_word_filter();
-    let (content, stop): (Vec<String>, Vec<String>) =
-        tokens.into_iter().partition(|word| !distinct_tokens(&mut stop_filter, word).is_empty());
-    let only_stop_words = content.is_empty();
-    let mut words = if only_stop_words { stop } else { content };
-    words.truncate(MAX_QUERY_WORDS);
+    let (words, only_stop_words) = first_distinct_words(tokens, |word| is_stop_word(&mut stop_filter, word));
     let last = words.len().saturating_sub(1);
     let mut stemmer = word_stemmer();
     words
@@ -210,20 +216,45 @@ pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
         .collect()
 }
 
+/// The first `MAX_QUERY_WORDS` distinct content words of `tokens` in order of
+/// appearance, or, when there are none, its first distinct stop words (and
+/// `true`). Reading stops at the last word kept, so the cut comes before any
+/// per-word work, and each distinct word is classified once. Deduplication
+/// compares against the words kept so far: at most `MAX_QUERY_WORDS` content
+/// words plus the stop-word list, so the whole is linear in the text.
+fn first_distinct_words(
+    tokens: impl Iterator<Item = String>,
+    mut is_stop_word: impl FnMut(&str) -> bool,
+) -> (Vec<String>, bool) {
+    let (mut content, mut stop) = (Vec::new(), Vec::new());
+    for token in tokens {
+        if content.contains(&token) || stop.contains(&token) {
+            continue;
+        }
+        if !is_stop_word(&token) {
+            content.push(token);
+            if content.len() == MAX_QUERY_WORDS {
+                break;
+            }
+        } else {
+            stop.push(token);
+        }
+    }
+    if content.is_empty() {
+        stop.truncate(MAX_QUERY_WORDS);
+        (stop, true)
+    } else {
+        (content, false)
+    }
+}
+
 /// Passes a single word through unless it is an English stop word.
 fn stop_word_filter() -> TextAnalyzer {
     TextAnalyzer::builder(RawTokenizer::default()).filter(english_stop_words()).build()
 }
 
-fn distinct_tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
-    let mut words: Vec<String> = Vec::new();
-    let mut stream = analyzer.token_stream(text);
-    while let Some(token) = stream.next() {
-        if !words.contains(&token.text) {
-            words.push(token.text.clone());
-        }
-    }
-    words
+fn is_stop_word(stop_filter: &mut TextAnalyzer, word: &str) -> bool {
+    stop_filter.token_stream(word).next().is_none()
 }
 
 fn stem_of(stemmer: &mut TextAnalyzer, word: &str) -> String {
@@ -439,4 +470,52 @@ pub(crate) fn rank(score: f32, title_words: u32) -> u32 {
     let score = if score.is_finite() && score > 0.0 { (score + 0.5) as u32 } else { 0 };
     let brevity = 15 - title_words.min(15);
     score.saturating_mul(16).saturating_add(brevity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(words: &[QueryWord]) -> Vec<&str> {
+        words.iter().map(|word| word.exact.as_str()).collect()
+    }
+
+    #[test]
+    fn query_words_are_the_first_distinct_content_words() {
+        assert_eq!(exact(&query_words("The black HOODIE and the black cap")), ["black", "hoodie", "cap"]);
+        assert_eq!(exact(&query_words("the and the")), ["the", "and"], "only stop words: they are kept");
+        let many: String = (0..5_000).map(|n| format!("w{n} ")).collect();
+        let expected: Vec<String> = (0..MAX_QUERY_WORDS).map(|n| format!("w{n}")).collect();
+        assert_eq!(exact(&query_words(&many)), expected);
+    }
+
+    /// The cut happens while reading: nothing after the last kept word is
+    /// read or classified, and each distinct word is classified once however
+    /// often it repeats.
+    #[test]
+    fn words_are_cut_before_any_per_word_work() {
+        let kept = (0..MAX_QUERY_WORDS).map(|n| format!("w{n}"));
+        let unread = std::iter::from_fn(|| -> Option<String> { panic!("read past the last kept word") });
+        let mut classified = 0;
+        let (words, only_stop) = first_distinct_words(kept.chain(unread), |_| {
+            classified += 1;
+            false
+        });
+        assert_eq!((words.len(), only_stop, classified), (MAX_QUERY_WORDS, false, MAX_QUERY_WORDS));
+
+        let repeated = (0..100_000).map(|n| ["a", "b", "the"][n % 3].to_string());
+        let mut classified = 0;
+        let (words, _) = first_distinct_words(repeated, |word| {
+            classified += 1;
+            word == "the"
+        });
+        assert_eq!((words, classified), (vec!["a".to_string(), "b".to_string()], 3));
+    }
+
+    #[test]
+    fn overlong_text_is_refused_by_the_index_too() {
+        let query = SearchQuery::text(["a"], &"x".repeat(MAX_QUERY_CHARS + 1));
+        assert!(matches!(query.validate(), Err(IndexError::InvalidQuery(_))));
+        assert!(SearchQuery::text(["a"], &"é".repeat(MAX_QUERY_CHARS)).validate().is_ok(), "characters, not bytes");
+    }
 }

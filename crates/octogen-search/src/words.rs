@@ -19,6 +19,8 @@ use std::fmt;
 use tantivy::query::{intersect_scorers, BooleanQuery, EnableScoring, Explanation, Occur, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 
+use crate::cancel::STOP_SCORE;
+
 /// One word: the query for its best match, and the most it can score.
 pub(crate) struct WordClause {
     pub query: Box<dyn Query>,
@@ -132,7 +134,8 @@ impl WordsWeight {
     }
 }
 
-/// Reports every document scoring above the (moving) threshold.
+/// Reports every document scoring above the (moving) threshold, until the
+/// callback returns `STOP_SCORE` (a cancelled search).
 pub(crate) fn for_each_above(
     scorer: &mut dyn Scorer,
     mut threshold: Score,
@@ -143,6 +146,9 @@ pub(crate) fn for_each_above(
         let score = scorer.score();
         if score > threshold {
             threshold = callback(doc, score);
+            if threshold == STOP_SCORE {
+                return;
+            }
         }
         doc = scorer.advance();
     }
@@ -211,9 +217,73 @@ fn max_score(
         }
         if score > threshold {
             // The collector's threshold only rises; never shrink the non-essential
-            // set, as its lists may lag behind `doc`.
+            // set, as its lists may lag behind `doc`. (`STOP_SCORE` makes every
+            // clause non-essential, which ends the loop.)
             threshold = threshold.max(callback(doc, score));
             split = split.max(non_essential_count(&prefix_sums, threshold));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Documents `0..len`, each scoring 1, counting how far it was walked.
+    struct CountingScorer {
+        doc: DocId,
+        len: DocId,
+        advanced: u32,
+    }
+
+    impl DocSet for CountingScorer {
+        fn advance(&mut self) -> DocId {
+            self.advanced += 1;
+            self.doc = if self.doc + 1 < self.len { self.doc + 1 } else { TERMINATED };
+            self.doc
+        }
+
+        fn doc(&self) -> DocId {
+            self.doc
+        }
+
+        fn size_hint(&self) -> u32 {
+            self.len
+        }
+    }
+
+    impl Scorer for CountingScorer {
+        fn score(&mut self) -> Score {
+            1.0
+        }
+    }
+
+    /// A cancelled search's collector answers `STOP_SCORE`: the walk ends
+    /// there instead of running through the rest of the posting list.
+    #[test]
+    fn the_walk_ends_when_the_collector_says_stop() {
+        let mut scorer = CountingScorer { doc: 0, len: 100_000, advanced: 0 };
+        let mut offered = 0;
+        for_each_above(&mut scorer, -1.0, &mut |_, _| {
+            offered += 1;
+            if offered == 3 {
+                STOP_SCORE
+            } else {
+                -1.0
+            }
+        });
+        assert_eq!(offered, 3);
+        assert_eq!(scorer.advanced, 2, "no document is read after the stop");
+
+        let clauses = (0..2).map(|_| Clause {
+            scorer: Box::new(CountingScorer { doc: 0, len: 100_000, advanced: 0 }) as Box<dyn Scorer>,
+            upper_bound: 1.0,
+        });
+        let mut offered = 0;
+        max_score(clauses.collect(), None, -1.0, &mut |_, _| {
+            offered += 1;
+            STOP_SCORE
+        });
+        assert_eq!(offered, 1, "MaxScore stops at the first stop too");
     }
 }

@@ -23,7 +23,7 @@ use tower::ServiceBuilder;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::error::code_response;
+use crate::error::{code_response, ApiError};
 use crate::indexing::Indexing;
 use crate::metrics::Metrics;
 use crate::ratelimit::{LocalLimiter, RateLimiter, StoreLimiter};
@@ -38,6 +38,8 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics`, when `metrics_listen` is set.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -61,6 +63,7 @@ impl Application {
             config.fetch_allow_private.clone(),
         )?;
         let indexing = Indexing::open(store.clone(), config.data_dir.clone(), feeds, metrics.clone()).await?;
+        crate::data_dir::restrict(&config)?;
         let ready_at_seq = store.latest_change_seq().await?;
         let limiter: Arc<dyn RateLimiter> = match store.backend() {
             Backend::Sqlite => {
@@ -91,14 +94,28 @@ impl Application {
             oauth,
             ready_at_seq,
         });
-        let listener = TcpListener::bind(state.config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", state.config.listen))?;
-        Ok(Application { listener, router: router(state.clone()), state, background, stop_background })
+        let listener = bind(state.config.listen).await?;
+        let metrics_listener = match state.config.metrics_listen {
+            Some(address) => Some(bind(address).await.context("metrics_listen")?),
+            None => None,
+        };
+        Ok(Application {
+            listener,
+            metrics_listener,
+            router: router(state.clone()),
+            state,
+            background,
+            stop_background,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Where `/metrics` is served, when `metrics_listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|listener| listener.local_addr().expect("a bound listener has an address"))
     }
 
     pub fn state(&self) -> &AppState {
@@ -109,12 +126,35 @@ impl Application {
     /// stops the follower and scheduler, flushes pending key-usage writes and
     /// closes the store.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, router, state, background, stop_background } = self;
-        let options = ServeOptions {
-            max_header_bytes: state.config.max_header_bytes,
-            shutdown_grace: Duration::from_secs(state.config.shutdown_grace_secs),
+        let Application { listener, metrics_listener, router, state, background, stop_background } = self;
+        // One signal stops both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let signal = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
         };
-        serve(listener, router, options, shutdown).await?;
+        let options = |max_connections, metrics| ServeOptions {
+            max_header_bytes: state.config.max_header_bytes,
+            idle_timeout: Duration::from_secs(state.config.idle_timeout_secs),
+            max_connections,
+            shutdown_grace: Duration::from_secs(state.config.shutdown_grace_secs),
+            metrics,
+        };
+        let metrics_server = metrics_listener.map(|listener| {
+            let options = options(METRICS_MAX_CONNECTIONS, None);
+            tokio::spawn(serve(listener, metrics_router(state.clone()), options, signal()))
+        });
+        let options = options(state.config.max_connections, Some(state.metrics.clone()));
+        serve(listener, router, options, signal()).await?;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.await.context("the metrics listener failed")??;
+        }
         let store = state.store.clone();
         // The usage writer ends when the last recorder (held by the state) is dropped.
         drop(state);
@@ -125,6 +165,13 @@ impl Application {
         store.close().await;
         Ok(())
     }
+}
+
+/// Scrapers are few: a small cap keeps a mistakenly exposed metrics port from holding many connections.
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.with_context(|| format!("cannot listen on {address}"))
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
@@ -139,7 +186,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .nest("/admin/v1", crate::admin::upload_router())
         .merge(crate::api::router(state.clone()))
         .nest("/admin/v1", crate::admin::router())
@@ -158,6 +204,11 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(middleware::from_fn_with_state(state.clone(), request_context))
         .with_state(state)
+}
+
+/// The metrics listener's routes: `/metrics` only.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).fallback(not_found).with_state(state)
 }
 
 /// Requests refused because the server is saturated.
@@ -227,13 +278,18 @@ async fn request_context(State(state): State<AppState>, mut request: Request, ne
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
     let span = tracing::info_span!("request", request_id = %request_id.0);
-    let handled = next.run(request).instrument(span.clone());
-    // Uploads stream feeds of any size and are exempt from the request timeout.
-    let mut response = if route.as_deref() == Some(UPLOAD_ROUTE) {
-        handled.await
-    } else {
-        let limit = Duration::from_secs(state.config.request_timeout_secs);
-        tokio::time::timeout(limit, handled).await.unwrap_or_else(|_| timed_out())
+    let mut response = match refuse_early(&request, route.as_deref(), state.config.max_body_bytes) {
+        Some(refused) => refused,
+        None => {
+            let handled = next.run(request).instrument(span.clone());
+            // Uploads stream feeds of any size and are exempt from the request timeout.
+            if route.as_deref() == Some(UPLOAD_ROUTE) {
+                handled.await
+            } else {
+                let limit = Duration::from_secs(state.config.request_timeout_secs);
+                tokio::time::timeout(limit, handled).await.unwrap_or_else(|_| timed_out())
+            }
+        }
     };
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
@@ -243,13 +299,32 @@ async fn request_context(State(state): State<AppState>, mut request: Request, ne
         response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     let elapsed = started.elapsed();
-    let route = route.as_deref().unwrap_or("<unmatched>");
     let status = response.status().as_u16();
-    state.metrics.observe_request(method.as_str(), route, status, elapsed.as_secs_f64());
+    state.metrics.observe_request(&method, route.as_deref(), status, elapsed.as_secs_f64());
+    let route = route.as_deref().unwrap_or("<unmatched>");
     span.in_scope(|| {
         tracing::info!(method = %method, route, status, latency_us = elapsed.as_micros() as u64, "request");
     });
     response
+}
+
+/// Requests answered before any handler runs, on every route:
+/// - two `Authorization` headers (400): which one counts is ambiguous — a
+///   proxy and this server could each read another — so neither is used;
+/// - a body announced (`Content-Length`) larger than `max_body_bytes` (413
+///   at once): nothing of it is read, so an `Expect: 100-continue` client is
+///   never asked to send it, and a client that never sends it cannot hold
+///   the request open until the timeout. Uploads have their own cap.
+fn refuse_early(request: &Request, route: Option<&str>, max_body_bytes: usize) -> Option<Response> {
+    let headers = request.headers();
+    if headers.get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
+        return Some(ApiError::bad_request("Send exactly one Authorization header").into_response());
+    }
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if route != Some(UPLOAD_ROUTE) && declared.is_some_and(|length| length > max_body_bytes as u64) {
+        return Some(code_response(ErrorCode::PayloadTooLarge));
+    }
+    None
 }
 
 /// The id of the current request, available to handlers as an extension.

@@ -7,10 +7,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use octogen_core::{ApiKey, ErrorCode, KeyHash, Timestamp};
 use octogen_store::{GrantedCatalog, KeyPrincipal, OrgAccess, OrgType};
 
+use crate::api::gate::charge_auth_failure;
 use crate::error::ApiError;
+use crate::net::ClientAddr;
 use crate::state::AppState;
 
 /// A request authenticated by an API key of an active catalog partner.
@@ -122,17 +125,25 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
     (scheme.eq_ignore_ascii_case(b"bearer ") && !token.is_empty()).then_some(token)
 }
 
-/// A request carrying the operator token (admin API).
+/// A request carrying the operator token (admin API). A wrong or missing
+/// token is charged to the client address's failure bucket, like a wrong API
+/// key: 401, and 429 once the address has failed too often.
 #[derive(Debug, Clone, Copy)]
 pub struct Operator;
 
 impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match bearer_token(&parts.headers) {
-            Some(token) if state.secrets.is_admin_token(token) => Ok(Operator),
-            _ => Err(ApiError::Message(StatusCode::UNAUTHORIZED, "Operator token required".into())),
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if bearer_token(&parts.headers).is_some_and(|token| state.secrets.is_admin_token(token)) {
+            return Ok(Operator);
         }
+        state.metrics.auth_failure("operator_token");
+        let Ok(client) = ClientAddr::from_request_parts(parts, state).await;
+        let budget = charge_auth_failure(state, client).await?;
+        let mut response =
+            ApiError::Message(StatusCode::UNAUTHORIZED, "Operator token required".into()).into_response();
+        budget.apply_headers(response.headers_mut());
+        Err(response)
     }
 }

@@ -53,6 +53,13 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Requests handled at once; more are refused with 503 rather than queued without bound.
     pub max_concurrent_requests: usize,
+    /// Open client connections; beyond it new connections are closed unread.
+    pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed (HTTP/1
+    /// connections also close after 30 s without a new request head).
+    pub idle_timeout_secs: u64,
+    /// Where `/metrics` is served (its own listener; off when unset). Internal networks only.
+    pub metrics_listen: Option<SocketAddr>,
     /// On shutdown, how long in-flight requests get to finish.
     pub shutdown_grace_secs: u64,
     /// The API version new organizations are pinned to (see docs/VERSIONS.md).
@@ -109,6 +116,12 @@ impl Default for Config {
             max_header_bytes: 64 * 1024 + 16 * 1024,
             request_timeout_secs: 30,
             max_concurrent_requests: 1024,
+            max_connections: 10_000,
+            // Longer than the 60 s idle timeout of common load balancers, so
+            // they close an idle HTTP/2 connection first and never send on one
+            // we are closing.
+            idle_timeout_secs: 75,
+            metrics_listen: None,
             shutdown_grace_secs: 30,
             default_api_version: "2026-05-28".into(),
             insecure_test_hooks: false,
@@ -159,8 +172,13 @@ pub fn load(
         table.insert(key, env_value(&value));
     }
     table.extend(overrides);
-    let config: Config = toml::Value::Table(table).try_into().map_err(|error: toml::de::Error| {
-        ConfigError::Invalid(format!("invalid configuration: {}", error.message()))
+    // The path names the setting a bad value belongs to (`metrics_listen: invalid socket address syntax`).
+    let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+        let message = error.inner().message();
+        ConfigError::Invalid(match error.path().to_string().as_str() {
+            "." => format!("invalid configuration: {message}"),
+            setting => format!("invalid configuration: {setting}: {message}"),
+        })
     })?;
     config.validate()?;
     Ok(config)
@@ -196,6 +214,13 @@ impl Config {
         in_range("max_header_bytes", self.max_header_bytes as u64, 8 * 1024, 1 << 24)?;
         in_range("request_timeout_secs", self.request_timeout_secs, 1, 3600)?;
         in_range("max_concurrent_requests", self.max_concurrent_requests as u64, 1, 1_000_000)?;
+        in_range("max_connections", self.max_connections as u64, 1, 1_000_000)?;
+        in_range("idle_timeout_secs", self.idle_timeout_secs, 1, 3600)?;
+        if self.metrics_listen.is_some_and(|metrics| metrics == self.listen && metrics.port() != 0) {
+            return Err(ConfigError::Invalid(
+                "metrics_listen must differ from listen: metrics are never served on the public listener".into(),
+            ));
+        }
         in_range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 3600)?;
         if crate::versions::ApiVersion::named(&self.default_api_version).is_none() {
             return Err(ConfigError::Invalid(format!(
@@ -250,6 +275,9 @@ const SETTINGS: &[&str] = &[
     "max_header_bytes",
     "request_timeout_secs",
     "max_concurrent_requests",
+    "max_connections",
+    "idle_timeout_secs",
+    "metrics_listen",
     "shutdown_grace_secs",
     "default_api_version",
     "insecure_test_hooks",
@@ -336,6 +364,8 @@ mod tests {
             ("OCTOGEN_MAX_HEADER_BYTES", "100"),
             ("OCTOGEN_REQUEST_TIMEOUT_SECS", "0"),
             ("OCTOGEN_MAX_CONCURRENT_REQUESTS", "0"),
+            ("OCTOGEN_MAX_CONNECTIONS", "0"),
+            ("OCTOGEN_IDLE_TIMEOUT_SECS", "0"),
         ] {
             let error = load(None, env(&[(name, value)]), BTreeMap::new()).unwrap_err().to_string();
             let setting = name.trim_start_matches("OCTOGEN_").to_lowercase();
@@ -363,6 +393,13 @@ mod tests {
         assert!(error.contains("public_url"), "{error}");
         let error = load(None, env(&[("OCTOGEN_TRUSTED_PROXIES", "10.0.0.0/99")]), BTreeMap::new()).unwrap_err();
         assert!(error.to_string().contains("trusted_proxies"), "{error}");
+        let error = load(None, env(&[("OCTOGEN_METRICS_LISTEN", "metrics")]), BTreeMap::new()).unwrap_err();
+        assert!(error.to_string().starts_with("invalid configuration: metrics_listen: "), "{error}");
+        let same = [("OCTOGEN_LISTEN", "127.0.0.1:9000"), ("OCTOGEN_METRICS_LISTEN", "127.0.0.1:9000")];
+        let error = load(None, env(&same), BTreeMap::new()).unwrap_err().to_string();
+        assert!(error.contains("metrics_listen"), "{error}");
+        let config = load(None, env(&[("OCTOGEN_METRICS_LISTEN", "127.0.0.1:9090")]), BTreeMap::new()).unwrap();
+        assert_eq!(config.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
     }
 
     #[test]

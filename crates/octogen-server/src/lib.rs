@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod error;
 pub mod extract;

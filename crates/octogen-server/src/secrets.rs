@@ -26,8 +26,9 @@ pub const ADMIN_TOKEN_PREFIX: &str = "octo_admin_";
 pub struct ServerSecrets {
     pub pepper: Pepper,
     admin_token_hash: [u8; 32],
-    /// Set when this start generated the operator token, so the caller can show it once.
-    pub generated_admin_token: Option<(PathBuf, SecretString)>,
+    /// The file holding the operator token, when this start generated it: the
+    /// caller names the file (never the token: terminal output ends up in logs).
+    pub generated_admin_token_file: Option<PathBuf>,
 }
 
 impl ServerSecrets {
@@ -38,22 +39,22 @@ impl ServerSecrets {
             None => read_or_create(&config.data_dir.join(PEPPER_FILE), Pepper::generate_text)?.0,
         };
         let pepper = Pepper::from_config_text(pepper_text.expose_secret()).context("key_pepper")?;
-        let (admin_token, generated_admin_token) = match &config.admin_token {
-            Some(token) => (token.clone(), None),
+        let (admin_token, generated_admin_token_file) = match &config.admin_token {
+            Some(token) => {
+                check_admin_token_strength(token.expose_secret(), "admin_token")?;
+                (token.clone(), None)
+            }
             None => {
                 let path = config.data_dir.join(ADMIN_TOKEN_FILE);
                 let (token, created) = read_or_create(&path, || {
                     SecretString::from(format!("{ADMIN_TOKEN_PREFIX}{}", random_token(32).expose_secret()))
                 })?;
-                let generated = created.then(|| (path, token.clone()));
-                (token, generated)
+                check_admin_token_strength(token.expose_secret(), &format!("admin_token (in {})", path.display()))?;
+                (token, created.then_some(path))
             }
         };
-        if admin_token.expose_secret().len() < 24 {
-            anyhow::bail!("admin_token must be at least 24 characters");
-        }
         let admin_token_hash = pepper.hash_token(ADMIN_TOKEN_DOMAIN, admin_token.expose_secret().as_bytes());
-        Ok(ServerSecrets { pepper, admin_token_hash, generated_admin_token })
+        Ok(ServerSecrets { pepper, admin_token_hash, generated_admin_token_file })
     }
 
     /// Constant-time check of a presented operator token.
@@ -76,6 +77,30 @@ impl ServerSecrets {
         }
         Ok(())
     }
+}
+
+/// The operator token opens the whole admin API, so it must be as strong as
+/// the tokens octogen generates: at least 32 random bytes. We cannot measure
+/// randomness, so we require its encoding: after an optional `octo_admin_`
+/// prefix, 43 or more base64/base64url characters (what 32 bytes encode to),
+/// or 64 or more if they are all hex digits (which carry 4 bits each); and at
+/// least 10 distinct characters, which no random value of that length misses
+/// but `aaaa…` or a repeated word does. Passphrases (spaces, punctuation) are
+/// refused: their strength cannot be told from their length.
+fn check_admin_token_strength(token: &str, source: &str) -> anyhow::Result<()> {
+    let body = token.strip_prefix(ADMIN_TOKEN_PREFIX).unwrap_or(token);
+    let significant = body.trim_end_matches('=');
+    let base64 = significant.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_+/".contains(&byte));
+    let needed = if significant.bytes().all(|byte| byte.is_ascii_hexdigit()) { 64 } else { 43 };
+    let distinct = significant.bytes().collect::<std::collections::HashSet<u8>>().len();
+    if !base64 || significant.len() < needed || distinct < 10 {
+        anyhow::bail!(
+            "{source} must hold at least 32 random bytes: 43 or more base64url characters (e.g. from \
+             `openssl rand -base64 32`) or 64 hex digits (`openssl rand -hex 32`), optionally after the \
+             `{ADMIN_TOKEN_PREFIX}` prefix; or leave admin_token unset to have one generated"
+        );
+    }
+    Ok(())
 }
 
 /// Reads a secret file, or creates it with `generate()` (mode 0600). Returns whether it was created.
@@ -114,4 +139,34 @@ fn ensure_private_dir(dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operator_tokens_need_32_random_bytes() {
+        let strong = [
+            format!("{ADMIN_TOKEN_PREFIX}{}", random_token(32).expose_secret()),
+            random_token(32).expose_secret().to_string(),
+            "3q2+7wAAAAEAAgADAAQABQAGAAcACAAJAAoACwAMAA0=".to_string(),
+            "0123456789abcdef".repeat(4),
+        ];
+        for token in &strong {
+            assert!(check_admin_token_strength(token, "admin_token").is_ok(), "{token}");
+        }
+        let weak = [
+            "octo_admin_tooshorttooshorttooshort".to_string(),
+            "0123456789abcdef".repeat(3),
+            "a".repeat(100),
+            "correct horse battery staple, correct horse battery staple".to_string(),
+            format!("{ADMIN_TOKEN_PREFIX}{}", "ab".repeat(40)),
+        ];
+        for token in &weak {
+            let error = check_admin_token_strength(token, "admin_token").expect_err(token).to_string();
+            assert!(error.starts_with("admin_token must hold at least 32 random bytes"), "{error}");
+            assert!(!error.contains(token.as_str()), "the token is never echoed");
+        }
+    }
 }

@@ -65,6 +65,21 @@ impl<'a> ObjectBody<'a> {
         string(value, loc, min_length, &mut self.issues)
     }
 
+    /// A string of at most `max_length` characters (pydantic's `string_too_long` beyond).
+    pub fn optional_string_at_most(&mut self, field: &str, max_length: usize) -> Option<String> {
+        let text = self.optional_string(field, 0)?;
+        if text.chars().count() <= max_length {
+            return Some(text);
+        }
+        let loc = self.loc(field);
+        self.issues.push(
+            ValidationIssue::new(loc, "string_too_long", format!("String should have at most {max_length} characters"))
+                .with_input(json!(text))
+                .with_ctx(json!({"max_length": max_length})),
+        );
+        None
+    }
+
     /// An integer in `min..=max` (a float with no fractional part is accepted, as pydantic does).
     pub fn optional_int(&mut self, field: &str, min: i64, max: i64) -> Option<i64> {
         let value = self.present(field)?;
@@ -153,21 +168,6 @@ impl<'a> ObjectBody<'a> {
                 let loc = self.loc(field);
                 self.issues.push(
                     ValidationIssue::new(loc, "list_type", "Input should be a valid list").with_input(value.clone()),
-                );
-                None
-            }
-        }
-    }
-
-    pub fn optional_object(&mut self, field: &str) -> Option<&'a Map<String, Value>> {
-        let value = self.present(field)?;
-        match value.as_object() {
-            Some(object) => Some(object),
-            None => {
-                let loc = self.loc(field);
-                self.issues.push(
-                    ValidationIssue::new(loc, "dict_type", "Input should be a valid dictionary")
-                        .with_input(value.clone()),
                 );
                 None
             }

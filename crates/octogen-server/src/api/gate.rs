@@ -59,20 +59,28 @@ async fn authenticate_and_run(
             state.metrics.auth_failure(failure.reason);
             let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
             let client = ClientAddr(client_ip(peer, request.headers(), &state.config.trusted_proxies));
-            let key = auth_failures_budget(&client);
-            let budget = match charge(state, &key, state.config.auth_failure_limit_per_minute).await {
+            let budget = match charge_auth_failure(state, client).await {
                 Ok(budget) => budget,
                 Err(response) => return (version, response),
             };
-            if !budget.allowed() {
-                state.metrics.rate_limited("auth_failures");
-                return (version, refused(budget));
-            }
             let mut response = code_response(failure.code);
             budget.apply_headers(response.headers_mut());
             (version, response)
         }
     }
+}
+
+/// Charges a failed authentication (any credential: API key, operator token)
+/// to the client address's bucket, so guessing is throttled wherever it
+/// happens. `Err` is the answer to send instead: 429 once the bucket is
+/// empty (503 if the limiter is down).
+pub async fn charge_auth_failure(state: &AppState, client: ClientAddr) -> Result<Budget, Response> {
+    let budget = charge(state, &auth_failures_budget(&client), state.config.auth_failure_limit_per_minute).await?;
+    if !budget.allowed() {
+        state.metrics.rate_limited("auth_failures");
+        return Err(refused(budget));
+    }
+    Ok(budget)
 }
 
 /// The bucket every request of an organization draws from, on every surface (REST and MCP).

@@ -2,10 +2,10 @@
 
 use axum::extract::{Request, State};
 use axum::{Extension, Json};
-use octogen_core::error::ValidationIssue;
+use octogen_core::error::{LocPart, ValidationIssue};
 use octogen_core::wire::MerchantProductListItem;
 use octogen_core::{loc, ErrorCode};
-use octogen_search::FacetFilter;
+use octogen_search::{FacetFilter, MAX_QUERY_CHARS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -36,8 +36,8 @@ pub struct SearchRequest {
     /// Restrict to these granted catalogs (1–500 keys; every one must be granted).
     #[schema(min_items = 1, max_items = 500, value_type = Option<Vec<super::openapi::NonEmptyString>>)]
     pub catalogs: Option<Vec<String>>,
-    /// Free text; absent, null or blank browses.
-    #[schema(example = "black hoodie")]
+    /// Free text; absent, null or blank browses. At most 1,000 characters.
+    #[schema(example = "black hoodie", max_length = 1000)]
     pub q: Option<String>,
     /// ANDed across facets, ORed within a facet's values; case-insensitive.
     pub facets: Option<Vec<Facet>>,
@@ -49,10 +49,29 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     #[schema(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i64>,
-    /// An advanced pre-built query object; when `q` is absent, its `text`,
-    /// `query` or `q` string is used as `q`. Prefer `q`.
-    #[schema(value_type = Option<Object>)]
-    pub text_search_query: Option<Value>,
+    /// An advanced pre-built query object. Prefer `q` and the top-level filters.
+    pub text_search_query: Option<TextSearchQuery>,
+}
+
+/// The `text_search_query` object of the May 2026 request. Its filters apply
+/// together with the top-level ones (a product must match both; of two price
+/// bounds the tighter holds); its text is used when `q` is absent. Other
+/// fields are refused (422 `extra_forbidden`).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextSearchQuery {
+    /// The query text, used when `q` is absent; `query` and `q` are accepted as aliases.
+    #[schema(max_length = 1000)]
+    pub text: Option<String>,
+    #[schema(max_length = 1000)]
+    pub query: Option<String>,
+    #[schema(max_length = 1000)]
+    pub q: Option<String>,
+    pub facets: Option<Vec<Facet>>,
+    /// Products with any listed value of any of these facets are left out.
+    pub exclusion_facets: Option<Vec<Facet>>,
+    pub price_min: Option<f64>,
+    pub price_max: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -79,6 +98,8 @@ pub struct SearchResponse {
 
 const FIELDS: &[&str] =
     &["catalog", "catalogs", "q", "facets", "price_min", "price_max", "cursor", "limit", "text_search_query"];
+const TEXT_SEARCH_QUERY_FIELDS: &[&str] =
+    &["text", "query", "q", "facets", "exclusion_facets", "price_min", "price_max"];
 
 #[utoipa::path(
     post,
@@ -139,13 +160,9 @@ pub fn search_error(failure: SearchFailure) -> ApiError {
 /// Validates a May 2026 search body into a `ProductSearch`, naming every problem.
 pub fn parse_search(value: &Value) -> Result<ProductSearch, Vec<octogen_core::ValidationIssue>> {
     let mut body = ObjectBody::new(value, loc!["body"], FIELDS)?;
-    let mut search = read_search_fields(&mut body);
-    if let Some(advanced) = body.optional_object("text_search_query") {
-        if search.text.is_none() {
-            search.text =
-                ["text", "query", "q"].iter().find_map(|field| advanced.get(*field)?.as_str().map(str::to_string));
-        }
-    }
+    let mut search = read_search_filters(&mut body);
+    merge_text_search_query(&mut body, &mut search);
+    check_price_order(&mut body, &search);
     body.finish()?;
     Ok(search)
 }
@@ -153,27 +170,21 @@ pub fn parse_search(value: &Value) -> Result<ProductSearch, Vec<octogen_core::Va
 /// The fields every version's search body shares: scope, text, facets (and
 /// `exclude_facets` when the body may carry it), price bounds, cursor and limit.
 pub fn read_search_fields(body: &mut ObjectBody<'_>) -> ProductSearch {
+    let search = read_search_filters(body);
+    check_price_order(body, &search);
+    search
+}
+
+fn read_search_filters(body: &mut ObjectBody<'_>) -> ProductSearch {
     let catalog = body.optional_string("catalog", 1);
     let catalogs = body.optional_string_list("catalogs", 1, MAX_CATALOGS);
-    let text = body.optional_string("q", 0);
+    let text = body.optional_string_at_most("q", MAX_QUERY_CHARS);
     let price_min = body.optional_number("price_min");
     let price_max = body.optional_number("price_max");
     let cursor = body.optional_string("cursor", 0).filter(|cursor| !cursor.is_empty());
     let limit = body.optional_int("limit", 1, MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
     let facets = read_facets(body, "facets");
     let exclude_facets = read_facets(body, "exclude_facets");
-    if let (Some(min), Some(max)) = (price_min, price_max) {
-        if min > max {
-            body.issue(
-                ValidationIssue::new(
-                    loc!["body"],
-                    "value_error",
-                    "Value error, price_min must be less than or equal to price_max",
-                )
-                .with_input(json!({"price_min": min, "price_max": max})),
-            );
-        }
-    }
     ProductSearch {
         catalog,
         catalogs,
@@ -187,20 +198,76 @@ pub fn read_search_fields(body: &mut ObjectBody<'_>) -> ProductSearch {
     }
 }
 
+fn check_price_order(body: &mut ObjectBody<'_>, search: &ProductSearch) {
+    if let (Some(min), Some(max)) = (search.price_min, search.price_max) {
+        if min > max {
+            body.issue(
+                ValidationIssue::new(
+                    loc!["body"],
+                    "value_error",
+                    "Value error, price_min must be less than or equal to price_max",
+                )
+                .with_input(json!({"price_min": min, "price_max": max})),
+            );
+        }
+    }
+}
+
+/// Applies the May 2026 `text_search_query` object (see `TextSearchQuery`):
+/// its filters join the top-level ones, its text stands in for an absent `q`.
+fn merge_text_search_query(body: &mut ObjectBody<'_>, search: &mut ProductSearch) {
+    let Some(value) = body.present("text_search_query") else { return };
+    if !value.is_object() {
+        let issue =
+            ValidationIssue::new(body.loc("text_search_query"), "dict_type", "Input should be a valid dictionary")
+                .with_input(value.clone());
+        return body.issue(issue);
+    }
+    let mut advanced = match ObjectBody::new(value, body.loc("text_search_query"), TEXT_SEARCH_QUERY_FIELDS) {
+        Ok(advanced) => advanced,
+        Err(issues) => {
+            for issue in issues {
+                body.issue(issue);
+            }
+            return;
+        }
+    };
+    // Every alias is validated; the first one given is the text.
+    let texts = ["text", "query", "q"].map(|field| advanced.optional_string_at_most(field, MAX_QUERY_CHARS));
+    if search.text.is_none() {
+        search.text = texts.into_iter().flatten().next();
+    }
+    search.facets.extend(read_facets(&mut advanced, "facets"));
+    search.exclude_facets.extend(read_facets(&mut advanced, "exclusion_facets"));
+    search.price_min = tighter(search.price_min, advanced.optional_number("price_min"), f64::max);
+    search.price_max = tighter(search.price_max, advanced.optional_number("price_max"), f64::min);
+    for issue in advanced.take_issues() {
+        body.issue(issue);
+    }
+}
+
+/// Both bounds hold: `pick` chooses the tighter of two.
+fn tighter(outer: Option<f64>, inner: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (outer, inner) {
+        (Some(outer), Some(inner)) => Some(pick(outer, inner)),
+        (outer, inner) => outer.or(inner),
+    }
+}
+
 fn read_facets(body: &mut ObjectBody<'_>, field: &str) -> Vec<FacetFilter> {
     let Some(items) = body.optional_array(field) else { return Vec::new() };
     let mut issues = Vec::new();
-    let facets = parse_facets(field, items, &mut issues);
+    let facets = parse_facets(body.loc(field), items, &mut issues);
     for issue in issues {
         body.issue(issue);
     }
     facets
 }
 
-fn parse_facets(field: &str, items: &[Value], issues: &mut Vec<ValidationIssue>) -> Vec<FacetFilter> {
+fn parse_facets(field_loc: Vec<LocPart>, items: &[Value], issues: &mut Vec<ValidationIssue>) -> Vec<FacetFilter> {
     let mut facets = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let path = loc!["body", field, index];
+        let path = [field_loc.clone(), loc![index]].concat();
         let mut facet = match ObjectBody::new(item, path.clone(), &["name", "values"]) {
             Ok(facet) => facet,
             Err(mut problems) => {

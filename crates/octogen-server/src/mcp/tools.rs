@@ -9,7 +9,8 @@
 //! The text content of a result is that JSON; problems the agent can act on
 //! are results too (`isError: true`) carrying `{"error": code, "message"}`:
 //! `product_not_found`, `catalog_not_granted`, `invalid_limit`,
-//! `invalid_product_url`, `invalid_arguments`. A malformed cursor (or one of
+//! `invalid_product_url`, `invalid_arguments`, `query_too_long` (over
+//! 1,000 characters, like REST's 422). A malformed cursor (or one of
 //! another query) silently restarts at page 1. Only tool calls are charged to
 //! the organization's rate budget; when it is spent the call fails with
 //! JSON-RPC error -32029 `rate_limited`.
@@ -17,6 +18,7 @@
 use std::sync::Arc;
 
 use octogen_core::wire::{MerchantCatalogSummary, MerchantProductListItem, MerchantProductView};
+use octogen_search::MAX_QUERY_CHARS;
 use octogen_store::GrantedCatalog;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, ErrorData, JsonObject, Tool, ToolAnnotations,
@@ -61,7 +63,7 @@ pub fn definitions() -> Vec<Tool> {
                         "description": "Key of a granted catalog, as returned by list_catalogs (e.g. \"northwind\")."
                     },
                     "query": {
-                        "type": "string",
+                        "type": "string", "maxLength": MAX_QUERY_CHARS,
                         "description": "Free text, e.g. \"black hoodie\" or \"waterproof hiking boots\". Omit to browse."
                     },
                     "limit": {
@@ -180,7 +182,11 @@ async fn search_products(
     };
     let query = match arguments.get("query") {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::String(text)) if text.chars().count() <= MAX_QUERY_CHARS => Some(text.clone()),
+        Some(Value::String(_)) => {
+            let message = format!("query must be at most {MAX_QUERY_CHARS} characters");
+            return Ok(tool_error("query_too_long", &message));
+        }
         Some(_) => return Ok(tool_error("invalid_arguments", "query must be a string")),
     };
     let cursor = arguments.get("cursor").and_then(Value::as_str).filter(|cursor| !cursor.is_empty());

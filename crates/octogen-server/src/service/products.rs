@@ -6,7 +6,7 @@ use octogen_core::facets::FacetKey;
 use octogen_core::url_norm::{normalize_product_url, structural_alias};
 use octogen_core::wire::ProductSummary;
 use octogen_core::ProductRecord;
-use octogen_search::{FacetFilter, IndexError, SearchQuery};
+use octogen_search::{Cancellation, FacetFilter, IndexError, SearchQuery};
 use octogen_store::GrantedCatalog;
 use serde_json::json;
 
@@ -135,7 +135,11 @@ impl Services {
             after,
         };
         let index = self.index.clone();
-        let page = tokio::task::spawn_blocking(move || index.search(&query))
+        // When this future is dropped (the request timed out, the client went
+        // away), the guard cancels the search running on the blocking thread.
+        let cancellation = Cancellation::new();
+        let _cancel_when_abandoned = cancellation.cancel_on_drop();
+        let page = tokio::task::spawn_blocking(move || index.search_with_cancellation(&query, &cancellation))
             .await
             .map_err(|error| SearchFailure::Internal(error.into()))?
             .map_err(|error| match error {

@@ -459,7 +459,8 @@ pub struct MeResponse {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct SearchRequestOct2026 {
-    /// Free text; omitted, null or blank browses. Matched as written.
+    /// Free text; omitted, null or blank browses. Matched as written. At most 1,000 characters.
+    #[schema(max_length = 1000)]
     q: Option<String>,
     /// Accepted; this server never rewrites `q` (`effectiveQuery.understood` is false).
     understand: Option<bool>,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use octogen_server::config::{self, Config};
-use octogen_server::{demo, telemetry, Application};
+use octogen_server::{data_dir, demo, telemetry, Application};
 use secrecy::ExposeSecret;
 
 use crate::cli_error::{CliError, CliResult};
@@ -63,6 +63,7 @@ pub async fn serve(args: ServeArgs) -> CliResult {
     flag("log_format", args.log_format);
     let config = load_config(args.config, flags)?;
     telemetry::init(&config);
+    data_dir::set_private_umask();
     let app = build(config).await?;
     tracing::info!(address = %app.local_addr(), "octogen is listening");
     run(app).await
@@ -82,6 +83,7 @@ pub async fn demo(args: DemoArgs) -> CliResult {
     let config = config::load(args.config.as_deref(), quiet.into_iter().chain(std::env::vars()), flags)
         .map_err(|error| CliError::failure(error.to_string()))?;
     telemetry::init(&config);
+    data_dir::set_private_umask();
     let data_dir = config.data_dir.clone();
     let token_configured = config.admin_token.is_some();
     let app = build(config).await?;
@@ -184,11 +186,12 @@ fn load_config(file: Option<PathBuf>, flags: BTreeMap<String, toml::Value>) -> C
 
 async fn build(config: Config) -> CliResult<Application> {
     let app = Application::build(config).await.map_err(|error| CliError::failure(describe_start_failure(&error)))?;
-    if let Some((path, token)) = &app.state().secrets.generated_admin_token {
+    if let Some(path) = &app.state().secrets.generated_admin_token_file {
+        // The path, not the token: terminal output ends up in logs and scrollback.
         eprintln!(
-            "Generated the operator token (saved to {}, mode 0600):\n\n    {}\n\nSet OCTOGEN_ADMIN_TOKEN to it to run `octogen admin` from another directory or machine.\n",
-            path.display(),
-            token.expose_secret()
+            "Generated the operator token into {} (mode 0600). `octogen admin` finds it there \
+             (--data-dir / OCTOGEN_DATA_DIR); elsewhere, set OCTOGEN_ADMIN_TOKEN to the file's content.\n",
+            path.display()
         );
     }
     Ok(app)

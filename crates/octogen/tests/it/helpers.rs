@@ -13,6 +13,8 @@ use tokio::sync::oneshot;
 
 pub struct TestApp {
     pub base: String,
+    /// `http://…` of the metrics listener (tests set `metrics_listen`).
+    pub metrics_base: Option<String>,
     pub http: reqwest::Client,
     pub admin_token: String,
     pub data_dir: tempfile::TempDir,
@@ -36,12 +38,14 @@ impl TestApp {
         let admin_token = config.admin_token.as_ref().expect("tests set a token").expose_secret().to_string();
         let app = Application::build(config).await.expect("server builds");
         let base = format!("http://{}", app.local_addr());
+        let metrics_base = app.metrics_addr().map(|address| format!("http://{address}"));
         let (shutdown, signal) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = signal.await;
         }));
         TestApp {
             base,
+            metrics_base,
             http: reqwest::Client::new(),
             admin_token,
             data_dir,
@@ -64,6 +68,14 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The metrics page, from the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let base = self.metrics_base.as_ref().expect("the test config sets metrics_listen");
+        let response = self.http.get(format!("{base}/metrics")).send().await.expect("metrics request");
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("metrics text")
     }
 
     /// Calls the operator API and returns status and JSON body.
@@ -162,6 +174,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         admin_token: Some(SecretString::from(format!("octo_admin_{}", random_token(32).expose_secret()))),
         default_rate_limit_per_minute: 1_000_000,
         auth_failure_limit_per_minute: 1_000_000,
+        metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         ..Config::default()
     }
 }
@@ -326,7 +339,7 @@ impl Drop for ServerProcess {
 }
 
 /// Reads the server's log until it reports its listening address.
-fn wait_for_address(log_path: &Path) -> String {
+pub fn wait_for_address(log_path: &Path) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::time::Instant::now() < deadline {
         let logs = std::fs::read_to_string(log_path).unwrap_or_default();

@@ -176,7 +176,7 @@ async fn runs_add_update_keep_and_deactivate() {
 
     // This node indexed each run while publishing it (indexing::alongside);
     // the index must be the one the store's change feed would have built.
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("octogen_index_runs_indexed_alongside_total 3"), "{metrics}");
     let queries = [json!({"limit": 100}), json!({"q": "jacket", "limit": 100}), json!({"q": "fleece", "limit": 100})];
     let mut published = Vec::new();
@@ -524,7 +524,7 @@ fn a_crash_mid_run_loses_nothing_and_a_lost_index_is_rebuilt() {
 
 /// A metric's value from `/metrics`.
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app.metrics().await;
     let line = text.lines().find(|line| line.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{text}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }

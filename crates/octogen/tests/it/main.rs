@@ -8,6 +8,7 @@ mod auth;
 mod catalogs;
 mod cli;
 mod client_cli;
+mod hardening;
 mod ingestion;
 mod lookup;
 mod mcp;

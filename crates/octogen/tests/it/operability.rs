@@ -149,7 +149,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap(), json!({"status": "ready", "store": "ok", "index": "ok"}));
 
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     for expected in [
         r#"octogen_http_requests_total{method="GET",route="/v1/catalogs",status="200"}"#,
         r#"octogen_http_request_duration_seconds_count{method="POST",route="/v1/products/search",status="200"} 1"#,
@@ -310,6 +310,8 @@ fn bad_configuration_is_refused_with_the_setting_named() {
         (vec!["serve", "--listen", "nowhere"], vec![], "invalid configuration"),
         (vec!["serve", "--database-url", "mysql://x"], vec![], "database_url"),
         (vec!["serve"], vec![("OCTOGEN_KEY_PEPPER", "short")], "key_pepper"),
+        (vec!["serve"], vec![("OCTOGEN_ADMIN_TOKEN", "octo_admin_tooshort")], "admin_token must hold"),
+        (vec!["serve"], vec![("OCTOGEN_IDLE_TIMEOUT_SECS", "0")], "idle_timeout_secs must be between"),
     ];
     for (args, env, expected) in cases {
         let output = run(&args, &env);
