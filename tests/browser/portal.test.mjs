@@ -372,7 +372,7 @@ async function tour(viewport) {
   const keyId = (await owner.locator("#new-key").inputValue()).slice(10, 42);
   await visit(owner, `/keys/${keyId}/rotate`, "key-rotate-confirm");
   await owner.getByRole("button", { name: "Create replacement key" }).click();
-  await owner.getByText("is still active").waitFor();
+  await owner.getByText("keeps working until").waitFor();
   await review(owner, "key-rotated");
   await visit(owner, `/keys/${keyId}/deactivate`, "key-deactivate-confirm");
   await visit(owner, "/keys?deactivated=hide", "keys-active-only");
@@ -403,6 +403,9 @@ async function tour(viewport) {
     ["/operator/users", "operator-users"],
     [`/operator/users/${ids.owner}`, "operator-user"],
     [`/operator/users/${ids.owner}/memberships/${ids.acme}/remove`, "operator-membership-remove-confirm"],
+    [`/operator/users/${ids.owner}/disable`, "operator-user-disable-confirm"],
+    [`/operator/users/${ids.owner}/operator/grant`, "operator-user-operator-confirm"],
+    [`/operator/users/${ids.owner}/sessions/revoke`, "operator-user-sessions-confirm"],
     ["/operator/nothing/here", "operator-not-found"],
   ]) {
     await visit(op, path, name);
